@@ -1,0 +1,20 @@
+"""GNN side of graphaug: taps, GraphCL encoders and message-passing wrappers.
+
+PyG classes are imported here; the DGL ones (``DGLGraphCLEncoder``, ``DGLAugmentedConv``)
+load DGL lazily on first access so that graphaug works without DGL installed.
+"""
+from .base import GraphEncoderBase, check_graph_batch, gin_mlp, sum_pool
+from .pyg import AugmentedConv, GraphCLEncoder, attach_layer
+from .tap import Tap
+
+_DGL_NAMES = ("DGLGraphCLEncoder", "DGLAugmentedConv", "graph_batch_vector")
+
+__all__ = ["Tap", "GraphEncoderBase", "GraphCLEncoder", "AugmentedConv", "attach_layer",
+           "gin_mlp", "sum_pool", "check_graph_batch", *_DGL_NAMES]
+
+
+def __getattr__(name: str):
+    if name in _DGL_NAMES:
+        from . import dgl as _dgl_module
+        return getattr(_dgl_module, name)
+    raise AttributeError(f"module 'graphaug.nn' has no attribute {name!r}")

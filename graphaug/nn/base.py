@@ -1,0 +1,121 @@
+"""Framework-neutral body of the GraphCL encoders (PyG and DGL subclasses supply the convs)."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .tap import Tap, TapMixin
+
+__all__ = ["GraphEncoderBase", "gin_mlp", "sum_pool", "check_graph_batch"]
+
+CONV_TYPES = ("gin", "gcn")
+
+
+def gin_mlp(in_channels: int, hidden: int) -> nn.Sequential:
+    """GraphCL's GIN update function: Linear-ReLU-Linear."""
+    return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+
+
+def sum_pool(x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    """Sum of the node rows of each graph: ``[N, d]`` -> ``[num_graphs, d]``."""
+    return x.new_zeros(num_graphs, x.size(-1)).index_add_(0, batch, x)
+
+
+def check_graph_batch(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int],
+                      training: bool) -> tuple[Tensor, int]:
+    """Validate node features and grouping; returns ``(batch, num_graphs)``.
+
+    Raises:
+        ValueError: no nodes, NaN/Inf features, an empty graph inside the batch, or a single
+            node in training mode (BatchNorm cannot normalise one row).
+    """
+    if x.dim() != 2:
+        raise ValueError(f"node features must be [num_nodes, channels], got {tuple(x.shape)}")
+    if x.size(0) == 0:
+        raise ValueError("the batch has no nodes (empty graph): every graph needs >= 1 node")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("node features contain NaN or Inf")
+    if batch is None:
+        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+    if batch.numel() != x.size(0):
+        raise ValueError(f"batch has {batch.numel()} entries for {x.size(0)} nodes")
+    counts = torch.bincount(batch, minlength=num_graphs or 0)
+    if num_graphs is None:
+        num_graphs = counts.numel()
+    elif counts.numel() > num_graphs:
+        raise ValueError(f"batch refers to graph {counts.numel() - 1} but num_graphs={num_graphs}")
+    empty = (counts == 0).nonzero().flatten()
+    if empty.numel():
+        raise ValueError(f"graph(s) {empty[:5].tolist()} of the batch have no nodes; drop empty "
+                         "graphs before encoding")
+    if training and x.size(0) < 2:
+        raise ValueError("a training batch needs at least 2 nodes (BatchNorm over one row)")
+    return batch, int(num_graphs)
+
+
+class GraphEncoderBase(TapMixin, nn.Module):
+    r"""GraphCL encoder body: ``L`` layers of conv -> ReLU -> BatchNorm, readout = concatenation
+    of the per-layer sum pools, optional Linear-ReLU-Linear projection head, and a :class:`Tap`
+    at every target index ``0..L(+1)``.
+
+    Subclasses create the convolutions in :meth:`make_conv` and call :meth:`encode`.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3,
+                 conv: str = "gin", proj_head: bool = True) -> None:
+        super().__init__()
+        if in_channels < 1 or hidden < 1:
+            raise ValueError(f"in_channels and hidden must be >= 1, got {in_channels}, {hidden}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if conv not in CONV_TYPES:
+            raise ValueError(f"conv must be one of {CONV_TYPES}, got {conv!r}")
+        self.in_channels, self.hidden, self.num_layers, self.conv_type = \
+            in_channels, hidden, num_layers, conv
+        self.convs = nn.ModuleList(
+            self.make_conv(conv, in_channels if i == 0 else hidden, hidden)
+            for i in range(num_layers))
+        self.bns = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(num_layers))
+        dim = hidden * num_layers
+        self.proj_head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim)) \
+            if proj_head else None
+        self.taps = nn.ModuleList(Tap(i) for i in range(num_layers + 1 + int(proj_head)))
+
+    def make_conv(self, conv: str, in_channels: int, out_channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    @property
+    def out_channels(self) -> int:
+        """Size of the readout (and of the projection): ``hidden * num_layers``."""
+        return self.hidden * self.num_layers
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def encode(self, x: Tensor, conv_step: Callable[[int, Tensor], Tensor], batch: Tensor,
+               num_graphs: int, project: bool) -> Tensor:
+        """Run the layers; ``conv_step(i, h)`` applies conv ``i`` to node states ``h``."""
+        h = self.taps[0](x, batch, num_graphs)
+        pooled = []
+        for i in range(self.num_layers):
+            h = self.bns[i](F.relu(conv_step(i, h)))
+            h = self.taps[i + 1](h, batch, num_graphs)
+            pooled.append(sum_pool(h, batch, num_graphs))
+        z = torch.cat(pooled, dim=-1)
+        return self.project(z) if project else z
+
+    def project(self, z: Tensor) -> Tensor:
+        """Projection head (and its tap) applied to a readout ``z`` ``[B, out_channels]``."""
+        if self.proj_head is None:
+            raise ValueError("this encoder was built with proj_head=False")
+        return self.taps[self.num_layers + 1](self.proj_head(z))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, hidden={self.hidden}, "
+                f"num_layers={self.num_layers}, conv={self.conv_type!r}, "
+                f"proj_head={self.proj_head is not None})")

@@ -1,0 +1,113 @@
+"""DGL side: the GraphCL encoder with taps and the message-passing wrapper on batched
+``DGLGraph`` s. Importing this module imports DGL (through :func:`graphaug._dgl.import_dgl`)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .._dgl import import_dgl
+from ..transforms import ActivationTransform
+from .base import GraphEncoderBase, check_graph_batch, gin_mlp
+
+dgl = import_dgl()
+from dgl.nn.pytorch import GINConv, GraphConv  # noqa: E402
+
+__all__ = ["DGLGraphCLEncoder", "DGLAugmentedConv", "graph_batch_vector"]
+
+
+def graph_batch_vector(g) -> Tensor:
+    """``[N]`` graph index of every node of a (batched) ``DGLGraph``."""
+    counts = g.batch_num_nodes()
+    return torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
+
+
+class DGLGraphCLEncoder(GraphEncoderBase):
+    r"""GraphCL's GIN (or GCN) encoder on DGL, with the same layers, parameter shapes, taps and
+    target indices as :class:`graphaug.nn.GraphCLEncoder` (see there for the architecture).
+
+    GIN uses ``dgl.nn.GINConv(mlp, "sum")``; GCN uses ``GraphConv(norm="both")`` on the graph
+    with one self-loop per node, which is what PyG's ``GCNConv`` computes.
+
+    Args:
+        in_channels (int), hidden (int), num_layers (int), conv (str), proj_head (bool):
+            as in :class:`graphaug.nn.GraphCLEncoder`.
+
+    Shapes:
+        batched graph ``g`` with ``N`` nodes, ``x [N, in_channels]`` ->
+        ``[g.batch_size, hidden * num_layers]``.
+
+    Example:
+        >>> enc = DGLGraphCLEncoder(7).load_pyg_weights(pyg_encoder)
+        >>> z = enc(to_dgl(batch), batch.x)
+    """
+
+    def make_conv(self, conv: str, in_channels: int, out_channels: int) -> nn.Module:
+        if conv == "gin":
+            return GINConv(gin_mlp(in_channels, out_channels), "sum")
+        return GraphConv(in_channels, out_channels, norm="both", allow_zero_in_degree=True)
+
+    def forward(self, g, x: Optional[Tensor] = None, *, project: bool = False) -> Tensor:
+        if x is None:
+            if "x" not in g.ndata:
+                raise ValueError("pass node features x or set g.ndata['x']")
+            x = g.ndata["x"]
+        if x.size(0) != g.num_nodes():
+            raise ValueError(f"x has {x.size(0)} rows but the graph has {g.num_nodes()} nodes")
+        batch, num_graphs = check_graph_batch(x, graph_batch_vector(g), g.batch_size,
+                                              self.training)
+        if self.conv_type == "gcn":
+            g = dgl.add_self_loop(dgl.remove_self_loop(g))
+        return self.encode(x, lambda i, h: self.convs[i](g, h), batch, num_graphs, project)
+
+    @torch.no_grad()
+    def load_pyg_weights(self, encoder: nn.Module) -> "DGLGraphCLEncoder":
+        """Copy the weights (and BatchNorm statistics) of a :class:`GraphCLEncoder` built with
+        the same arguments; returns ``self``."""
+        mine, theirs = self.state_dict(), encoder.state_dict()
+        mapped = {}
+        for key, value in theirs.items():
+            if self.conv_type == "gin":
+                key = key.replace(".nn.", ".apply_func.")
+            elif key.endswith(".lin.weight"):  # GCNConv: Linear [out, in]; GraphConv: [in, out]
+                key, value = key.replace(".lin.weight", ".weight"), value.t()
+            mapped[key] = value
+        missing = sorted(set(mine) - set(mapped))
+        unexpected = sorted(set(mapped) - set(mine))
+        if missing or unexpected:
+            raise ValueError(f"encoders do not match: missing {missing[:4]}, unexpected "
+                             f"{unexpected[:4]} (build both with the same arguments)")
+        self.load_state_dict(mapped)
+        return self
+
+
+class DGLAugmentedConv(nn.Module):
+    r"""Wrap a DGL convolution so that its output node embeddings are transformed; the graphs
+    of a batched ``DGLGraph`` are the samples.
+
+    Args:
+        conv (nn.Module): called as ``conv(g, feat, *args, **kwargs)``.
+        transform (ActivationTransform): e.g. :class:`~graphaug.ActivationDropout`.
+
+    Example:
+        >>> conv = DGLAugmentedConv(GINConv(gin_mlp(7, 32), "sum"), ActivationDropout(0.25))
+        >>> h = conv(g, g.ndata["x"])
+    """
+
+    def __init__(self, conv: nn.Module, transform: ActivationTransform) -> None:
+        super().__init__()
+        if not isinstance(transform, ActivationTransform):
+            raise ValueError("transform must be a graphaug ActivationTransform")
+        self.conv, self.transform = conv, transform
+
+    def reset_parameters(self) -> None:
+        if hasattr(self.conv, "reset_parameters"):
+            self.conv.reset_parameters()
+
+    def forward(self, g, feat: Tensor, *args, **kwargs) -> Tensor:
+        out = self.conv(g, feat, *args, **kwargs)
+        return self.transform(out, batch=graph_batch_vector(g), num_samples=g.batch_size)
+
+    def __repr__(self) -> str:
+        return f"DGLAugmentedConv({self.conv}, {self.transform})"

@@ -1,0 +1,311 @@
+"""Activation transforms: the views of Deep Augmentation.
+
+A transform receives a hidden activation and the explicit grouping of its rows into *samples*
+(graphs, sentences, images), picks each sample independently with probability ``apply_prob``
+and transforms only the rows of the picked samples. Transformed rows are detached right after
+the transform (``stop_grad=True``), so no gradient reaches the layers below through them.
+
+Supported layouts (the grouping is always given, never guessed):
+
+* ``[N, d]`` node states with ``batch`` (``[N]``, graph index of every node): a graph is a sample;
+  PCA rows are nodes.
+* ``[B, d]`` (no ``batch``): every row is one sample and one PCA row.
+* ``[B, T, d]`` token states: dim 0 indexes samples; ``mask`` (``[B, T]``, ``True`` = real token)
+  keeps padding untouched and out of the PCA statistics. PCA rows are tokens
+  (``pca_rows="position"``) or flattened samples (``"sample"``).
+* ``[B, C, H, W]`` feature maps: dim 0 indexes samples; PCA rows are flattened samples
+  (``pca_rows="sample"``, default) or spatial positions with ``C`` features (``"position"``).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples"]
+
+
+def _check_prob(name: str, value: float, *, upper_open: bool = False) -> float:
+    value = float(value)
+    ok = 0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0
+    if not ok:
+        bound = "[0, 1)" if upper_open else "[0, 1]"
+        raise ValueError(f"{name} must lie in {bound}, got {value}")
+    return value
+
+
+def _uniform(shape: tuple[int, ...], device: torch.device,
+             generator: Optional[torch.Generator]) -> Tensor:
+    """U(0, 1) samples drawn from ``generator`` (on its own device) and moved to ``device``."""
+    if generator is None:
+        return torch.rand(shape, device=device)
+    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+
+
+def select_samples(num_samples: int, apply_prob: float, device: torch.device,
+                   generator: Optional[torch.Generator] = None) -> Tensor:
+    """Bernoulli(``apply_prob``) choice of samples, returned as a ``[num_samples]`` bool mask."""
+    if apply_prob >= 1.0:
+        return torch.ones(num_samples, dtype=torch.bool, device=device)
+    if apply_prob <= 0.0:
+        return torch.zeros(num_samples, dtype=torch.bool, device=device)
+    return _uniform((num_samples,), device, generator) < apply_prob
+
+
+class ActivationTransform(nn.Module):
+    r"""Base class: per-sample selection, stop-gradient, training-only activation.
+
+    Subclasses implement :meth:`transform_selected`, which returns the transformed tensor for
+    every position (only the selected ones are kept).
+
+    Args:
+        apply_prob (float): probability that a sample is transformed (paper: 0.5).
+        stop_grad (bool): detach transformed rows right after the transform (default ``True``).
+        force (bool): also transform in eval mode (default ``False``: training only).
+        generator (torch.Generator, optional): source of all randomness, for reproducible views.
+        seed (int, optional): shortcut that creates a CPU generator seeded with ``seed``.
+        check_finite (bool): raise on NaN/Inf activations instead of propagating them.
+    """
+
+    def __init__(self, apply_prob: float = 0.5, stop_grad: bool = True, force: bool = False,
+                 generator: Optional[torch.Generator] = None, seed: Optional[int] = None,
+                 check_finite: bool = True) -> None:
+        super().__init__()
+        self.apply_prob = _check_prob("apply_prob", apply_prob)
+        self.stop_grad = bool(stop_grad)
+        self.force = bool(force)
+        self.check_finite = bool(check_finite)
+        if generator is not None and seed is not None:
+            raise ValueError("pass either generator or seed, not both")
+        if seed is not None:
+            generator = torch.Generator().manual_seed(int(seed))
+        self.generator = generator
+
+    def is_active(self, training: Optional[bool] = None) -> bool:
+        """Whether a call transforms anything: in training mode (own flag unless ``training``
+        says otherwise), or always when ``force`` is set."""
+        return self.force or (self.training if training is None else bool(training))
+
+    def forward(self, x: Tensor, batch: Optional[Tensor] = None, mask: Optional[Tensor] = None,
+                *, num_samples: Optional[int] = None, training: Optional[bool] = None) -> Tensor:
+        r"""Transform the rows of the selected samples of ``x``.
+
+        Args:
+            x (Tensor): activation, ``[N, d]``, ``[B, T, d]`` or ``[B, C, H, W]`` (see module doc).
+            batch (LongTensor, optional): ``[N]`` sample index of each row of a 2-D ``x``.
+                Without it, each index along dim 0 is one sample.
+            mask (BoolTensor, optional): ``[B, T]`` (or ``[B, H, W]``) valid positions; invalid
+                positions are never transformed and never enter PCA statistics.
+            num_samples (int, optional): number of samples when ``batch`` is given (saves a
+                device sync; trailing empty samples are allowed).
+            training (bool, optional): the host module's mode; defaults to this module's.
+
+        Returns:
+            Tensor of the same shape and dtype; ``x`` itself when nothing is transformed.
+        """
+        if not self.is_active(training):
+            return x
+        sample_index, num_samples = self._grouping(x, batch, mask, num_samples)
+        if x.numel() == 0:
+            raise ValueError(f"{type(self).__name__} received an empty activation of shape "
+                             f"{tuple(x.shape)} (an empty graph or batch?)")
+        if self.check_finite and not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{type(self).__name__} received NaN or Inf activations "
+                             f"(shape {tuple(x.shape)}); check the input features and the "
+                             "layers below the target")
+        selected = select_samples(num_samples, self.apply_prob, x.device, self.generator)
+        position_sel = selected[sample_index] if sample_index is not None else selected
+        # Broadcastable mask over x: per dim-0 row, further restricted by `mask`.
+        view = position_sel.view(-1, *([1] * (x.dim() - 1)))
+        if mask is not None:
+            view = view & mask.to(torch.bool).view(*mask.shape, *([1] * (x.dim() - mask.dim())))
+        if not bool(view.any()):
+            return x
+        transformed = self.transform_selected(x, view, sample_index, mask)
+        if self.stop_grad:
+            transformed = transformed.detach()
+        return torch.where(view, transformed.to(x.dtype), x)
+
+    @staticmethod
+    def _grouping(x: Tensor, batch: Optional[Tensor], mask: Optional[Tensor],
+                  num_samples: Optional[int]) -> tuple[Optional[Tensor], int]:
+        if x.dim() < 2:
+            raise ValueError(f"activation must have at least 2 dims (rows, features), got shape "
+                             f"{tuple(x.shape)}")
+        if batch is not None:
+            if x.dim() != 2:
+                raise ValueError("batch= groups the rows of a 2-D [N, d] activation; got shape "
+                                 f"{tuple(x.shape)} (use mask= for [B, T, d] tokens)")
+            if batch.dim() != 1 or batch.numel() != x.size(0):
+                raise ValueError(f"batch must be a [N] vector with N = {x.size(0)} rows, got "
+                                 f"shape {tuple(batch.shape)}")
+            if num_samples is None:
+                num_samples = int(batch.max()) + 1 if batch.numel() > 0 else 0
+            return batch.to(x.device), int(num_samples)
+        if mask is not None:
+            if tuple(mask.shape) != tuple(x.shape[:mask.dim()]) or mask.dim() < 2:
+                raise ValueError(f"mask of shape {tuple(mask.shape)} does not match the leading "
+                                 f"dims of the activation {tuple(x.shape)}")
+        return None, x.size(0)
+
+    def transform_selected(self, x: Tensor, selected: Tensor, sample_index: Optional[Tensor],
+                           mask: Optional[Tensor]) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _repr_args(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self._repr_args()
+        extra = f"{extra}, " if extra else ""
+        force = ", force=True" if self.force else ""
+        return (f"{type(self).__name__}({extra}apply_prob={self.apply_prob}, "
+                f"stop_grad={self.stop_grad}{force})")
+
+
+class ActivationDropout(ActivationTransform):
+    r"""Inverted dropout over every element of the selected samples' rows.
+
+    Survivors are rescaled by :math:`1/(1-p)`. Paper grid: :math:`p \in \{0.5, 0.25, 0.125\}`.
+
+    Args:
+        p (float): drop probability in ``[0, 1)``.
+        **kwargs: see :class:`ActivationTransform` (``apply_prob``, ``stop_grad``, ...).
+
+    Example:
+        >>> aug = ActivationDropout(p=0.25, apply_prob=1.0, seed=0).train()
+        >>> out = aug(torch.ones(5, 8), batch=torch.tensor([0, 0, 1, 1, 1]))
+        >>> sorted(out.unique().tolist())
+        [0.0, 1.3333333730697632]
+    """
+
+    def __init__(self, p: float = 0.25, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.p = _check_prob("p", p, upper_open=True)
+
+    def transform_selected(self, x: Tensor, selected: Tensor, sample_index: Optional[Tensor],
+                           mask: Optional[Tensor]) -> Tensor:
+        keep = _uniform(tuple(x.shape), x.device, self.generator) >= self.p
+        return x * keep.to(x.dtype) / (1.0 - self.p)
+
+    def _repr_args(self) -> str:
+        return f"p={self.p}"
+
+
+class ActivationPCA(ActivationTransform):
+    r"""Project principal directions out of the selected rows (DESIGN §1).
+
+    At every call the principal directions of the *whole* current activation (all rows of both
+    views, selected or not, padding excluded) are recomputed in float32. The selected rows are
+    centred, the chosen directions are projected out and the mean is added back; no rescaling.
+
+    Args:
+        k (int): ``+K`` removes the top-K directions, ``-K`` the last K of the ``q`` computed.
+        q (int): number of leading directions computed (authors: 6).
+        method (str): ``"exact"`` (eigh of the ``d x d`` covariance), ``"lowrank"``
+            (``torch.pca_lowrank(q, niter)``, as in the authors' code) or ``"auto"``
+            (exact when ``d <= 512``, where it is both faster and exact).
+        niter (int): subspace iterations of the low-rank path (authors: 2).
+        pca_rows (str): for 3-D/4-D activations, ``"position"`` (tokens / pixels are rows) or
+            ``"sample"`` (each sample flattened is a row). Default: tokens for 3-D, samples for 4-D.
+        **kwargs: see :class:`ActivationTransform`.
+
+    Example:
+        >>> aug = ActivationPCA(k=1, apply_prob=1.0).train()
+        >>> out = aug(torch.randn(64, 16))
+        >>> out.shape
+        torch.Size([64, 16])
+    """
+
+    METHODS = ("auto", "exact", "lowrank")
+
+    def __init__(self, k: int = 1, q: int = 6, method: str = "auto", niter: int = 2,
+                 pca_rows: Optional[str] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        k, q = int(k), int(q)
+        if q < 1:
+            raise ValueError(f"q must be >= 1, got {q}")
+        if k == 0 or abs(k) > q:
+            raise ValueError(f"k must be a non-zero integer with |k| <= q = {q}, got {k}")
+        if method not in self.METHODS:
+            raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
+        if pca_rows not in (None, "position", "sample"):
+            raise ValueError(f"pca_rows must be None, 'position' or 'sample', got {pca_rows!r}")
+        self.k, self.q, self.method, self.niter, self.pca_rows = k, q, method, int(niter), pca_rows
+
+    # -- layout -------------------------------------------------------------------------------
+    def _rows_layout(self, x: Tensor) -> str:
+        if x.dim() == 2:
+            return "rows"
+        return self.pca_rows or ("position" if x.dim() == 3 else "sample")
+
+    def _to_rows(self, x: Tensor, layout: str) -> Tensor:
+        if layout == "rows":
+            return x
+        if layout == "sample":
+            return x.reshape(x.size(0), -1)
+        # position: move the feature dim last, one row per position.
+        if x.dim() == 3:
+            return x.reshape(-1, x.size(-1))
+        return x.movedim(1, -1).reshape(-1, x.size(1))
+
+    def _from_rows(self, rows: Tensor, x: Tensor, layout: str) -> Tensor:
+        if layout in ("rows", "sample") or x.dim() == 3:
+            return rows.reshape(x.shape)
+        b, c, *spatial = x.shape
+        return rows.reshape(b, *spatial, c).movedim(-1, 1)
+
+    def _valid_rows(self, x: Tensor, mask: Optional[Tensor], layout: str) -> Optional[Tensor]:
+        if mask is None or layout in ("rows", "sample"):
+            return None
+        return mask.to(torch.bool).reshape(-1)
+
+    # -- principal directions -----------------------------------------------------------------
+    def directions(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean ``[d]`` and the ``q`` leading principal directions ``[d, q]`` (descending) of
+        ``rows`` (``[n, d]``, float32)."""
+        n, d = rows.shape
+        q = self.q
+        if n < q or d < q:
+            raise ValueError(f"ActivationPCA needs at least q = {q} rows and features to compute "
+                             f"{q} principal directions, got {n} rows x {d} features; lower q or "
+                             "use larger batches")
+        mean = rows.mean(dim=0)
+        method = self.method
+        if method == "auto":
+            method = "exact" if d <= 512 else "lowrank"
+        if method == "exact":
+            centred = rows - mean
+            cov = centred.T @ centred
+            _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
+            return mean, vecs[:, -q:].flip(-1)
+        if self.generator is None:
+            _, _, v = torch.pca_lowrank(rows, q=q, center=True, niter=self.niter)
+            return mean, v
+        # pca_lowrank draws from the global RNG: fork it, seeded from our generator.
+        seed = int(torch.randint(0, 2 ** 62, (1,), generator=self.generator,
+                                 device=self.generator.device))
+        devices = [rows.device] if rows.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            _, _, v = torch.pca_lowrank(rows, q=q, center=True, niter=self.niter)
+        return mean, v
+
+    def removed_directions(self, v: Tensor) -> Tensor:
+        """The columns of ``v`` (``[d, q]``) that this transform projects out."""
+        return v[:, :self.k] if self.k > 0 else v[:, self.q + self.k:]
+
+    def transform_selected(self, x: Tensor, selected: Tensor, sample_index: Optional[Tensor],
+                           mask: Optional[Tensor]) -> Tensor:
+        layout = self._rows_layout(x)
+        rows = self._to_rows(x, layout).float()
+        valid = self._valid_rows(x, mask, layout)
+        with torch.no_grad():  # the directions are statistics of the batch, not a trainable path
+            mean, v = self.directions(rows if valid is None else rows[valid])
+            basis = self.removed_directions(v)
+        projected = rows - ((rows - mean) @ basis) @ basis.T
+        return self._from_rows(projected, x, layout)
+
+    def _repr_args(self) -> str:
+        return f"k={self.k}, q={self.q}, method={self.method!r}"

@@ -1,0 +1,49 @@
+"""Shared fixtures: real data copied from ../shared/datasets into a temporary folder."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(os.environ.get("GRAPHAUG_SHARED",
+                             Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
+
+
+def copy_dataset(tmp_root: Path, *parts: str) -> Path:
+    """Copy ``SHARED/<parts>`` to ``tmp_root/<parts>``; skip when the shared data is absent."""
+    source = SHARED.joinpath(*parts)
+    if not source.exists():
+        pytest.skip(f"shared dataset {source} not available")
+    target = tmp_root.joinpath(*parts)
+    if not target.exists():
+        shutil.copytree(source, target)
+    return tmp_root
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """A writable data root holding copies of the small TU sets used by the tests."""
+    root = tmp_path_factory.mktemp("datasets")
+    for name in ("MUTAG", "PTC_MR"):
+        copy_dataset(root, "TU", name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mutag(data_dir):
+    from graphaug.data import load_tu
+    return load_tu("MUTAG", data_dir)
+
+
+@pytest.fixture
+def mutag_batch(mutag):
+    from torch_geometric.loader import DataLoader
+    return next(iter(DataLoader(mutag.graphs, batch_size=32, shuffle=False)))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
