@@ -14,7 +14,7 @@ from .base import GraphEncoderBase, check_graph_batch, gin_mlp
 dgl = import_dgl()
 from dgl.nn.pytorch import GINConv, GraphConv  # noqa: E402
 
-__all__ = ["DGLGraphCLEncoder", "DGLAugmentedConv", "graph_batch_vector"]
+__all__ = ["DGLGraphCLEncoder", "DGLGCNConv", "DGLAugmentedConv", "graph_batch_vector"]
 
 
 def graph_batch_vector(g) -> Tensor:
@@ -23,12 +23,33 @@ def graph_batch_vector(g) -> Tensor:
     return torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
 
 
+class DGLGCNConv(nn.Module):
+    """PyG ``GCNConv`` computed on DGL: ``lin`` (no bias) first, then symmetric-normalised
+    aggregation (``GraphConv(weight=False)``), then ``bias``; same order of operations and
+    parameter names as PyG, so both give the same numbers."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(in_channels, out_channels, bias=False)
+        self.propagate = GraphConv(out_channels, out_channels, norm="both", weight=False,
+                                   bias=False, allow_zero_in_degree=True)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.lin.weight)  # PyG's glorot
+        nn.init.zeros_(self.bias)
+
+    def forward(self, g, x: Tensor) -> Tensor:
+        return self.propagate(g, self.lin(x)) + self.bias
+
+
 class DGLGraphCLEncoder(GraphEncoderBase):
     r"""GraphCL's GIN (or GCN) encoder on DGL, with the same layers, parameter shapes, taps and
     target indices as :class:`graphaug.nn.GraphCLEncoder` (see there for the architecture).
 
-    GIN uses ``dgl.nn.GINConv(mlp, "sum")``; GCN uses ``GraphConv(norm="both")`` on the graph
-    with one self-loop per node, which is what PyG's ``GCNConv`` computes.
+    GIN uses ``dgl.nn.GINConv(mlp, "sum")``; GCN uses :class:`DGLGCNConv` (DGL's
+    ``GraphConv`` aggregation) on the graph with one self-loop per node, as PyG's ``GCNConv``.
 
     Args:
         in_channels (int), hidden (int), num_layers (int), conv (str), proj_head (bool):
@@ -46,7 +67,7 @@ class DGLGraphCLEncoder(GraphEncoderBase):
     def make_conv(self, conv: str, in_channels: int, out_channels: int) -> nn.Module:
         if conv == "gin":
             return GINConv(gin_mlp(in_channels, out_channels), "sum")
-        return GraphConv(in_channels, out_channels, norm="both", allow_zero_in_degree=True)
+        return DGLGCNConv(in_channels, out_channels)
 
     def forward(self, g, x: Optional[Tensor] = None, *, project: bool = False) -> Tensor:
         if x is None:
@@ -70,14 +91,15 @@ class DGLGraphCLEncoder(GraphEncoderBase):
         for key, value in theirs.items():
             if self.conv_type == "gin":
                 key = key.replace(".nn.", ".apply_func.")
-            elif key.endswith(".lin.weight"):  # GCNConv: Linear [out, in]; GraphConv: [in, out]
-                key, value = key.replace(".lin.weight", ".weight"), value.t()
             mapped[key] = value
         missing = sorted(set(mine) - set(mapped))
         unexpected = sorted(set(mapped) - set(mine))
-        if missing or unexpected:
+        mismatched = sorted(k for k in set(mine) & set(mapped)
+                            if mine[k].shape != mapped[k].shape)
+        if missing or unexpected or mismatched:
             raise ValueError(f"encoders do not match: missing {missing[:4]}, unexpected "
-                             f"{unexpected[:4]} (build both with the same arguments)")
+                             f"{unexpected[:4]}, different shapes {mismatched[:4]} (build both "
+                             "with the same arguments)")
         self.load_state_dict(mapped)
         return self
 

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up and run the test suite (what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+PY=${PYTHON:-python3}
+"$PY" -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,93 @@
+import pytest
+import torch
+from torch_geometric.loader import DataLoader
+
+import graphaug as ga
+from graphaug.nn import GraphCLEncoder
+
+from graphaug._dgl import import_dgl  # noqa: E402
+
+try:
+    dgl = import_dgl()
+except ImportError as error:  # pragma: no cover - depends on the environment
+    pytest.skip(f"DGL unavailable: {error}", allow_module_level=True)
+
+from graphaug.convert import to_dgl  # noqa: E402
+from graphaug.nn import DGLAugmentedConv, DGLGraphCLEncoder  # noqa: E402
+
+
+def test_dgl_core_loads_on_current_torch():
+    from dgl.nn.pytorch import GINConv  # noqa: F401
+    assert callable(dgl.batch) and callable(dgl.add_self_loop)
+
+
+def test_to_dgl_keeps_graphs_nodes_and_edges(mutag_batch):
+    b = mutag_batch
+    g = to_dgl(b)
+    assert g.batch_size == b.num_graphs and g.num_nodes() == b.num_nodes
+    assert torch.equal(g.batch_num_nodes(), torch.bincount(b.batch))
+    src, dst = g.edges()
+    assert torch.equal(torch.stack([src, dst]), b.edge_index)
+    assert torch.equal(g.ndata["x"], b.x)
+    graphs = dgl.unbatch(g)
+    assert graphs[3].num_edges() == b[3].edge_index.size(1)
+
+
+def make_pair(conv, seed=0):
+    torch.manual_seed(seed)
+    pyg = GraphCLEncoder(7, hidden=32, num_layers=3, conv=conv)
+    return pyg, DGLGraphCLEncoder(7, hidden=32, num_layers=3, conv=conv).load_pyg_weights(pyg)
+
+
+@pytest.mark.parametrize("conv", ["gin", "gcn"])
+def test_pyg_dgl_parity_without_augmentation(mutag, conv):
+    pyg, dg = make_pair(conv)
+    for b in DataLoader(mutag.graphs, batch_size=64):
+        g = to_dgl(b)
+        for train in (True, False):
+            pyg.train(train), dg.train(train)
+            a = pyg(b.x, b.edge_index, b.batch, project=True)
+            c = dg(g, b.x, project=True)
+            assert torch.allclose(a, c, atol=1e-5), (a - c).abs().max()
+
+
+@pytest.mark.parametrize("conv", ["gin", "gcn"])
+@pytest.mark.parametrize("target,make", [
+    (1, lambda: ga.ActivationDropout(0.25, apply_prob=0.5, seed=7)),
+    (2, lambda: ga.ActivationPCA(k=1, apply_prob=0.5, seed=7)),
+    (3, lambda: ga.ActivationPCA(k=-1, apply_prob=1.0, seed=7)),
+])
+def test_pyg_dgl_parity_with_augmentation(mutag, conv, target, make):
+    pyg, dg = make_pair(conv)
+    pyg.set_transform(target, make())
+    dg.set_transform(target, make())
+    pyg.train(), dg.train()
+    b = next(iter(DataLoader(mutag.graphs, batch_size=64)))
+    a = pyg(b.x, b.edge_index, b.batch, project=True)
+    c = dg(to_dgl(b), b.x, project=True)
+    assert torch.allclose(a, c, atol=1e-5), (a - c).abs().max()
+
+
+def test_dgl_augmented_conv_selects_graphs(mutag_batch):
+    from dgl.nn.pytorch import GINConv
+    from graphaug.nn import gin_mlp
+    b = mutag_batch
+    g = to_dgl(b)
+    conv = GINConv(gin_mlp(7, 16), "sum")
+    wrapped = DGLAugmentedConv(conv, ga.ActivationDropout(0.5, apply_prob=0.5, seed=1)).train()
+    out = wrapped(g, b.x)
+    expected = ga.ActivationDropout(0.5, apply_prob=0.5, seed=1).train()(conv(g, b.x),
+                                                                         batch=b.batch)
+    assert torch.equal(out, expected)
+
+
+def test_dgl_encoder_errors_and_edge_cases():
+    enc = DGLGraphCLEncoder(7).train()
+    g = dgl.batch([dgl.graph(([], []), num_nodes=4)])  # no edges
+    assert torch.isfinite(enc(g, torch.randn(4, 7))).all()
+    with pytest.raises(ValueError, match="rows but the graph has"):
+        enc(g, torch.randn(5, 7))
+    with pytest.raises(ValueError, match="pass node features"):
+        enc(g)
+    with pytest.raises(ValueError, match="encoders do not match"):
+        DGLGraphCLEncoder(7, hidden=16).load_pyg_weights(GraphCLEncoder(7, hidden=32))

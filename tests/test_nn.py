@@ -1,0 +1,142 @@
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import GINConv
+
+import graphaug as ga
+from graphaug.nn import AugmentedConv, GraphCLEncoder, attach_layer, gin_mlp
+
+
+def test_encoder_shapes_and_targets(mutag_batch):
+    enc = GraphCLEncoder(7, hidden=32, num_layers=3)
+    b = mutag_batch
+    assert enc(b.x, b.edge_index, b.batch).shape == (b.num_graphs, 96)
+    assert enc(b.x, b.edge_index, b.batch, project=True).shape == (b.num_graphs, 96)
+    assert enc.num_targets == 5 and enc.target_name(4) == "taps.4"
+    assert GraphCLEncoder(7, proj_head=False).num_targets == 4
+    with pytest.raises(ValueError, match=r"valid targets are 0..4"):
+        enc.set_transform(5, ga.ActivationDropout(0.1))
+    with pytest.raises(ValueError, match="int index"):
+        enc.set_transform("2", ga.ActivationDropout(0.1))
+
+
+@pytest.mark.parametrize("conv", ["gin", "gcn"])
+@pytest.mark.parametrize("target", [0, 1, 2, 3])
+def test_target_changes_only_layers_at_and_above_it(mutag_batch, conv, target):
+    b = mutag_batch
+    enc = GraphCLEncoder(7, hidden=16, num_layers=3, conv=conv).train()
+    torch.manual_seed(0)
+    plain = enc(b.x, b.edge_index, b.batch)
+    enc.set_transform(target, ga.ActivationDropout(0.5, apply_prob=1.0, seed=0))
+    enc.bns.load_state_dict(enc.bns.state_dict())
+    augmented = enc(b.x, b.edge_index, b.batch)
+    per_layer = [(plain[:, 16 * i:16 * (i + 1)] - augmented[:, 16 * i:16 * (i + 1)]).abs().max()
+                 for i in range(3)]
+    for layer in range(1, 4):  # readout block of layer `layer`
+        changed = per_layer[layer - 1] > 1e-6
+        assert changed == (layer >= target), (layer, target, per_layer)
+
+
+def test_projection_head_target(mutag_batch):
+    b = mutag_batch
+    enc = GraphCLEncoder(7).train()
+    readout = enc(b.x, b.edge_index, b.batch)
+    enc.set_transform(4, ga.ActivationDropout(0.5, apply_prob=1.0, seed=0))
+    assert torch.allclose(enc(b.x, b.edge_index, b.batch), readout)  # readout untouched
+    projected = enc(b.x, b.edge_index, b.batch, project=True)
+    assert ((projected == 0).float().mean() > 0.3)
+
+
+def test_stop_grad_through_encoder(mutag_batch):
+    b = mutag_batch
+    enc = GraphCLEncoder(7, hidden=16, num_layers=3).train()
+    enc.set_transform(2, ga.ActivationDropout(0.25, apply_prob=1.0, seed=0))
+    z = enc(b.x, b.edge_index, b.batch)
+    z[:, 16:].sum().backward()  # readout of layers 2 and 3 only
+    for i in (0, 1):
+        assert all(p.grad is None or p.grad.abs().max() == 0 for p in enc.convs[i].parameters())
+    assert any(p.grad is not None and p.grad.abs().max() > 0 for p in enc.convs[2].parameters())
+
+
+def test_eval_mode_encoder_ignores_transform(mutag_batch):
+    b = mutag_batch
+    enc = GraphCLEncoder(7).eval()
+    plain = enc(b.x, b.edge_index, b.batch)
+    enc.set_transform(1, ga.ActivationPCA(k=1, apply_prob=1.0))
+    assert torch.equal(enc(b.x, b.edge_index, b.batch), plain)
+
+
+def test_augmented_conv_equals_transform_of_conv(mutag_batch):
+    b = mutag_batch
+    conv = GINConv(gin_mlp(7, 16))
+    wrapped = AugmentedConv(conv, ga.ActivationPCA(k=1, apply_prob=0.5, seed=5)).train()
+    out = wrapped(b.x, b.edge_index, batch=b.batch)
+    expected = ga.ActivationPCA(k=1, apply_prob=0.5, seed=5).train()(conv(b.x, b.edge_index),
+                                                                     batch=b.batch)
+    assert torch.equal(out, expected)
+    assert "AugmentedConv" in repr(wrapped)
+    with pytest.raises(ValueError):
+        AugmentedConv(conv, torch.nn.Dropout(0.1))
+
+
+def test_attach_layer_on_pyg_basic_gnn(mutag_batch):
+    from torch_geometric.nn.models import GIN
+    b = mutag_batch
+    model = GIN(7, 16, num_layers=3).train()
+    seen = []
+    model.convs[2].register_forward_hook(lambda m, a, out: seen.append(a[0]))
+    torch.manual_seed(0)
+    model(b.x, b.edge_index, batch=b.batch)
+    with attach_layer(model, 2, ga.ActivationDropout(0.5, apply_prob=0.5, seed=0)):
+        torch.manual_seed(0)
+        model(b.x, b.edge_index, batch=b.batch)
+    plain_in, aug_in = seen[0], seen[1]
+    changed_rows = (plain_in != aug_in).any(dim=1)
+    per_graph = torch.zeros(b.num_graphs).index_add_(0, b.batch, changed_rows.float())
+    counts = torch.bincount(b.batch).float()
+    selected = per_graph > 0
+    assert 0 < selected.sum() < b.num_graphs
+    # whole graphs are selected (rows that dropout leaves unchanged are zero rows)
+    assert torch.equal(plain_in[~selected[b.batch]], aug_in[~selected[b.batch]])
+    assert (per_graph[selected] <= counts[selected]).all()
+    with pytest.raises(ValueError, match="0..3"):
+        attach_layer(model, 4, ga.ActivationDropout(0.1))
+    with pytest.raises(ValueError, match="jk=None"):
+        attach_layer(GIN(7, 16, num_layers=2, jk="cat"), 1, ga.ActivationDropout(0.1))
+
+
+def line_graph(n, edges=True):
+    if edges and n > 1:
+        src = torch.arange(n - 1)
+        edge_index = torch.stack([torch.cat([src, src + 1]), torch.cat([src + 1, src])])
+    else:
+        edge_index = torch.empty(2, 0, dtype=torch.long)
+    return Data(x=torch.randn(n, 7), edge_index=edge_index)
+
+
+def test_graph_without_edges_and_batch_of_one():
+    enc = GraphCLEncoder(7).train()
+    enc.set_transform(2, ga.ActivationDropout(0.25, apply_prob=1.0))
+    no_edges = Batch.from_data_list([line_graph(5, edges=False)])
+    out = enc(no_edges.x, no_edges.edge_index, no_edges.batch, project=True)
+    assert out.shape == (1, 96) and torch.isfinite(out).all()
+    enc.eval()
+    single = Batch.from_data_list([line_graph(6)])
+    assert enc(single.x, single.edge_index, single.batch).shape == (1, 96)
+
+
+def test_bad_graph_input_raises_clear_errors():
+    enc = GraphCLEncoder(7).train()
+    with pytest.raises(ValueError, match="no nodes"):
+        enc(torch.zeros(0, 7), torch.empty(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"graph\(s\) \[1\]"):
+        enc(torch.randn(4, 7), torch.empty(2, 0, dtype=torch.long),
+            torch.tensor([0, 0, 2, 2]))
+    x = torch.randn(4, 7)
+    x[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        enc(x, torch.empty(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match="at least 2 nodes"):
+        enc(torch.randn(1, 7), torch.empty(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match="conv must be"):
+        GraphCLEncoder(7, conv="gat")
