@@ -1,0 +1,71 @@
+"""Seeding, atomic result files and resumable checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "atomic_write_text", "atomic_write_json", "atomic_torch_save",
+           "rng_state", "set_rng_state"]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _atomic_replace(path: os.PathLike | str, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file, never half
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: os.PathLike | str, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    return _atomic_replace(path, lambda h: h.write(text.encode()))
+
+
+def atomic_write_json(path: os.PathLike | str, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_torch_save(path: os.PathLike | str, obj: Any) -> Path:
+    """``torch.save`` to ``path`` atomically."""
+    return _atomic_replace(path, lambda h: torch.save(obj, h))
+
+
+def rng_state(generators: Optional[dict[str, torch.Generator]] = None) -> dict:
+    """Every RNG state needed for an exact resume (Python, NumPy, torch, named generators)."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "generators": {k: g.get_state() for k, g in (generators or {}).items()}}
+
+
+def set_rng_state(state: dict, generators: Optional[dict[str, torch.Generator]] = None) -> None:
+    """Restore what :func:`rng_state` captured."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    for key, generator in (generators or {}).items():
+        generator.set_state(state["generators"][key])
