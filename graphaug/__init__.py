@@ -12,3 +12,9 @@ __version__ = "0.1.0"
 
 __all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples",
            "attach", "AttachHandle", "resolve_module", "__version__"]
+
+from .adapters import TargetHandle, TargetLayout, attach_target, find_layout, resolve_target, \
+    target_names  # noqa: E402
+
+__all__ += ["attach_target", "target_names", "find_layout", "resolve_target", "TargetHandle",
+            "TargetLayout"]
