@@ -7,11 +7,12 @@
 """
 from .hooks import AttachHandle, attach, resolve_module
 from .transforms import ActivationDropout, ActivationPCA, ActivationTransform, select_samples
+from .contrastive import DeepAug, GraphCL  # noqa: E402  (after transforms: no import cycle)
 
 __version__ = "0.1.0"
 
 __all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples",
-           "attach", "AttachHandle", "resolve_module", "__version__"]
+           "attach", "AttachHandle", "resolve_module", "DeepAug", "GraphCL", "__version__"]
 
 from .adapters import TargetHandle, TargetLayout, attach_target, find_layout, resolve_target, \
     target_names  # noqa: E402

@@ -2,3 +2,11 @@
 from .losses import LOSSES, contrastive_loss, graphcl_nt_xent, info_nce
 
 __all__ = ["graphcl_nt_xent", "info_nce", "contrastive_loss", "LOSSES"]
+from .trainer import train  # noqa: E402
+
+__all__ += ["train"]
+from .model import DeepAug, GraphCL, concat_batches  # noqa: E402
+from .pipeline import METHODS, MethodConfig, build_model, build_transform, pretrain  # noqa: E402
+
+__all__ += ["DeepAug", "GraphCL", "concat_batches", "MethodConfig", "build_model",
+            "build_transform", "pretrain", "METHODS"]

@@ -98,16 +98,44 @@ class GraphEncoderBase(TapMixin, nn.Module):
                 module.reset_parameters()
 
     def encode(self, x: Tensor, conv_step: Callable[[int, Tensor], Tensor], batch: Tensor,
-               num_graphs: int, project: bool) -> Tensor:
-        """Run the layers; ``conv_step(i, h)`` applies conv ``i`` to node states ``h``."""
-        h = self.taps[0](x, batch, num_graphs)
-        pooled = []
+               num_graphs: int, project: bool, duplicate_at: Optional[int] = None,
+               doubled_conv_step: Optional[Callable[[int, Tensor], Tensor]] = None) -> Tensor:
+        """Run the layers; ``conv_step(i, h)`` applies conv ``i`` to node states ``h``.
+
+        With ``duplicate_at=t`` the state is computed once below target ``t`` and then stacked
+        as two copies of the batch (graphs ``0..B-1`` and ``B..2B-1``) right before tap ``t``, so
+        that two views that only differ from the target up share the work below it;
+        ``doubled_conv_step`` then runs the convs on the doubled graph.
+        """
+        if duplicate_at is not None:
+            self._check_target(duplicate_at)
+            if duplicate_at < self.num_layers and doubled_conv_step is None:
+                raise ValueError("duplicate_at below the last layer needs doubled_conv_step")
+        pooled: list[Tensor] = []
+
+        def at_tap(index: int, h: Tensor) -> Tensor:
+            nonlocal batch, num_graphs, pooled, conv_step
+            if index == duplicate_at:
+                h = torch.cat([h, h])
+                batch = torch.cat([batch, batch + num_graphs])
+                pooled = [torch.cat([p, p]) for p in pooled]
+                num_graphs, conv_step = 2 * num_graphs, doubled_conv_step or conv_step
+            if index > self.num_layers:  # graph-level rows: each row is one sample
+                return self.taps[index](h)
+            return self.taps[index](h, batch, num_graphs)
+
+        h = at_tap(0, x)
         for i in range(self.num_layers):
-            h = self.bns[i](F.relu(conv_step(i, h)))
-            h = self.taps[i + 1](h, batch, num_graphs)
+            h = at_tap(i + 1, self.bns[i](F.relu(conv_step(i, h))))
             pooled.append(sum_pool(h, batch, num_graphs))
         z = torch.cat(pooled, dim=-1)
-        return self.project(z) if project else z
+        if not project:
+            if duplicate_at == self.num_layers + 1:
+                raise ValueError("duplicate_at the projection head needs project=True")
+            return z
+        if self.proj_head is None:
+            raise ValueError("project=True but this encoder was built with proj_head=False")
+        return at_tap(self.num_layers + 1, self.proj_head(z))
 
     def project(self, z: Tensor) -> Tensor:
         """Projection head (and its tap) applied to a readout ``z`` ``[B, out_channels]``."""

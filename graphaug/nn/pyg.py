@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GINConv
 
@@ -47,10 +48,20 @@ class GraphCLEncoder(GraphEncoderBase):
         return GCNConv(in_channels, out_channels)
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None, *,
-                num_graphs: Optional[int] = None, project: bool = False) -> Tensor:
+                num_graphs: Optional[int] = None, project: bool = False,
+                duplicate_at: Optional[int] = None) -> Tensor:
+        """Readout ``[B, hidden * L]`` (or projection with ``project=True``).
+
+        ``duplicate_at=t`` returns ``[2B, ...]``: two views of the batch that share every layer
+        below target ``t`` (computed once) and are transformed independently from ``t`` up.
+        """
         batch, num_graphs = check_graph_batch(x, batch, num_graphs, self.training)
+        doubled = None
+        if duplicate_at is not None:
+            doubled_index = torch.cat([edge_index, edge_index + x.size(0)], dim=1)
+            doubled = lambda i, h: self.convs[i](h, doubled_index)  # noqa: E731
         return self.encode(x, lambda i, h: self.convs[i](h, edge_index), batch, num_graphs,
-                           project)
+                           project, duplicate_at, doubled)
 
 
 class AugmentedConv(nn.Module):

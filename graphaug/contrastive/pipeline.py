@@ -1,0 +1,148 @@
+"""Unsupervised TU pipeline: method configs, pretraining and evaluation of one run."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..transforms import ActivationDropout, ActivationPCA, ActivationTransform
+from ..utils import seed_everything
+from .model import DeepAug, GraphCL
+from .trainer import train
+
+__all__ = ["MethodConfig", "build_transform", "build_model", "pretrain", "METHODS",
+           "graph_batches"]
+
+METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
+
+
+def build_transform(kind: str, rate: float, apply_prob: float = 0.5, stop_grad: bool = True,
+                    generator: Optional[torch.Generator] = None) -> ActivationTransform:
+    """``("dropout", p)`` -> :class:`ActivationDropout`; ``("pca", k)`` -> :class:`ActivationPCA`."""
+    if kind == "dropout":
+        return ActivationDropout(float(rate), apply_prob=apply_prob, stop_grad=stop_grad,
+                                 generator=generator)
+    if kind == "pca":
+        if float(rate) != int(rate):
+            raise ValueError(f"PCA rate is the integer k, got {rate}")
+        return ActivationPCA(int(rate), apply_prob=apply_prob, stop_grad=stop_grad,
+                             generator=generator)
+    raise ValueError(f"unknown activation transform {kind!r}; use 'dropout' or 'pca'")
+
+
+@dataclass
+class MethodConfig:
+    r"""One pretraining configuration (defaults: GraphCL's unsupervised TU preset).
+
+    Args:
+        method (str): ``"graphcl"`` (input augmentation only), ``"deepaug"`` (activation
+            transform only) or ``"graphcl+deepaug"``.
+        input_aug (str): GraphCL augmentation for the graphcl methods.
+        aug_ratio (float): its ratio.
+        transform (str): ``"dropout"`` or ``"pca"`` for the deepaug methods.
+        rate (float): dropout ``p`` or PCA ``k``.
+        target (int): target index of the transform.
+        apply_prob (float), stop_grad (bool): see :class:`~graphaug.ActivationTransform`.
+        hidden, num_layers, conv: encoder; epochs, lr, batch_size, temperature: training.
+    """
+
+    method: str = "graphcl"
+    input_aug: str = "random2"
+    aug_ratio: float = 0.1
+    transform: str = "dropout"
+    rate: float = 0.25
+    target: int = 2
+    apply_prob: float = 0.5
+    stop_grad: bool = True
+    hidden: int = 32
+    num_layers: int = 3
+    conv: str = "gin"
+    epochs: int = 20
+    lr: float = 0.01
+    batch_size: int = 128
+    temperature: float = 0.2
+    subgraph_quirk: bool = False
+    add_edges: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
+            raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
+
+    @property
+    def uses_deep_aug(self) -> bool:
+        return self.method != "graphcl"
+
+    @property
+    def uses_input_aug(self) -> bool:
+        return self.method != "deepaug"
+
+    def label(self) -> str:
+        """Short name, e.g. ``deepaug[pca k=-1 @2]``."""
+        if not self.uses_deep_aug:
+            return f"{self.method}[{self.input_aug}]"
+        rate = f"p={self.rate:g}" if self.transform == "dropout" else f"k={int(self.rate)}"
+        return f"{self.method}[{self.transform} {rate} @{self.target}]"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_model(cfg: MethodConfig, in_channels: int,
+                generator: Optional[torch.Generator] = None) -> GraphCL:
+    """The :class:`GraphCL` model of ``cfg`` for ``in_channels`` node features."""
+    from ..nn import GraphCLEncoder
+
+    encoder = GraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
+                             conv=cfg.conv, proj_head=True)
+    deep_aug = None
+    if cfg.uses_deep_aug:
+        deep_aug = DeepAug(cfg.target, build_transform(cfg.transform, cfg.rate, cfg.apply_prob,
+                                                       cfg.stop_grad, generator))
+    input_aug = None
+    if cfg.uses_input_aug:
+        from ..views import ViewAugmentation
+        input_aug = ViewAugmentation(cfg.input_aug, cfg.aug_ratio, generator=generator,
+                                     add_edges=cfg.add_edges, subgraph_quirk=cfg.subgraph_quirk)
+    return GraphCL(encoder, deep_aug=deep_aug, input_aug=input_aug,
+                   temperature=cfg.temperature, loss="graphcl")
+
+
+def graph_batches(graphs, batch_size: int, device: torch.device):
+    """``batches(epoch)`` for :func:`~graphaug.contrastive.train`: shuffled PyG batches (global
+    torch RNG, so checkpoints resume exactly); a trailing batch of one graph is dropped because
+    a contrastive loss needs negatives."""
+    from torch_geometric.loader import DataLoader
+
+    graphs = list(graphs)
+    drop_last = len(graphs) % batch_size == 1
+
+    def batches(epoch: int):
+        for batch in DataLoader(graphs, batch_size=batch_size, shuffle=True,
+                                drop_last=drop_last):
+            yield batch.to(device)
+    return batches
+
+
+def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
+             checkpoint: Optional[os.PathLike | str] = None, progress: bool = False,
+             device: Optional[torch.device | str] = None,
+             stop_after: Optional[int] = None) -> tuple[nn.Module, list[float]]:
+    """Pretrain ``cfg`` on ``graphs`` with ``seed``; returns ``(encoder, loss per epoch)``.
+
+    Resumes from ``checkpoint`` when it exists (exactly: same weights as an uninterrupted run).
+    """
+    device = torch.device(device or "cpu")
+    seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    model = build_model(cfg, in_channels, generator).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history = train(model, graph_batches(graphs, cfg.batch_size, device), optimizer,
+                    cfg.epochs, checkpoint=checkpoint, generators={"aug": generator},
+                    progress=progress, stop_after=stop_after)
+    return model.encoder, history

@@ -1,0 +1,128 @@
+import json
+
+import pytest
+import torch
+
+import graphaug as ga
+from graphaug.contrastive import (DeepAug, GraphCL, MethodConfig, graphcl_nt_xent, info_nce,
+                                  pretrain)
+from graphaug.nn import GraphCLEncoder
+from graphaug.utils import atomic_write_json
+
+
+def loop_graphcl(z1, z2, t):
+    total = 0.0
+    for i in range(len(z1)):
+        sims = [torch.nn.functional.cosine_similarity(z1[i], z2[j], dim=0) / t
+                for j in range(len(z2))]
+        negatives = sum(torch.exp(s) for j, s in enumerate(sims) if j != i)
+        total += -torch.log(torch.exp(sims[i]) / negatives)
+    return total / len(z1)
+
+
+def loop_infonce(z1, z2, t):
+    def one_way(a, b):
+        total = 0.0
+        for i in range(len(a)):
+            sims = [torch.nn.functional.cosine_similarity(a[i], b[j], dim=0) / t
+                    for j in range(len(b))]
+            total += -torch.log(torch.exp(sims[i]) / sum(torch.exp(s) for s in sims))
+        return total / len(a)
+    return 0.5 * (one_way(z1, z2) + one_way(z2, z1))
+
+
+def test_losses_match_direct_loops():
+    z1, z2 = torch.randn(7, 5, dtype=torch.float64), torch.randn(7, 5, dtype=torch.float64)
+    assert torch.allclose(graphcl_nt_xent(z1, z2, 0.2), loop_graphcl(z1, z2, 0.2))
+    assert torch.allclose(info_nce(z1, z2, 0.5), loop_infonce(z1, z2, 0.5))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        graphcl_nt_xent(z1[:1], z2[:1])
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce(z1, z2, 0.0)
+
+
+def grads(model):
+    return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("target,make", [
+    (0, lambda g: ga.ActivationDropout(0.25, generator=g)),
+    (2, lambda g: ga.ActivationPCA(k=-1, generator=g)),
+    (3, lambda g: ga.ActivationDropout(0.5, generator=g, stop_grad=False)),
+    (4, lambda g: ga.ActivationPCA(k=1, generator=g)),
+])
+def test_shared_trunk_gives_two_pass_gradients(mutag_batch, target, make):
+    results = []
+    for share in (True, False):
+        torch.manual_seed(0)
+        enc = GraphCLEncoder(7, hidden=16, num_layers=3)
+        model = GraphCL(enc, DeepAug(target, make(torch.Generator().manual_seed(1))),
+                        input_aug=None, share_trunk=share).train()
+        loss = model(mutag_batch)
+        loss.backward()
+        results.append((loss.detach(), grads(model)))
+    (l1, g1), (l2, g2) = results
+    assert torch.allclose(l1, l2, atol=1e-5)
+    assert g1.keys() == g2.keys() and len(g1) > 0
+    for key in g1:
+        assert torch.allclose(g1[key], g2[key], atol=1e-4, rtol=1e-3), key
+
+
+def test_graphcl_model_combinations_and_errors(mutag_batch):
+    enc = GraphCLEncoder(7)
+    for deep, inp in [(None, "random2"), (DeepAug(2, ga.ActivationDropout(0.25)), None),
+                      (DeepAug(1, ga.ActivationPCA(k=1)), "dnodes")]:
+        model = GraphCL(GraphCLEncoder(7), deep_aug=deep, input_aug=inp).train()
+        loss = model(mutag_batch)
+        assert torch.isfinite(loss) and loss.requires_grad
+    with pytest.raises(ValueError, match="input_aug, deep_aug or both"):
+        GraphCL(enc, None, None)
+    with pytest.raises(ValueError, match="projection head"):
+        GraphCL(GraphCLEncoder(7, proj_head=False), None, "random2")
+    with pytest.raises(ValueError, match="out of range"):
+        GraphCL(enc, DeepAug(9, ga.ActivationDropout(0.1)), None)
+    from torch_geometric.data import Batch
+    one = Batch.from_data_list([mutag_batch.get_example(0)])
+    with pytest.raises(ValueError, match="at least 2 graphs"):
+        GraphCL(GraphCLEncoder(7), None, "random2").train()(one)
+    deep = DeepAug(2, ga.ActivationDropout(0.25), apply_prob=1.0)
+    built = GraphCL(GraphCLEncoder(7), deep, None).transform
+    assert built.apply_prob == 1.0 and deep.transform.apply_prob == 0.5  # caller's object kept
+
+
+def test_pretrain_resumes_exactly(mutag, tmp_path):
+    cfg = MethodConfig("graphcl+deepaug", transform="pca", rate=-1, target=2, epochs=4,
+                       batch_size=64, hidden=16)
+    full, full_hist = pretrain(mutag.graphs, 7, cfg, seed=3)
+    ckpt = tmp_path / "run.pt"
+    _, first = pretrain(mutag.graphs, 7, cfg, seed=3, checkpoint=ckpt, stop_after=2)
+    assert len(first) == 2 and ckpt.exists()
+    resumed, hist = pretrain(mutag.graphs, 7, cfg, seed=3, checkpoint=ckpt)
+    assert hist == full_hist
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match="epochs"):
+        pretrain(mutag.graphs, 7, MethodConfig(epochs=5, batch_size=64, hidden=16), seed=3,
+                 checkpoint=ckpt)
+
+
+def test_method_config_validation():
+    with pytest.raises(ValueError, match="unknown method"):
+        MethodConfig("simclr")
+    with pytest.raises(ValueError, match="PCA rate"):
+        from graphaug.contrastive import build_transform
+        build_transform("pca", 0.5)
+    assert MethodConfig("deepaug", transform="pca", rate=-1, target=3).label() == \
+        "deepaug[pca k=-1 @3]"
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "r.json"
+    atomic_write_json(path, {"a": 1})
+
+    class Boom:
+        pass
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"a": Boom()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -1,0 +1,154 @@
+import networkx as nx
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+
+from graphaug.views import ViewAugmentation
+
+
+def tagged_batch(mutag, n=64):
+    """MUTAG graphs whose last feature column is the global node id and whose edge_attr is the
+    global edge id, so that every output row can be traced back to its source."""
+    graphs = []
+    for g in mutag.graphs[:n]:
+        graphs.append(Data(x=g.x.clone(), edge_index=g.edge_index.clone(), y=g.y))
+    batch = next(iter(DataLoader(graphs, batch_size=n)))
+    batch.x = torch.cat([batch.x, torch.arange(batch.num_nodes).float().unsqueeze(1)], dim=1)
+    batch.edge_attr = torch.arange(batch.edge_index.size(1)).float().unsqueeze(1)
+    return batch
+
+
+def counts(batch, num_graphs):
+    nodes = torch.bincount(batch.batch, minlength=num_graphs)
+    edges = torch.bincount(batch.batch[batch.edge_index[0]], minlength=num_graphs)
+    return nodes, edges
+
+
+def check_consistent(original, out):
+    """Edges stay inside graphs, x rows trace back to their own graph, y unchanged."""
+    assert out.num_graphs == original.num_graphs
+    assert torch.equal(out.y, original.y)
+    src, dst = out.edge_index
+    assert (out.batch[src] == out.batch[dst]).all()
+    source_ids = out.x[:, -1].long()
+    assert torch.equal(original.batch[source_ids], out.batch)
+    assert out.edge_index.max() < out.num_nodes
+    return source_ids
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_drop_nodes_exact_per_graph(mutag):
+    b = tagged_batch(mutag)
+    before = b.x.clone(), b.edge_index.clone()
+    out = ViewAugmentation("dnodes", 0.1, generator=gen())(b)
+    assert torch.equal(b.x, before[0]) and torch.equal(b.edge_index, before[1])  # not mutated
+    n0, _ = counts(b, 64)
+    n1, _ = counts(out, 64)
+    assert torch.equal(n0 - n1, (n0.float() * 0.1).long())
+    ids = check_consistent(b, out)
+    assert torch.equal(out.x[:, :-1], b.x[ids, :-1])
+    # surviving edges are exactly the original edges between surviving nodes
+    kept = torch.zeros(b.num_nodes, dtype=torch.bool)
+    kept[ids] = True
+    expected = int((kept[b.edge_index[0]] & kept[b.edge_index[1]]).sum())
+    assert out.edge_index.size(1) == expected
+    mapped = ids[out.edge_index]
+    original = set(map(tuple, b.edge_index.T.tolist()))
+    assert set(map(tuple, mapped.T.tolist())) <= original
+    # edge attributes follow their edges
+    assert torch.equal(b.edge_index[:, out.edge_attr.view(-1).long()], mapped)
+
+
+@pytest.mark.parametrize("add_edges", [True, False])
+def test_perturb_edges_exact_per_graph(mutag, add_edges):
+    b = tagged_batch(mutag)
+    out = ViewAugmentation("pedges", 0.1, generator=gen(1), add_edges=add_edges)(b)
+    _, e0 = counts(b, 64)
+    _, e1 = counts(out, 64)
+    k = (e0.float() * 0.1).long()
+    assert torch.equal(e1, e0 if add_edges else e0 - k)
+    check_consistent(b, out)
+    original = set(map(tuple, b.edge_index.T.tolist()))
+    kept = [e for e in map(tuple, out.edge_index.T.tolist()) if e in original]
+    assert len(kept) >= int((e0 - k).sum())
+
+
+def test_mask_attributes_exact_per_graph(mutag):
+    b = tagged_batch(mutag)
+    out = ViewAugmentation("mask_nodes", 0.1, generator=gen(2))(b)
+    changed = (out.x[:, :-1] != b.x[:, :-1]).any(dim=1)
+    per_graph = torch.bincount(b.batch[changed], minlength=64)
+    n0, _ = counts(b, 64)
+    assert torch.equal(per_graph, (n0.float() * 0.1).long())
+    assert torch.equal(out.edge_index, b.edge_index)
+
+
+def test_subgraph_is_connected_and_sized(mutag):
+    b = tagged_batch(mutag)
+    out = ViewAugmentation("subgraph", generator=gen(3))(b)
+    ids = check_consistent(b, out)
+    n0, _ = counts(b, 64)
+    n1, _ = counts(out, 64)
+    target = (n0.float() * 0.2).long().clamp_min(1)
+    assert (n1 <= target).all() and (n1 >= 1).all()
+    full = nx.Graph(b.edge_index.T.tolist())
+    for g in range(64):
+        nodes = ids[out.batch == g].tolist()
+        sub = full.subgraph(nodes)
+        assert nx.is_connected(sub) if len(nodes) > 1 else True
+        component = nx.node_connected_component(full, nodes[0]) if nodes[0] in full else {nodes[0]}
+        assert len(nodes) == min(int(target[g]), len(component))
+
+
+def test_subgraph_official_quirk_stays_in_first_neighbourhood(mutag):
+    b = tagged_batch(mutag)
+    out = ViewAugmentation("subgraph", generator=gen(4), subgraph_quirk=True)(b)
+    ids = check_consistent(b, out)
+    full = nx.Graph(b.edge_index.T.tolist())
+    for g in range(64):
+        nodes = ids[out.batch == g].tolist()
+        # some node is adjacent to (or is) every kept node: the start node's star
+        assert any(all(n == c or full.has_edge(c, n) for n in nodes) for c in nodes)
+
+
+def test_random_pools_choose_one_augmentation_per_graph(mutag):
+    b = tagged_batch(mutag)
+    out = ViewAugmentation("random2", generator=gen(5))(b)
+    n0, _ = counts(b, 64)
+    n1, _ = counts(out, 64)
+    dropped = n0 - (n0.float() * 0.1).long()
+    sub = (n0.float() * 0.2).long().clamp_min(1)
+    is_drop = n1 == dropped
+    assert (is_drop | (n1 <= sub)).all()
+    assert 0 < is_drop.sum() < 64
+    out4 = ViewAugmentation("random4", generator=gen(6))(b)  # masking rewrites the id column
+    assert out4.num_graphs == 64 and torch.equal(out4.y, b.y)
+    assert (out4.batch[out4.edge_index[0]] == out4.batch[out4.edge_index[1]]).all()
+
+
+def test_unknown_augmentation_and_bad_ratio():
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        ViewAugmentation("shuffle")
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        ViewAugmentation("dnodes", 1.2)
+
+
+def test_graph_without_edges_survives_every_augmentation():
+    graphs = [Data(x=torch.randn(5, 3), edge_index=torch.empty(2, 0, dtype=torch.long),
+                   y=torch.tensor([0])) for _ in range(3)]
+    b = Batch.from_data_list(graphs)
+    for name in ("dnodes", "pedges", "mask_nodes", "subgraph", "random4"):
+        out = ViewAugmentation(name, generator=gen())(b)
+        assert out.num_graphs == 3 and torch.bincount(out.batch, minlength=3).min() >= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_views_on_gpu(mutag):
+    b = tagged_batch(mutag).to("cuda")
+    out = ViewAugmentation("random4", generator=torch.Generator("cuda").manual_seed(0))(b)
+    assert out.x.is_cuda and out.edge_index.is_cuda
+    check_consistent(b, out)
