@@ -1,0 +1,306 @@
+"""SimCLR-style training of graphaug's SmallResNet: input augmentations only vs input
+augmentations + Deep Augmentation at one stage, scored by a linear probe.
+
+Views: random resized crop + horizontal flip (one affine resampling), colour jitter (brightness,
+contrast, saturation; p = 0.8) and random greyscale (p = 0.2), written in plain torch
+(torchvision is not used). Deep Augmentation adds a transform (dropout or PCA on per-sample
+flattened maps) at one target index via :func:`graphaug.attach_target` (0 = stem, 1..4 =
+``layer1..layer4``, 5 = projection head). Training uses the shared
+:func:`graphaug.contrastive.train` loop and symmetric :func:`graphaug.contrastive.info_nce`.
+
+Linear probe: standardised pooled features of the frozen encoder (eval mode, un-augmented
+images) -> logistic regression; ``C`` and the stage are chosen on a stratified 20 % validation
+split of the training images; the probe is then refitted on all training images and scored on
+the test images (reported, never used for choices).
+
+Run (CPU, one core)::
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/vision.py
+
+Data: ``<root>/vision/cifar10_prefix_subset/cifar10_prefix_subset.npz`` (5,085 train / 1,017
+test real CIFAR-10 images; ``--root`` or ``$GRAPHAUG_DATA``, default ``../shared/datasets``).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import graphaug as ga  # noqa: E402
+from benchmarks.report import default_root, layer_plot, run_header, write_results  # noqa: E402
+from graphaug.contrastive import info_nce, train  # noqa: E402
+from graphaug.contrastive.pipeline import build_transform  # noqa: E402
+from graphaug.resnet import SmallResNet  # noqa: E402
+from graphaug.utils import seed_everything  # noqa: E402
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+
+
+def load_cifar_subset(root: Path) -> dict[str, Tensor]:
+    """``{"x_train", "y_train", "x_test", "y_test"}``; images uint8 ``[N, 3, 32, 32]``."""
+    path = root / "vision" / "cifar10_prefix_subset" / "cifar10_prefix_subset.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"CIFAR-10 subset not found: looked for {path}")
+    z = np.load(path)
+    return {"x_train": torch.from_numpy(z["train_data"].reshape(-1, 3, 32, 32)),
+            "y_train": torch.from_numpy(z["train_labels"]),
+            "x_test": torch.from_numpy(z["test_data"].reshape(-1, 3, 32, 32)),
+            "y_test": torch.from_numpy(z["test_labels"])}
+
+
+def normalise(images: Tensor) -> Tensor:
+    """uint8 or ``[0, 1]`` float ``[B, 3, H, W]`` -> CIFAR-standardised float."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> Tensor:
+    return low + (high - low) * torch.rand(n, generator=generator)
+
+
+def random_resized_crop_flip(x: Tensor, generator: torch.Generator,
+                             scale: tuple[float, float] = (0.2, 1.0),
+                             ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> Tensor:
+    """Per-image random crop (area fraction in ``scale``, aspect ``ratio``) resized back to the
+    input size, and a horizontal flip with probability 0.5, as one bilinear affine resampling.
+
+    Shapes: ``[B, C, H, W]`` float -> same.
+    """
+    b = x.size(0)
+    area = _uniform(b, *scale, generator)
+    log_ratio = _uniform(b, float(np.log(ratio[0])), float(np.log(ratio[1])), generator).exp()
+    sx = (area * log_ratio).sqrt().clamp(max=1.0)
+    sy = (area / log_ratio).sqrt().clamp(max=1.0)
+    tx = (2 * torch.rand(b, generator=generator) - 1) * (1 - sx)
+    ty = (2 * torch.rand(b, generator=generator) - 1) * (1 - sy)
+    flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = sx * flip, tx
+    theta[:, 1, 1], theta[:, 1, 2] = sy, ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def colour_jitter(x: Tensor, generator: torch.Generator, strength: float = 0.4,
+                  p: float = 0.8, grey_p: float = 0.2) -> Tensor:
+    """Random brightness, contrast and saturation (factors in ``1 +- strength``), applied with
+    probability ``p``, then greyscale with probability ``grey_p``. ``x`` in ``[0, 1]``."""
+    b = x.size(0)
+    shape = (b, 1, 1, 1)
+
+    def factor() -> Tensor:
+        f = _uniform(b, 1 - strength, 1 + strength, generator).view(shape)
+        return torch.where(apply, f, torch.ones_like(f))
+
+    apply = (torch.rand(b, generator=generator) < p).view(shape)
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    x = (x * factor()).clamp(0, 1)
+    mean = (x * weights).sum(1, keepdim=True).mean((2, 3), keepdim=True)
+    x = ((x - mean) * factor() + mean).clamp(0, 1)
+    grey = (x * weights).sum(1, keepdim=True)
+    x = ((x - grey) * factor() + grey).clamp(0, 1)
+    to_grey = (torch.rand(b, generator=generator) < grey_p).view(shape)
+    return torch.where(to_grey, (x * weights).sum(1, keepdim=True).expand_as(x), x)
+
+
+def simclr_view(images: Tensor, generator: torch.Generator) -> Tensor:
+    """One random SimCLR view of uint8 ``[B, 3, 32, 32]`` images, standardised."""
+    x = images.float() / 255
+    return normalise(colour_jitter(random_resized_crop_flip(x, generator), generator))
+
+
+class SimCLR(nn.Module):
+    r"""Two input views per image through ``net`` (encoder + projection head), symmetric
+    InfoNCE.
+
+    Args:
+        net (nn.Module): maps ``[B, 3, H, W]`` to projections ``[B, d]``.
+        temperature (float): InfoNCE temperature (SimCLR on CIFAR: 0.5).
+        generator (torch.Generator): source of the input augmentations.
+
+    Shapes:
+        uint8 images ``[B, 3, H, W]`` -> scalar loss.
+    """
+
+    def __init__(self, net: nn.Module, temperature: float = 0.5,
+                 generator: Optional[torch.Generator] = None) -> None:
+        super().__init__()
+        self.net, self.temperature = net, temperature
+        self.generator = generator or torch.Generator().manual_seed(0)
+
+    def forward(self, images: Tensor) -> Tensor:
+        views = torch.cat([simclr_view(images, self.generator),
+                           simclr_view(images, self.generator)])
+        z1, z2 = self.net(views).chunk(2)
+        return info_nce(z1, z2, self.temperature, symmetric=True)
+
+    def __repr__(self) -> str:
+        return f"SimCLR({type(self.net).__name__}, temperature={self.temperature})"
+
+
+def image_batches(images: Tensor, batch_size: int, seed: int) -> Callable[[int], Iterator[Tensor]]:
+    """``batches(epoch)``: a seeded permutation of ``images`` in full batches (last dropped)."""
+    def batches(epoch: int) -> Iterator[Tensor]:
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(
+            seed * 1000 + epoch))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield images[order[start:start + batch_size]]
+    return batches
+
+
+@torch.no_grad()
+def features(net: SmallResNet, images: Tensor, batch_size: int = 512) -> np.ndarray:
+    """Pooled features (no head) of un-augmented images, eval mode."""
+    net.eval()
+    return torch.cat([net.features(normalise(images[i:i + batch_size]))
+                      for i in range(0, len(images), batch_size)]).numpy()
+
+
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                 test_y: np.ndarray, seed: int = 0, c_grid: Sequence[float] = C_GRID) -> dict:
+    """Logistic regression on standardised frozen features: ``C`` chosen on a stratified 20 %
+    validation split of the training set, then refitted on all of it and scored on test.
+
+    Returns:
+        dict with ``val`` (accuracy % of the chosen ``C`` on the validation split), ``test``
+        (accuracy %), ``C``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def fit(x, y, c):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x, y)
+
+    fit_x, val_x, fit_y, val_y = train_test_split(train_x, train_y, test_size=0.2,
+                                                  stratify=train_y, random_state=seed)
+    scores = {c: fit(fit_x, fit_y, c).score(val_x, val_y) for c in c_grid}
+    best_c = max(c_grid, key=lambda c: scores[c])  # ties: the smallest C
+    test = fit(train_x, train_y, best_c).score(test_x, test_y)
+    return {"val": 100 * scores[best_c], "test": 100 * test, "C": best_c}
+
+
+def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate: float,
+                 widths: Sequence[int], epochs: int, batch_size: int, lr: float,
+                 temperature: float, seed: int) -> tuple[SmallResNet, list[float]]:
+    """SimCLR pre-training of a fresh SmallResNet, with Deep Augmentation at ``target`` when
+    ``kind`` is ``"dropout"`` / ``"pca"`` (``rate`` = p or k)."""
+    seed_everything(seed)
+    net = SmallResNet(widths=tuple(widths), head_dim=64)
+    augment = torch.Generator().manual_seed(seed + 1)
+    objective = SimCLR(net, temperature, augment)
+    generators = {"input_aug": augment}
+    handle = None
+    if kind is not None:
+        transform = build_transform(kind, rate, apply_prob=0.5,
+                                    generator=torch.Generator().manual_seed(seed + 2))
+        handle = ga.attach_target(net, target, transform)
+        generators["deep_aug"] = transform.generator
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-6)
+    try:
+        history = train(objective, image_batches(data["x_train"], batch_size, seed), optimizer,
+                        epochs, generators=generators, progress=False)
+    finally:
+        if handle is not None:
+            handle.remove()
+    return net.eval(), history
+
+
+def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int]
+                   ) -> list[dict]:
+    """Input augmentations only, plus every (kind, stage, rate) of the sweep."""
+    configs = [{"name": "input-aug only", "kind": None, "target": None, "rate": None}]
+    configs += [{"name": f"dropout{r}@{t}", "kind": "dropout", "target": t, "rate": r}
+                for t in stages for r in rates]
+    configs += [{"name": f"pca{k}@{t}", "kind": "pca", "target": t, "rate": k}
+                for t in stages for k in pca_ks]
+    return configs
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default=None, help="datasets root (holds vision/)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--temperature", type=float, default=0.5)
+    parser.add_argument("--widths", type=int, nargs=4, default=[16, 32, 64, 128])
+    parser.add_argument("--stages", type=int, nargs="+", default=[1, 2, 3, 4],
+                        help="target indices (0 = stem, i = layer i, 5 = head)")
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.25])
+    parser.add_argument("--pca-k", type=int, nargs="+", default=[1])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-images", type=int, default=None, help="smoke tests only")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--tag", default="vision")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = load_cifar_subset(default_root(args.root))
+    if args.max_images:
+        data = {k: v[:args.max_images] for k, v in data.items()}
+    started = time.time()
+    runs = []
+    y_train, y_test = data["y_train"].numpy(), data["y_test"].numpy()
+    for config in configurations(args.stages, args.rates, args.pca_k):
+        t0 = time.time()
+        net, history = train_simclr(
+            data, kind=config["kind"], target=config["target"], rate=config["rate"],
+            widths=args.widths, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            temperature=args.temperature, seed=args.seed)
+        probe = linear_probe(features(net, data["x_train"]), y_train,
+                             features(net, data["x_test"]), y_test, seed=args.seed)
+        runs.append({**config, **probe, "loss": history,
+                     "seconds": round(time.time() - t0, 1)})
+        print(f"{config['name']}: {probe} loss {history[-1]:.4f} ({runs[-1]['seconds']} s)",
+              flush=True)
+    selected = {}
+    for run in runs:  # best validation accuracy per kind; test is never looked at
+        kind = run["kind"] or "input-aug only"
+        if kind not in selected or run["val"] > selected[kind]["val"]:
+            selected[kind] = run
+    result = {**run_header(argv, "benchmarks/vision.py"),
+              "model": f"SmallResNet widths={args.widths}, blocks=(1,1,1,1), head 64",
+              "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
+              "num_train": len(y_train), "num_test": len(y_test), "runs": runs,
+              "selected_on_val": {k: r["name"] for k, r in selected.items()},
+              "total_seconds": round(time.time() - started, 1)}
+    write_results(Path(args.out), args.tag, result, vision_table(result))
+    layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "val",
+               "linear-probe validation accuracy (%)",
+               "SmallResNet on CIFAR-10 subset, SimCLR + Deep Augmentation",
+               baseline=next(r["val"] for r in runs if r["kind"] is None))
+    return result
+
+
+def vision_table(result: dict) -> str:
+    """Markdown summary of a :func:`main` result."""
+    chosen = set(result["selected_on_val"].values())
+    lines = ["Linear probe on frozen pooled features; `val` = stratified 20 % of the training "
+             "images (used for C and the stage), `test` = the 1,017 test images.", "",
+             "| run | target | val acc | test acc | C | final loss | seconds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in result["runs"]:
+        mark = " (selected on val)" if r["name"] in chosen else ""
+        target = "-" if r["target"] is None else r["target"]
+        lines.append(f"| {r['name']}{mark} | {target} | {r['val']:.2f} | {r['test']:.2f} | "
+                     f"{r['C']} | {r['loss'][-1]:.4f} | {r['seconds']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
