@@ -220,14 +220,15 @@ def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate
     return net.eval(), history
 
 
-def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int]
-                   ) -> list[dict]:
-    """Input augmentations only, plus every (kind, stage, rate) of the sweep."""
+def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int],
+                   pca_stages: Optional[Sequence[int]] = None) -> list[dict]:
+    """Input augmentations only, plus every (kind, stage, rate) of the sweep (PCA at
+    ``pca_stages``, default ``stages``)."""
     configs = [{"name": "input-aug only", "kind": None, "target": None, "rate": None}]
     configs += [{"name": f"dropout{r}@{t}", "kind": "dropout", "target": t, "rate": r}
                 for t in stages for r in rates]
     configs += [{"name": f"pca{k}@{t}", "kind": "pca", "target": t, "rate": k}
-                for t in stages for k in pca_ks]
+                for t in (stages if pca_stages is None else pca_stages) for k in pca_ks]
     return configs
 
 
@@ -243,6 +244,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help="target indices (0 = stem, i = layer i, 5 = head)")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.25])
     parser.add_argument("--pca-k", type=int, nargs="+", default=[1])
+    parser.add_argument("--pca-stages", type=int, nargs="+", default=None,
+                        help="target indices of the PCA runs (default: --stages)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-images", type=int, default=None, help="smoke tests only")
@@ -256,7 +259,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     started = time.time()
     runs = []
     y_train, y_test = data["y_train"].numpy(), data["y_test"].numpy()
-    for config in configurations(args.stages, args.rates, args.pca_k):
+    for config in configurations(args.stages, args.rates, args.pca_k, args.pca_stages):
         t0 = time.time()
         net, history = train_simclr(
             data, kind=config["kind"], target=config["target"], rate=config["rate"],
@@ -291,7 +294,8 @@ def vision_table(result: dict) -> str:
     """Markdown summary of a :func:`main` result."""
     chosen = set(result["selected_on_val"].values())
     lines = ["Linear probe on frozen pooled features; `val` = stratified 20 % of the training "
-             "images (used for C and the stage), `test` = the 1,017 test images.", "",
+             f"images (used for C and the stage), `test` = the {result['num_test']:,} test "
+             "images.", "",
              "| run | target | val acc | test acc | C | final loss | seconds |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in result["runs"]:

@@ -1,4 +1,5 @@
 """Target-index adapters for Transformers and ResNets: parity, masks, errors, eval-mode no-op."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -143,7 +144,7 @@ def test_bert_adapter_matches_direct_call_with_mask():
 
 def test_resnet_adapter_matches_direct_call():
     net = tiny_resnet().train()
-    x = torch.randn(5, 3, 16, 16)
+    x = torch.randn(5, 3, 8, 8)  # layer2 output [5, 8, 4, 4]: 128 features per sample
     seen, pre = capture_input(net.layer3)
     net(x)
     clean = seen.pop()
@@ -239,3 +240,69 @@ def test_training_mode_head_target_changes_output():
         torch.manual_seed(0)
         out = net(x)
     assert out.shape == (4, 8)
+
+
+# -- smoke tests of the benchmark scripts' core functions (tiny inputs, no weights) ------------
+def _benchmark(name):
+    import importlib
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def test_text_benchmark_core(tmp_path):
+    text = _benchmark("text")
+    tokenizer_words = [f"w{i}" for i in range(20)]
+
+    def tokenizer(batch, padding, truncation, max_length, return_tensors):
+        ids = [[1 + tokenizer_words.index(w) % 50 for w in s.split()][:max_length] for s in batch]
+        width = max(len(i) for i in ids)
+        return {"input_ids": torch.tensor([i + [0] * (width - len(i)) for i in ids]),
+                "attention_mask": torch.tensor([[1] * len(i) + [0] * (width - len(i))
+                                                for i in ids])}
+
+    sentences = ["w1 w2 w3", "w4 w5", "w6 w7 w8 w9", "w10", "w11 w12", "w13 w14 w15"]
+    batches = list(text.sentence_batches(sentences, tokenizer, 4, 2, 8, seed=0)(0))
+    assert len(batches) == 2 and batches[0]["input_ids"].shape[0] == 4
+    bert = tiny_bert()
+    assert torch.isfinite(text.SimCSE(bert)(batches[0]))
+    model, history = text.train_simcse(bert, tokenizer, sentences, kind="pca", target=2,
+                                       k=1, steps=2, batch_size=4, max_length=8)
+    assert len(history) == 1 and not any(m._forward_hooks for m in model.modules())
+    hidden, mask = torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 0, 0]])
+    hidden[0, 2] = 100.0  # padding does not enter the mean
+    assert torch.equal(text.mean_pool(hidden, mask), torch.ones(2, 4))
+    path = tmp_path / "sts.csv"
+    path.write_text("g\tf\t2012\t1\t4.5\ta b\tc d\textra\n", encoding="utf-8")
+    assert text.read_stsb(path) == [("a b", "c d", 4.5)]
+    runs = [{"name": "baseline", "kind": None, "stsb_dev": 1.0},
+            {"name": "pca1@2", "kind": "pca", "stsb_dev": 2.0},
+            {"name": "pca1@4", "kind": "pca", "stsb_dev": 3.0}]
+    assert text.select_on_dev(runs) == {"baseline": "baseline", "pca": "pca1@4"}
+
+
+def test_vision_benchmark_core():
+    vision = _benchmark("vision")
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    view = vision.simclr_view(images, g)
+    assert view.shape == (8, 3, 16, 16) and torch.isfinite(view).all()
+    x = images.float() / 255
+    assert torch.equal(vision.random_resized_crop_flip(x, torch.Generator().manual_seed(1)),
+                       vision.random_resized_crop_flip(x, torch.Generator().manual_seed(1)))
+    jittered = vision.colour_jitter(x, g)
+    assert jittered.min() >= 0 and jittered.max() <= 1
+    assert len(list(vision.image_batches(images, 3, seed=0)(0))) == 2
+    data = {"x_train": images, "y_train": torch.arange(8) % 2}
+    net, history = vision.train_simclr(data, kind="dropout", target=2, rate=0.25,
+                                       widths=(4, 8, 8, 8), epochs=1, batch_size=4, lr=1e-3,
+                                       temperature=0.5, seed=0)
+    assert len(history) == 1 and vision.features(net, images).shape == (8, 8)
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    feats = rng.normal(size=(200, 3)) + 3 * y[:, None]
+    probe = vision.linear_probe(feats[:150], y[:150], feats[150:], y[150:])
+    assert probe["val"] > 90 and probe["test"] > 90
