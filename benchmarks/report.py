@@ -38,7 +38,9 @@ def write_results(out: Path, tag: str, result: dict, table: str) -> None:
     atomic_write_json(out / f"{tag}.json", result)
     text = (f"# {tag}\n\n- command: `{result['command']}`\n- machine: {result['machine']} "
             f"(one thread used)\n- date: {result['date']}\n- wall time: "
-            f"{result.get('total_seconds', '?')} s\n\n{table}\n")
+            f"{result.get('total_seconds', '?')} s (CPU time of the process: "
+            f"{result.get('cpu_seconds', '?')} s; the 2 cores were shared with other jobs)\n\n"
+            f"{table}\n")
     atomic_write_text(out / f"{tag}.md", text)
 
 
