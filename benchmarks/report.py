@@ -11,7 +11,8 @@ from typing import Optional, Sequence
 from graphaug.data import data_root
 from graphaug.utils import atomic_write_json, atomic_write_text
 
-__all__ = ["default_root", "run_header", "write_results", "layer_plot"]
+__all__ = ["default_root", "run_header", "write_results", "layer_plot", "select_best",
+           "markdown_table"]
 
 REPO = Path(__file__).resolve().parents[1]
 MACHINE = "CPU, 2 cores"
@@ -31,6 +32,25 @@ def run_header(argv: Optional[Sequence[str]], script: str) -> dict:
     env = "HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"
     return {"command": f"{env} python {script} {shlex.join(args)}".rstrip(),
             "machine": MACHINE, "threads_used": 1, "date": DATE}
+
+
+def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
+    """``{kind: name}`` of the run with the best ``metric`` per transform kind (``kind`` None =
+    ``baseline``); ties keep the first in sweep order. Only ``metric`` is looked at, so pass a
+    validation metric: choices are never made on test scores."""
+    best: dict = {}
+    for run in runs:
+        kind = run["kind"] or baseline
+        if kind not in best or run[metric] > best[kind][metric]:
+            best[kind] = run
+    return {kind: run["name"] for kind, run in best.items()}
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence], numeric_from: int = 1
+                   ) -> list[str]:
+    """Lines of a markdown table; columns from ``numeric_from`` on are right-aligned."""
+    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
+    return [f"| {' | '.join(map(str, line))} |" for line in (header, align, *rows)]
 
 
 def write_results(out: Path, tag: str, result: dict, table: str) -> None:

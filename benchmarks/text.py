@@ -35,7 +35,8 @@ from torch import Tensor, nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
-from benchmarks.report import default_root, layer_plot, run_header, write_results  # noqa: E402
+from benchmarks.report import (default_root, layer_plot, markdown_table, run_header,  # noqa: E402
+                               select_best, write_results)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
 from graphaug.utils import seed_everything  # noqa: E402
@@ -195,16 +196,6 @@ def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     return configs
 
 
-def select_on_dev(runs: list[dict]) -> dict:
-    """Best dev score per kind (ties: first in sweep order). Test scores are not looked at."""
-    best: dict = {}
-    for run in runs:
-        kind = run["kind"] or "baseline"
-        if kind not in best or run["stsb_dev"] > best[kind]["stsb_dev"]:
-            best[kind] = run
-    return {kind: run["name"] for kind, run in best.items()}
-
-
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=None, help="datasets root (holds text/)")
@@ -250,7 +241,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         if kind not in best or dev > best[kind][0]:
             best[kind] = (dev, copy.deepcopy(model.state_dict()))
         print(f"{config['name']}: dev {dev:.2f} ({runs[-1]['seconds']} s)", flush=True)
-    selected = select_on_dev(runs)
+    selected = select_best(runs, "stsb_dev")
     final = {}  # test sets evaluated once per selected configuration, after selection
     for kind, name in selected.items():
         encoder_copy = copy.deepcopy(encoder)
@@ -278,19 +269,15 @@ def text_table(result: dict) -> str:
     lines = [f"Untrained all-MiniLM-L6-v2 (mean pooling): STS-B test {u['stsb_test']:.2f} "
              f"(published 82.03), STS-B dev {u['stsb_dev']:.2f}, SICK-R test "
              f"{u['sickr_test']:.2f}.", "",
-             "Selected on STS-B dev (test sets evaluated only for these):", "",
-             "| kind | run | STS-B dev | STS-B test | SICK-R test |",
-             "| --- | --- | ---: | ---: | ---: |"]
-    for kind, name in result["selected_on_dev"].items():
-        s = result["selected_scores"][name]
-        lines.append(f"| {kind} | {name} | {s['stsb_dev']:.2f} | {s['stsb_test']:.2f} | "
-                     f"{s['sickr_test']:.2f} |")
-    lines += ["", "Sweep (dev only):", "", "| run | target | STS-B dev | final loss | seconds |",
-              "| --- | ---: | ---: | ---: | ---: |"]
-    for r in result["runs"]:
-        target = "-" if r["target"] is None else r["target"]
-        lines.append(f"| {r['name']} | {target} | {r['stsb_dev']:.2f} | {r['final_loss']:.5f} | "
-                     f"{r['seconds']} |")
+             "Selected on STS-B dev (test sets evaluated only for these):", ""]
+    rows = [(kind, name, *(f"{result['selected_scores'][name][k]:.2f}"
+                           for k in ("stsb_dev", "stsb_test", "sickr_test")))
+            for kind, name in result["selected_on_dev"].items()]
+    lines += markdown_table(("kind", "run", "STS-B dev", "STS-B test", "SICK-R test"), rows, 2)
+    lines += ["", "Sweep (dev only):", ""]
+    rows = [(r["name"], "-" if r["target"] is None else r["target"], f"{r['stsb_dev']:.2f}",
+             f"{r['final_loss']:.5f}", r["seconds"]) for r in result["runs"]]
+    lines += markdown_table(("run", "target", "STS-B dev", "final loss", "seconds"), rows)
     return "\n".join(lines)
 
 

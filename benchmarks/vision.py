@@ -36,7 +36,8 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
-from benchmarks.report import default_root, layer_plot, run_header, write_results  # noqa: E402
+from benchmarks.report import (default_root, layer_plot, markdown_table, run_header,  # noqa: E402
+                               select_best, write_results)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
 from graphaug.resnet import SmallResNet  # noqa: E402
@@ -271,16 +272,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                      "seconds": round(time.time() - t0, 1)})
         print(f"{config['name']}: {probe} loss {history[-1]:.4f} ({runs[-1]['seconds']} s)",
               flush=True)
-    selected = {}
-    for run in runs:  # best validation accuracy per kind; test is never looked at
-        kind = run["kind"] or "input-aug only"
-        if kind not in selected or run["val"] > selected[kind]["val"]:
-            selected[kind] = run
+    selected = select_best(runs, "val", baseline="input-aug only")  # never on test
     result = {**run_header(argv, "benchmarks/vision.py"),
               "model": f"SmallResNet widths={args.widths}, blocks=(1,1,1,1), head 64",
               "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
               "num_train": len(y_train), "num_test": len(y_test), "runs": runs,
-              "selected_on_val": {k: r["name"] for k, r in selected.items()},
+              "selected_on_val": selected,
               "total_seconds": round(time.time() - started, 1),
               "cpu_seconds": round(time.process_time() - cpu_started, 1)}
     write_results(Path(args.out), args.tag, result, vision_table(result))
@@ -296,14 +293,12 @@ def vision_table(result: dict) -> str:
     chosen = set(result["selected_on_val"].values())
     lines = ["Linear probe on frozen pooled features; `val` = stratified 20 % of the training "
              f"images (used for C and the stage), `test` = the {result['num_test']:,} test "
-             "images.", "",
-             "| run | target | val acc | test acc | C | final loss | seconds |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in result["runs"]:
-        mark = " (selected on val)" if r["name"] in chosen else ""
-        target = "-" if r["target"] is None else r["target"]
-        lines.append(f"| {r['name']}{mark} | {target} | {r['val']:.2f} | {r['test']:.2f} | "
-                     f"{r['C']} | {r['loss'][-1]:.4f} | {r['seconds']} |")
+             "images.", ""]
+    rows = [(r["name"] + (" (selected on val)" if r["name"] in chosen else ""),
+             "-" if r["target"] is None else r["target"], f"{r['val']:.2f}", f"{r['test']:.2f}",
+             r["C"], f"{r['loss'][-1]:.4f}", r["seconds"]) for r in result["runs"]]
+    lines += markdown_table(("run", "target", "val acc", "test acc", "C", "final loss",
+                             "seconds"), rows)
     return "\n".join(lines)
 
 

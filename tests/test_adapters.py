@@ -281,7 +281,8 @@ def test_text_benchmark_core(tmp_path):
     runs = [{"name": "baseline", "kind": None, "stsb_dev": 1.0},
             {"name": "pca1@2", "kind": "pca", "stsb_dev": 2.0},
             {"name": "pca1@4", "kind": "pca", "stsb_dev": 3.0}]
-    assert text.select_on_dev(runs) == {"baseline": "baseline", "pca": "pca1@4"}
+    report = _benchmark("report")
+    assert report.select_best(runs, "stsb_dev") == {"baseline": "baseline", "pca": "pca1@4"}
 
 
 def test_vision_benchmark_core():
