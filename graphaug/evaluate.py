@@ -80,7 +80,7 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
     fold_test, fold_val, fold_c = [], [], []
     for train, test in outer.split(x, y):
         inner = StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed)
-        search = GridSearchCV(SVC(kernel="rbf"), {"C": list(c_grid)}, cv=inner,
+        search = GridSearchCV(SVC(kernel="rbf", cache_size=1000), {"C": list(c_grid)}, cv=inner,
                               scoring="accuracy", n_jobs=n_jobs)
         search.fit(x[train], y[train])
         fold_test.append(float((search.predict(x[test]) == y[test]).mean()))
