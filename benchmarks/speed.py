@@ -1,0 +1,165 @@
+"""Speed benchmark, every ratio measured in one run.
+
+(a) input augmentations: graphaug's vectorised views on a collated batch of 128 graphs vs the
+    per-graph reference (``reference_views.py``: augment each graph, then collate);
+(b) time per training epoch: graphcl, deepaug with and without the shared trunk, graphcl+deepaug,
+    and the floor: a plain two-view forward/backward with no augmentation.
+
+Example:
+  OMP_NUM_THREADS=1 python benchmarks/speed.py --root /tmp/graphaug-data --out benchmarks/results
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import reference_views  # noqa: E402
+
+from graphaug.contrastive import MethodConfig, build_model  # noqa: E402
+from graphaug.contrastive.losses import graphcl_nt_xent  # noqa: E402
+from graphaug.contrastive.model import concat_batches  # noqa: E402
+from graphaug.contrastive.pipeline import graph_batches  # noqa: E402
+from graphaug.data import load_tu  # noqa: E402
+from graphaug.utils import atomic_write_text  # noqa: E402
+from graphaug.views import ViewAugmentation  # noqa: E402
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def augmentation_speed(ds, names, repeats: int) -> list[dict]:
+    from torch_geometric.loader import DataLoader
+
+    graphs = ds.graphs[:128]
+    batch = next(iter(DataLoader(graphs, batch_size=128)))
+    rows = []
+    for name in names:
+        aug = ViewAugmentation(name, 0.1, generator=torch.Generator().manual_seed(0))
+        ours = best_of(lambda: aug(batch), repeats)
+        rng = np.random.default_rng(0)
+        ref = best_of(lambda: reference_views.augment_list(graphs, name, 0.1, rng), 1)
+        rows.append({"dataset": ds.name, "aug": name, "ours_ms": 1e3 * ours,
+                     "reference_ms": 1e3 * ref, "speedup": ref / ours})
+        print(f"{ds.name:14s} {name:10s} ours {1e3 * ours:8.2f} ms  per-graph "
+              f"{1e3 * ref:9.2f} ms  x{ref / ours:6.1f}", flush=True)
+    return rows
+
+
+class PlainTwoView(torch.nn.Module):
+    """The floor: both views = the batch, full two-view forward/backward, no augmentation."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, batch):
+        both = concat_batches(batch, batch)
+        n = int(batch.num_graphs)
+        z = self.encoder(both.x, both.edge_index, both.batch, num_graphs=2 * n, project=True)
+        return graphcl_nt_xent(z[:n], z[n:], 0.2)
+
+
+def epoch_time(model, batches, repeats: int) -> float:
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+
+    def one_epoch():
+        for batch in batches:
+            optimizer.zero_grad()
+            model(batch).backward()
+            optimizer.step()
+    one_epoch()  # warm-up
+    return best_of(one_epoch, repeats)
+
+
+def training_speed(ds, target: int, repeats: int) -> list[dict]:
+    torch.manual_seed(0)
+    batches = list(graph_batches(ds.graphs, 128, torch.device("cpu"))(0))
+    gen = torch.Generator().manual_seed(0)
+    variants = {
+        "plain two-view (floor)": lambda: PlainTwoView(build_model(
+            MethodConfig("graphcl"), ds.num_features).encoder),
+        "graphcl (random2)": lambda: build_model(MethodConfig("graphcl"), ds.num_features, gen),
+        f"deepaug dropout@{target} shared trunk": lambda: build_model(
+            MethodConfig("deepaug", target=target), ds.num_features, gen),
+        f"deepaug dropout@{target} two-pass": lambda: _unshared(build_model(
+            MethodConfig("deepaug", target=target), ds.num_features, gen)),
+        f"deepaug pca k=-1@{target} shared trunk": lambda: build_model(
+            MethodConfig("deepaug", transform="pca", rate=-1, target=target),
+            ds.num_features, gen),
+        f"graphcl+deepaug dropout@{target}": lambda: build_model(
+            MethodConfig("graphcl+deepaug", target=target), ds.num_features, gen),
+    }
+    rows, floor = [], None
+    for name, make in variants.items():
+        seconds = epoch_time(make(), batches, repeats)
+        floor = floor or seconds
+        rows.append({"dataset": ds.name, "variant": name, "epoch_s": seconds,
+                     "vs_floor": seconds / floor})
+        print(f"{ds.name:14s} {name:34s} {seconds:7.3f} s/epoch  x{seconds / floor:5.2f}",
+              flush=True)
+    return rows
+
+
+def _unshared(model):
+    model.share_trunk = False
+    return model
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--root", default=os.environ.get("GRAPHAUG_DATA"))
+    p.add_argument("--aug-datasets", nargs="+", default=["NCI1", "REDDIT-BINARY"])
+    p.add_argument("--train-dataset", default="NCI1")
+    p.add_argument("--augs", nargs="+", default=["dnodes", "pedges", "mask_nodes", "subgraph",
+                                                 "random4"])
+    p.add_argument("--target", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="benchmarks/results")
+    args = p.parse_args(argv)
+    if args.root is None:
+        p.error("pass --root or set GRAPHAUG_DATA")
+    torch.set_num_threads(args.threads)
+    aug_rows = []
+    for name in args.aug_datasets:
+        aug_rows += augmentation_speed(load_tu(name, args.root, self_loops=True), args.augs,
+                                       args.repeats)
+    train_rows = training_speed(load_tu(args.train_dataset, args.root, self_loops=True),
+                                args.target, args.repeats)
+    lines = ["# Speed", "", f"Command: `python {' '.join(sys.argv)}`  ",
+             f"Machine: CPU ({platform.machine()}, {os.cpu_count()} cores, "
+             f"{args.threads} torch thread), torch {torch.__version__}  ",
+             f"Date: {date.today().isoformat()}", "",
+             "## (a) Input augmentations, one batch of 128 graphs",
+             "", "| dataset | augmentation | graphaug (ms) | per-graph reference (ms) | speed-up |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {r['aug']} | {r['ours_ms']:.2f} | {r['reference_ms']:.1f} | "
+              f"{r['speedup']:.1f}x |" for r in aug_rows]
+    lines += ["", f"## (b) Training epoch on {args.train_dataset} (batch 128, best of "
+              f"{args.repeats})", "", "| variant | s/epoch | vs floor |", "|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['epoch_s']:.3f} | {r['vs_floor']:.2f} |"
+              for r in train_rows]
+    atomic_write_text(Path(args.out) / "speed.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
