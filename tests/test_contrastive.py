@@ -52,20 +52,23 @@ def grads(model):
     (4, lambda g: ga.ActivationPCA(k=1, generator=g)),
 ])
 def test_shared_trunk_gives_two_pass_gradients(mutag_batch, target, make):
+    # float64, so that BatchNorm's reduction order over N vs 2N rows cannot hide a real error
+    batch = mutag_batch.clone()
+    batch.x = batch.x.double()
     results = []
     for share in (True, False):
         torch.manual_seed(0)
-        enc = GraphCLEncoder(7, hidden=16, num_layers=3)
+        enc = GraphCLEncoder(7, hidden=16, num_layers=3).double()
         model = GraphCL(enc, DeepAug(target, make(torch.Generator().manual_seed(1))),
                         input_aug=None, share_trunk=share).train()
-        loss = model(mutag_batch)
+        loss = model(batch)
         loss.backward()
         results.append((loss.detach(), grads(model)))
     (l1, g1), (l2, g2) = results
-    assert torch.allclose(l1, l2, atol=1e-5)
+    assert torch.allclose(l1, l2, atol=1e-6)
     assert g1.keys() == g2.keys() and len(g1) > 0
     for key in g1:
-        assert torch.allclose(g1[key], g2[key], atol=1e-4, rtol=1e-3), key
+        assert torch.allclose(g1[key], g2[key], atol=1e-5, rtol=1e-4), key
 
 
 def test_graphcl_model_combinations_and_errors(mutag_batch):
