@@ -187,13 +187,17 @@ def main(argv=None) -> dict:
                                         "train_seconds": float(np.mean([r["train_seconds"]
                                                                         for r in runs]))}
         report["datasets"][name] = entry
+        write_report(report, args, started)  # after every dataset: partial tables survive
+    return report
+
+
+def write_report(report: dict, args, started: float) -> None:
     report["wall_seconds"] = time.time() - started
     out = Path(args.out)
     atomic_write_json(out / "results.json", report)
     atomic_write_text(out / "results.md", markdown(report, args))
     plot_layers(report, out / "accuracy_vs_layer.png")
-    print(markdown(report, args))
-    return report
+    print(markdown(report, args), flush=True)
 
 
 def markdown(report: dict, args) -> str:
