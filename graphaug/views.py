@@ -40,13 +40,30 @@ class GraphView:
         self.edges_per_graph = torch.bincount(self.edge_graph, minlength=self.num_graphs)
         self.node_keep = torch.ones(self.num_nodes, dtype=torch.bool, device=device)
         self.edge_keep = torch.ones(batch.edge_index.size(1), dtype=torch.bool, device=device)
-        self.added_edges: list[Tensor] = []
-        self.added_edge_ids: list[Tensor] = []  # edge whose attributes an added edge takes
+        # edges rewired in place (a dropped edge's slot takes an added edge of its graph, so
+        # edges stay grouped by graph and keep an attribute row)
+        self.rewired_ids: list[Tensor] = []
+        self.rewired_edges: list[Tensor] = []
         self.x = batch.x
+        self._node_rank: Optional[Tensor] = None
+        self._edge_rank: Optional[Tensor] = None
 
     @property
     def device(self) -> torch.device:
         return self.node_graph.device
+
+    def node_rank(self, generator: Optional[torch.Generator]) -> Tensor:
+        """Random rank of each node within its graph, drawn once per view: every graph gets one
+        augmentation, so the augmentations of a random pool can share it."""
+        if self._node_rank is None:
+            self._node_rank = _random_rank(self.node_graph, self.num_graphs, generator)
+        return self._node_rank
+
+    def edge_rank(self, generator: Optional[torch.Generator]) -> Tensor:
+        """Random rank of each edge within its graph (drawn once per view)."""
+        if self._edge_rank is None:
+            self._edge_rank = _random_rank(self.edge_graph, self.num_graphs, generator)
+        return self._edge_rank
 
     def apply(self):
         """Return the augmented batch (a new ``Batch``)."""
@@ -54,28 +71,30 @@ class GraphView:
 
         old = self.batch
         keep = self.node_keep
-        new_index = torch.cumsum(keep.long(), 0) - 1
+        all_nodes = bool(keep.all())
         edge_index, edge_keep = old.edge_index, self.edge_keep
-        edge_keep = edge_keep & keep[edge_index[0]] & keep[edge_index[1]]
-        edges = [edge_index[:, edge_keep]]
-        attr_ids = [edge_keep.nonzero().flatten()]
-        if self.added_edges:
-            edges += self.added_edges
-            attr_ids += self.added_edge_ids
-        edge_index = new_index[torch.cat(edges, dim=1)]
-        attr_ids = torch.cat(attr_ids)
-        if self.added_edges:  # keep edges grouped by graph, as PyG/DGL batches expect
-            order = torch.argsort(self.node_graph[keep][edge_index[0]], stable=True)
-            edge_index, attr_ids = edge_index[:, order], attr_ids[order]
-        node_graph = self.node_graph[keep]
+        if self.rewired_ids:
+            edge_index = edge_index.clone()
+            edge_index[:, torch.cat(self.rewired_ids)] = torch.cat(self.rewired_edges, dim=1)
+        if not all_nodes:
+            edge_keep = edge_keep & keep[edge_index[0]] & keep[edge_index[1]]
+        attr_ids = None
+        if not bool(edge_keep.all()):
+            attr_ids = edge_keep.nonzero().flatten()
+            edge_index = edge_index[:, attr_ids]
+        if not all_nodes:
+            new_index = torch.cumsum(keep.long(), 0) - 1
+            edge_index = new_index[edge_index]
+        node_graph = self.node_graph if all_nodes else self.node_graph[keep]
         counts = torch.bincount(node_graph, minlength=self.num_graphs)
         ptr = torch.zeros(self.num_graphs + 1, dtype=torch.long, device=self.device)
         ptr[1:] = torch.cumsum(counts, 0)
-        out = Batch(x=self.x[keep] if self.x is not None else None, edge_index=edge_index,
+        x = self.x if all_nodes or self.x is None else self.x[keep]
+        out = Batch(x=x, edge_index=edge_index,
                     batch=node_graph, ptr=ptr, y=getattr(old, "y", None))
         edge_attr = getattr(old, "edge_attr", None)
         if edge_attr is not None:
-            out.edge_attr = edge_attr[attr_ids]
+            out.edge_attr = edge_attr if attr_ids is None else edge_attr[attr_ids]
         out._num_graphs = self.num_graphs
         return out
 
@@ -85,9 +104,9 @@ def _random_rank(group: Tensor, num_groups: int, generator: Optional[torch.Gener
     n = group.numel()
     if n == 0:
         return group.new_zeros(0)
-    keys = _rand(n, group.device, generator)
+    # one sort: integer group id plus a uniform key in [0, 1) orders by group, randomly within
+    keys = group.double() + _rand(n, group.device, generator).double()
     order = torch.argsort(keys)
-    order = order[torch.argsort(group[order], stable=True)]  # by group, random within group
     counts = torch.bincount(group, minlength=num_groups)
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.empty_like(group)
@@ -118,7 +137,7 @@ def plan_drop_nodes(view: GraphView, ratio: float, active: Optional[Tensor] = No
     """Drop exactly ``int(n_i * ratio)`` uniformly chosen nodes of each active graph."""
     active = _all_active(view, active)
     drop = (view.nodes_per_graph.float() * _check_ratio(ratio)).long() * active
-    rank = _random_rank(view.node_graph, view.num_graphs, generator)
+    rank = view.node_rank(generator)
     view.node_keep &= rank >= drop[view.node_graph]
 
 
@@ -130,19 +149,21 @@ def plan_perturb_edges(view: GraphView, ratio: float, active: Optional[Tensor] =
     added edge takes the attributes of one of the dropped edges of its graph."""
     active = _all_active(view, active)
     count = (view.edges_per_graph.float() * _check_ratio(ratio)).long() * active
-    rank = _random_rank(view.edge_graph, view.num_graphs, generator)
+    rank = view.edge_rank(generator)
     dropped = rank < count[view.edge_graph]
-    view.edge_keep &= ~dropped
-    if not add_edges or not bool(dropped.any()):
+    if not add_edges:
+        view.edge_keep &= ~dropped
         return
-    dropped_ids = dropped.nonzero().flatten()  # grouped by graph (edges are ordered by graph)
+    if not bool(dropped.any()):
+        return
+    dropped_ids = dropped.nonzero().flatten()
     graph = view.edge_graph[dropped_ids]
     starts = torch.cumsum(view.nodes_per_graph, 0) - view.nodes_per_graph
-    sizes = view.nodes_per_graph[graph].float()
-    ends = [starts[graph] + (_rand(graph.numel(), view.device, generator) * sizes).long()
-            .clamp_max(view.nodes_per_graph[graph] - 1) for _ in range(2)]
-    view.added_edges.append(torch.stack(ends))
-    view.added_edge_ids.append(dropped_ids)
+    sizes = view.nodes_per_graph[graph]
+    ends = [starts[graph] + (_rand(graph.numel(), view.device, generator) * sizes.float())
+            .long().clamp_max(sizes - 1) for _ in range(2)]
+    view.rewired_ids.append(dropped_ids)
+    view.rewired_edges.append(torch.stack(ends))
 
 
 def plan_mask_attributes(view: GraphView, ratio: float, active: Optional[Tensor] = None,
@@ -154,7 +175,7 @@ def plan_mask_attributes(view: GraphView, ratio: float, active: Optional[Tensor]
     if view.x is None:
         raise ValueError("mask_attributes needs node features x")
     count = (view.nodes_per_graph.float() * _check_ratio(ratio)).long() * active
-    rank = _random_rank(view.node_graph, view.num_graphs, generator)
+    rank = view.node_rank(generator)
     masked = rank < count[view.node_graph]
     if not bool(masked.any()):
         return
@@ -187,7 +208,7 @@ def plan_subgraph(view: GraphView, keep_ratio: float, active: Optional[Tensor] =
     if not 0.0 < keep_ratio <= 1.0:
         raise ValueError(f"subgraph keep ratio must lie in (0, 1], got {keep_ratio}")
     target = (view.nodes_per_graph.float() * keep_ratio).long().clamp_min(1) * active
-    rank = _random_rank(view.node_graph, view.num_graphs, generator)
+    rank = view.node_rank(generator)
     start = rank == 0  # one random start node per graph
     inside = start.clone()
     src, dst = view.batch.edge_index
