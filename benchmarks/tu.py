@@ -224,7 +224,8 @@ def markdown(report: dict, args) -> str:
         for method, m in entry["methods"].items():
             lines.append(f"- {name} {method}: `{m['label']}` (val {m['val_mean']:.2f}, "
                          f"{m['train_seconds']:.0f}s pretraining per seed)")
-    lines += ["", f"Wall time: {report['wall_seconds'] / 60:.1f} min", ""]
+    lines += ["", f"Wall time of this invocation: {report['wall_seconds'] / 60:.1f} min (runs "
+              "cached by an interrupted earlier invocation are read, not re-run)", ""]
     return "\n".join(lines)
 
 
