@@ -15,7 +15,8 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["data_root", "find_tu_root", "load_tu", "GraphDataset", "SOCIAL_DATASETS",
+__all__ = ["data_root", "find_tu_root", "load_tu", "find_ogb_root", "load_ogb", "GraphDataset",
+           "SOCIAL_DATASETS",
            "validate_graphs"]
 
 #: Datasets without node labels; GraphCL gives them constant node features.
@@ -141,3 +142,63 @@ def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, self_loops: 
     num_features = graphs[0].x.size(1)
     return GraphDataset(name, graphs, num_features, int(dataset.num_classes),
                         {"root": str(tu_root), "self_loops": self_loops})
+
+
+_OGB_REQUIRED = ("RELEASE_v1.txt", "raw/edge.csv.gz", "raw/edge-feat.csv.gz",
+                 "raw/node-feat.csv.gz", "raw/graph-label.csv.gz", "raw/num-node-list.csv.gz",
+                 "raw/num-edge-list.csv.gz", "split/scaffold/train.csv.gz",
+                 "split/scaffold/valid.csv.gz", "split/scaffold/test.csv.gz")
+
+
+def find_ogb_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
+    """Folder to give OGB as ``root`` (it reads ``<that>/<name with _>/``).
+
+    Raises:
+        FileNotFoundError: the files OGB needs are missing (listed), so that OGB never
+            starts a download or asks a question.
+    """
+    base = data_root(root)
+    folder = name.replace("-", "_")
+    candidates = [base / "ogb", base]
+    for candidate in candidates:
+        if (candidate / folder / "processed" / "geometric_data_processed.pt").is_file():
+            return candidate
+        missing = [f for f in _OGB_REQUIRED if not (candidate / folder / f).is_file()]
+        if not missing and (candidate / folder).is_dir():
+            return candidate
+    first = candidates[0] / folder
+    missing = [f for f in _OGB_REQUIRED if not (first / f).is_file()]
+    raise FileNotFoundError(f"OGB dataset {name!r} not found or incomplete: missing "
+                            f"{', '.join(missing)} under {first} (also looked in "
+                            f"{candidates[1] / folder})")
+
+
+def load_ogb(name: str, root: Optional[os.PathLike | str] = None):
+    r"""Load an ``ogbg-mol*`` dataset offline with its official scaffold split.
+
+    ogb 1.3.6 reads its own processed cache with ``torch.load``, which torch >= 2.6 refuses
+    (weights-only default); full unpickling is allowed for that one call only.
+
+    Args:
+        name (str): e.g. ``"ogbg-molhiv"``.
+        root (path, optional): data root (default ``$GRAPHAUG_DATA``); OGB writes
+            ``processed/`` beside ``raw/``, so point it at a writable copy.
+
+    Returns:
+        ``(dataset, split)`` with ``split = {"train": idx, "valid": idx, "test": idx}``.
+    """
+    from ogb.graphproppred import PygGraphPropPredDataset
+
+    ogb_root = find_ogb_root(name, root)
+    original = torch.load
+
+    def full_load(*args, **kwargs):  # OGB's own cache file, written by OGB itself
+        kwargs.setdefault("weights_only", False)
+        return original(*args, **kwargs)
+
+    torch.load = full_load
+    try:
+        dataset = PygGraphPropPredDataset(name=name, root=str(ogb_root))
+    finally:
+        torch.load = original
+    return dataset, dataset.get_idx_split()

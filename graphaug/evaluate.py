@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["embed_graphs", "svm_protocol", "SVM_C_GRID"]
+__all__ = ["embed_graphs", "svm_protocol", "SVM_C_GRID", "ogb_score"]
 
 SVM_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
 
@@ -89,3 +89,16 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
     return {"test": float(np.mean(fold_test)), "test_std": float(np.std(fold_test)),
             "val": float(np.mean(fold_val)), "fold_test": fold_test, "fold_val": fold_val,
             "fold_C": fold_c}
+
+
+def ogb_score(name: str, y_true, y_pred) -> float:
+    """The official ``ogb.graphproppred.Evaluator`` score (ROC-AUC, AP or RMSE) of predictions
+    ``[n, tasks]``; missing labels (NaN) are ignored per task, as OGB does."""
+    from ogb.graphproppred import Evaluator
+
+    evaluator = Evaluator(name)
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ")
+    return float(evaluator.eval({"y_true": y_true, "y_pred": y_pred})[evaluator.eval_metric])
