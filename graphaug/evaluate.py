@@ -1,4 +1,5 @@
-"""Evaluation protocols: frozen-encoder embeddings and the TU SVM protocol.
+"""Evaluation protocols: frozen-encoder embeddings, the TU SVM protocol, and OGB's linear probe
+and fine-tuning scored by the official ``ogb.graphproppred.Evaluator``.
 
 TU protocol (GraphCL/InfoGraph): the encoder readout, in eval mode, of the un-augmented graphs
 -> RBF ``SVC``; ``C`` in ``{1e-3, ..., 1e3}`` chosen by an inner 5-fold grid search inside an
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["embed_graphs", "svm_protocol", "SVM_C_GRID", "ogb_score"]
+__all__ = ["embed_graphs", "svm_protocol", "SVM_C_GRID", "ogb_score", "ogb_metric",
+           "linear_probe", "PROBE_C_GRID", "finetune", "masked_task_loss"]
 
 SVM_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
 
@@ -28,6 +30,8 @@ def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
     mode (so no activation transform runs); the encoder's mode is restored afterwards."""
     from torch_geometric.loader import DataLoader
 
+    from .nn.pyg import encode_batch
+
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
@@ -35,8 +39,7 @@ def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
     try:
         for batch in DataLoader(list(graphs), batch_size=batch_size, shuffle=False):
             batch = batch.to(device)
-            xs.append(encoder(batch.x, batch.edge_index, batch.batch,
-                              num_graphs=int(batch.num_graphs)).cpu())
+            xs.append(encode_batch(encoder, batch).cpu())
             ys.append(batch.y.view(-1).cpu())
     finally:
         encoder.train(was_training)
@@ -102,3 +105,200 @@ def ogb_score(name: str, y_true, y_pred) -> float:
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ")
     return float(evaluator.eval({"y_true": y_true, "y_pred": y_pred})[evaluator.eval_metric])
+
+
+#: Inverse regularisation strengths of the OGB linear probe (ridge ``alpha = 1 / C``).
+PROBE_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 1e1)
+
+
+def ogb_metric(name: str) -> tuple[str, bool]:
+    """``(metric, higher_is_better)`` of an OGB graph dataset, e.g. ``("rocauc", True)``,
+    ``("rmse", False)``."""
+    from ogb.graphproppred import Evaluator
+
+    metric = Evaluator(name).eval_metric
+    return metric, metric != "rmse"
+
+
+def _better(a: float, b: float, higher: bool) -> bool:
+    return a > b if higher else a < b
+
+
+def linear_probe(name: str, x: dict, y: dict, c_grid: Iterable[float] = PROBE_C_GRID) -> dict:
+    r"""OGB linear probe on frozen embeddings: standardise with the training statistics, fit one
+    logistic regression (classification) or ridge regression (regression) per task on the
+    labelled training rows (missing labels, NaN, are skipped per task), choose ``C`` on the
+    validation score and report the test score of that ``C``. Scores come from the official
+    ``Evaluator``.
+
+    Args:
+        name (str): OGB dataset name (gives the metric and task type).
+        x (dict): ``{"train": [n, d], "valid": ..., "test": ...}`` embeddings.
+        y (dict): the same keys, labels ``[n, tasks]`` with NaN for missing ones.
+        c_grid (iterable): inverse regularisation strengths.
+
+    Returns:
+        dict with ``valid``, ``test`` (scores of the chosen ``C``), ``C``, ``metric`` and
+        ``per_C`` (``[{"C", "valid", "test"}]``).
+    """
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    metric, higher = ogb_metric(name)
+    splits = ("train", "valid", "test")
+    if set(x) < set(splits) or set(y) < set(splits):
+        raise ValueError(f"linear_probe needs x and y for {splits}")
+    ys = {k: np.asarray(y[k], dtype=np.float64).reshape(len(y[k]), -1) for k in splits}
+    xs = {k: np.asarray(x[k], dtype=np.float64) for k in splits}
+    for k in splits:
+        if len(xs[k]) != len(ys[k]) or not np.isfinite(xs[k]).all():
+            raise ValueError(f"{k}: {len(xs[k])} finite embeddings needed for {len(ys[k])} labels")
+    scaler = StandardScaler().fit(xs["train"])
+    xs = {k: scaler.transform(v) for k, v in xs.items()}
+    per_c = []
+    for c in c_grid:
+        preds = {k: np.zeros_like(ys[k]) for k in ("valid", "test")}
+        for task in range(ys["train"].shape[1]):
+            labelled = ~np.isnan(ys["train"][:, task])
+            target = ys["train"][labelled, task]
+            if metric == "rmse":
+                model = Ridge(alpha=1.0 / c).fit(xs["train"][labelled], target)
+                score = model.predict
+            elif len(np.unique(target)) < 2:  # one class only: a constant is all we know
+                score = lambda v, t=float(target[0]) if len(target) else 0.0: np.full(len(v), t)  # noqa: E731
+            else:
+                model = LogisticRegression(C=c, max_iter=1000).fit(xs["train"][labelled], target)
+                score = model.decision_function
+            for k in preds:
+                preds[k][:, task] = score(xs[k])
+        per_c.append({"C": float(c), **{k: ogb_score(name, ys[k], preds[k]) for k in preds}})
+    best = per_c[0]
+    for row in per_c[1:]:
+        if _better(row["valid"], best["valid"], higher):
+            best = row
+    return {"valid": best["valid"], "test": best["test"], "C": best["C"], "metric": metric,
+            "per_C": per_c}
+
+
+def masked_task_loss(pred: torch.Tensor, target: torch.Tensor, regression: bool) -> torch.Tensor:
+    """Mean BCE-with-logits (classification) or MSE (regression) over the labelled entries of
+    ``[B, tasks]`` predictions; missing labels (NaN) contribute nothing."""
+    target = target.view(pred.shape).to(pred.dtype)
+    labelled = ~torch.isnan(target)
+    if not bool(labelled.any()):
+        return pred.sum() * 0.0  # a batch with no labels: zero loss, graph kept intact
+    pred, target = pred[labelled], target[labelled]
+    if regression:
+        return torch.nn.functional.mse_loss(pred, target)
+    return torch.nn.functional.binary_cross_entropy_with_logits(pred, target)
+
+
+class _GraphPredictor(nn.Module):
+    """Encoder readout -> linear head ``[B, tasks]``; regression outputs are de-standardised
+    with the training targets' mean and std, so the head learns on unit-scale targets."""
+
+    def __init__(self, encoder: nn.Module, num_tasks: int, mean: Optional[torch.Tensor] = None,
+                 std: Optional[torch.Tensor] = None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.out_channels, num_tasks)
+        self.register_buffer("mean", torch.zeros(num_tasks) if mean is None else mean)
+        self.register_buffer("std", torch.ones(num_tasks) if std is None else std)
+
+    def forward(self, batch) -> torch.Tensor:
+        from .nn.pyg import encode_batch
+        return self.head(encode_batch(self.encoder, batch)) * self.std + self.mean
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, graphs: Sequence, batch_size: int,
+             device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    from torch_geometric.loader import DataLoader
+
+    model.eval()
+    preds, ys = [], []
+    for batch in DataLoader(list(graphs), batch_size=batch_size, shuffle=False):
+        batch = batch.to(device)
+        preds.append(model(batch).cpu())
+        ys.append(batch.y.view(batch.num_graphs, -1).float().cpu())
+    return torch.cat(preds).numpy(), torch.cat(ys).numpy()
+
+
+def finetune(name: str, encoder: nn.Module, splits: dict, *, epochs: int = 100, lr: float = 1e-3,
+             batch_size: int = 32, dropout: float = 0.5, patience: Optional[int] = None,
+             seed: int = 0, device: Optional[torch.device | str] = None,
+             progress: bool = False) -> dict:
+    r"""Fine-tune the whole ``encoder`` plus a linear head on an OGB task, keeping the epoch with
+    the best validation score (early stopping) and reporting its test score, both from the
+    official ``Evaluator``. Activation transforms are removed first (Deep Augmentation is a
+    pretraining device) and the encoder's dropout is set to ``dropout``.
+
+    Args:
+        name (str): OGB dataset name.
+        encoder (nn.Module): a graphaug encoder (modified in place: fine-tuned weights).
+        splits (dict): ``{"train": graphs, "valid": graphs, "test": graphs}``.
+        epochs (int): maximum number of epochs (pretrain-gnns / GraphCL: 100).
+        lr (float), batch_size (int): Adam learning rate and batch size (1e-3, 32).
+        dropout (float): encoder dropout while fine-tuning (0.5).
+        patience (int, optional): stop after this many epochs without a better validation score.
+        seed (int): seed of the head initialisation and batch order.
+
+    Returns:
+        dict with ``valid``, ``test`` (at the best validation epoch), ``epoch`` (1-based),
+        ``metric`` and ``curve`` (``[{"epoch", "loss", "valid", "test"}]``).
+    """
+    from torch_geometric.loader import DataLoader
+
+    from .utils import seed_everything
+
+    metric, higher = ogb_metric(name)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    device = torch.device(device) if device is not None else next(encoder.parameters()).device
+    seed_everything(seed)
+    if hasattr(encoder, "clear_transforms"):
+        encoder.clear_transforms()
+    if hasattr(encoder, "dropout"):
+        encoder.dropout = float(dropout)
+    train_graphs = list(splits["train"])
+    num_tasks = train_graphs[0].y.numel()
+    regression = metric == "rmse"
+    mean = std = None
+    if regression:
+        targets = torch.cat([g.y.view(1, -1).float() for g in train_graphs])
+        mean = torch.nanmean(targets, dim=0)
+        std = torch.sqrt(torch.nanmean((targets - mean) ** 2, dim=0)).clamp_min(1e-6)
+    model = _GraphPredictor(encoder, num_tasks, mean, std).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    drop_last = len(train_graphs) % batch_size == 1  # BatchNorm cannot take a batch of one
+    curve, best = [], None
+    epochs_iter = range(1, epochs + 1)
+    if progress:
+        from tqdm.auto import tqdm
+        epochs_iter = tqdm(epochs_iter, desc="finetune", leave=False)
+    for epoch in epochs_iter:
+        model.train()
+        total, count = 0.0, 0
+        for batch in DataLoader(train_graphs, batch_size=batch_size, shuffle=True,
+                                drop_last=drop_last):
+            batch = batch.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            pred = model(batch)
+            if regression:  # the loss on standardised targets (unit-scale gradients)
+                pred = (pred - model.mean) / model.std
+                batch.y = (batch.y.view(pred.shape).float() - model.mean) / model.std
+            loss = masked_task_loss(pred, batch.y, regression)
+            loss.backward()
+            optimizer.step()
+            total, count = total + float(loss.detach()), count + 1
+        row = {"epoch": epoch, "loss": total / max(count, 1)}
+        for split in ("valid", "test"):
+            pred, y = _predict(model, splits[split], 256, device)
+            row[split] = ogb_score(name, y, pred)
+        curve.append(row)
+        if best is None or _better(row["valid"], best["valid"], higher):
+            best = row
+        if patience is not None and epoch - best["epoch"] >= patience:
+            break
+    return {"valid": best["valid"], "test": best["test"], "epoch": best["epoch"],
+            "metric": metric, "curve": curve}

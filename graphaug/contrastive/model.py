@@ -8,11 +8,12 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor, nn
 
+from ..nn.pyg import encode_batch
 from ..transforms import ActivationTransform
 from ..views import get_augmentation
 from .losses import contrastive_loss
 
-__all__ = ["DeepAug", "GraphCL", "concat_batches"]
+__all__ = ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches"]
 
 
 @dataclass
@@ -127,19 +128,14 @@ class GraphCL(nn.Module):
     def views(self, batch) -> tuple[Tensor, Tensor]:
         """Projections ``(z1, z2)``, each ``[B, d]``, of the two views of ``batch``."""
         num_graphs = int(batch.num_graphs)
-        if self.input_aug is None:
-            if self.share_trunk:
-                z = self.encoder(batch.x, batch.edge_index, batch.batch, num_graphs=num_graphs,
-                                 project=True, duplicate_at=self.deep_aug.target)
-            else:
-                both = concat_batches(batch, batch)
-                z = self.encoder(both.x, both.edge_index, both.batch,
-                                 num_graphs=2 * num_graphs, project=True)
+        if self.input_aug is None and self.share_trunk:
+            z = encode_batch(self.encoder, batch, project=True,
+                             duplicate_at=self.deep_aug.target)
         else:
-            first = self.input_aug(batch) if self.augment_both else batch
-            both = concat_batches(first, self.input_aug(batch))
-            z = self.encoder(both.x, both.edge_index, both.batch, num_graphs=2 * num_graphs,
-                             project=True)
+            first = self.input_aug(batch) if self.input_aug is not None and self.augment_both \
+                else batch
+            second = batch if self.input_aug is None else self.input_aug(batch)
+            z = encode_batch(self.encoder, concat_batches(first, second), project=True)
         return z[:num_graphs], z[num_graphs:]
 
     def forward(self, batch) -> Tensor:
@@ -154,3 +150,31 @@ class GraphCL(nn.Module):
         return (f"GraphCL({type(self.encoder).__name__}, input_aug={self.input_aug_name!r}, "
                 f"deep_aug={None if self.deep_aug is None else (self.deep_aug.target, self.transform)}, "
                 f"loss={self.loss_name!r}, temperature={self.temperature})")
+
+
+class PlainTwoView(nn.Module):
+    r"""The speed floor of a contrastive epoch: both views are the un-augmented batch, one full
+    two-view forward/backward through the encoder and the loss, no augmentation at all.
+
+    Benchmarks time it in the same run as :class:`GraphCL` to report augmentation overhead as a
+    ratio (its loss is meaningless for learning: the views are identical).
+
+    Args:
+        encoder (nn.Module): a graphaug encoder with a projection head.
+        temperature (float): loss temperature.
+        loss (str): loss name (see :func:`~graphaug.contrastive.contrastive_loss`).
+    """
+
+    def __init__(self, encoder: nn.Module, temperature: float = 0.2,
+                 loss: str = "graphcl") -> None:
+        super().__init__()
+        self.encoder, self.temperature = encoder, float(temperature)
+        self.loss_fn = contrastive_loss(loss)
+
+    def forward(self, batch) -> Tensor:
+        n = int(batch.num_graphs)
+        z = encode_batch(self.encoder, concat_batches(batch, batch), project=True)
+        return self.loss_fn(z[:n], z[n:], temperature=self.temperature)
+
+    def __repr__(self) -> str:
+        return f"PlainTwoView({type(self.encoder).__name__}, temperature={self.temperature})"

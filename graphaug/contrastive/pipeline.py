@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -13,10 +13,11 @@ from ..utils import seed_everything
 from .model import DeepAug, GraphCL
 from .trainer import train
 
-__all__ = ["MethodConfig", "build_transform", "build_model", "pretrain", "METHODS",
+__all__ = ["MethodConfig", "build_transform", "build_encoder", "build_model", "pretrain", "METHODS",
            "graph_batches"]
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
+ENCODERS = ("graphcl", "mol")
 
 
 def build_transform(kind: str, rate: float, apply_prob: float = 0.5, stop_grad: bool = True,
@@ -47,6 +48,13 @@ class MethodConfig:
         target (int): target index of the transform.
         apply_prob (float), stop_grad (bool): see :class:`~graphaug.ActivationTransform`.
         hidden, num_layers, conv: encoder; epochs, lr, batch_size, temperature: training.
+        encoder (str): ``"graphcl"`` (GraphCL's TU GIN/GCN, :class:`~graphaug.nn.GraphCLEncoder`)
+            or ``"mol"`` (OGB's molecule GIN with atom/bond encoders,
+            :class:`~graphaug.nn.MolGINEncoder`; ``conv`` must be ``"gin"``).
+        augment_both (bool): input-augment view 1 too (GraphCL chemistry) instead of keeping
+            the original graph (GraphCL TU).
+        subgraph_keep (float): fraction of nodes a subgraph view keeps (GraphCL TU: 0.2,
+            chemistry: ``1 - aug_ratio``).
     """
 
     method: str = "graphcl"
@@ -66,11 +74,18 @@ class MethodConfig:
     temperature: float = 0.2
     subgraph_quirk: bool = False
     add_edges: bool = True
+    encoder: str = "graphcl"
+    augment_both: bool = False
+    subgraph_keep: float = 0.2
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose from {ENCODERS}")
+        if self.encoder == "mol" and self.conv != "gin":
+            raise ValueError("the molecule encoder is OGB's GIN: conv must be 'gin'")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
 
@@ -93,13 +108,21 @@ class MethodConfig:
         return asdict(self)
 
 
+def build_encoder(cfg: MethodConfig, in_channels: int) -> nn.Module:
+    """The encoder of ``cfg`` (with projection head); ``in_channels`` is ignored by the
+    molecule encoder, which embeds OGB's atom features itself."""
+    if cfg.encoder == "mol":
+        from ..nn.mol import MolGINEncoder
+        return MolGINEncoder(hidden=cfg.hidden, num_layers=cfg.num_layers, proj_head=True)
+    from ..nn import GraphCLEncoder
+    return GraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
+                          conv=cfg.conv, proj_head=True)
+
+
 def build_model(cfg: MethodConfig, in_channels: int,
                 generator: Optional[torch.Generator] = None) -> GraphCL:
     """The :class:`GraphCL` model of ``cfg`` for ``in_channels`` node features."""
-    from ..nn import GraphCLEncoder
-
-    encoder = GraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
-                             conv=cfg.conv, proj_head=True)
+    encoder = build_encoder(cfg, in_channels)
     deep_aug = None
     if cfg.uses_deep_aug:
         deep_aug = DeepAug(cfg.target, build_transform(cfg.transform, cfg.rate, cfg.apply_prob,
@@ -108,9 +131,10 @@ def build_model(cfg: MethodConfig, in_channels: int,
     if cfg.uses_input_aug:
         from ..views import ViewAugmentation
         input_aug = ViewAugmentation(cfg.input_aug, cfg.aug_ratio, generator=generator,
-                                     add_edges=cfg.add_edges, subgraph_quirk=cfg.subgraph_quirk)
+                                     subgraph_keep=cfg.subgraph_keep, add_edges=cfg.add_edges,
+                                     subgraph_quirk=cfg.subgraph_quirk)
     return GraphCL(encoder, deep_aug=deep_aug, input_aug=input_aug,
-                   temperature=cfg.temperature, loss="graphcl")
+                   augment_both=cfg.augment_both, temperature=cfg.temperature, loss="graphcl")
 
 
 def graph_batches(graphs, batch_size: int, device: torch.device):
@@ -132,10 +156,14 @@ def graph_batches(graphs, batch_size: int, device: torch.device):
 def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
              checkpoint: Optional[os.PathLike | str] = None, progress: bool = False,
              device: Optional[torch.device | str] = None,
-             stop_after: Optional[int] = None) -> tuple[nn.Module, list[float]]:
+             stop_after: Optional[int] = None,
+             on_epoch_end: Optional[Callable[[int, float, nn.Module], None]] = None,
+             ) -> tuple[nn.Module, list[float]]:
     """Pretrain ``cfg`` on ``graphs`` with ``seed``; returns ``(encoder, loss per epoch)``.
 
     Resumes from ``checkpoint`` when it exists (exactly: same weights as an uninterrupted run).
+    ``on_epoch_end(epoch, loss, encoder)`` runs after every epoch (e.g. a linear probe; it
+    must leave the encoder's weights and the global RNG as it found them).
     """
     device = torch.device(device or "cpu")
     seed_everything(seed)
@@ -144,5 +172,7 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history = train(model, graph_batches(graphs, cfg.batch_size, device), optimizer,
                     cfg.epochs, checkpoint=checkpoint, generators={"aug": generator},
-                    progress=progress, stop_after=stop_after)
+                    progress=progress, stop_after=stop_after,
+                    on_epoch_end=None if on_epoch_end is None else
+                    (lambda epoch, loss: on_epoch_end(epoch, loss, model.encoder)))
     return model.encoder, history

@@ -79,13 +79,23 @@ class GraphEncoderBase(TapMixin, nn.Module):
             self.make_conv(conv, in_channels if i == 0 else hidden, hidden)
             for i in range(num_layers))
         self.bns = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(num_layers))
-        dim = hidden * num_layers
+        dim = self.out_channels
         self.proj_head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim)) \
             if proj_head else None
         self.taps = nn.ModuleList(Tap(i) for i in range(num_layers + 1 + int(proj_head)))
 
     def make_conv(self, conv: str, in_channels: int, out_channels: int) -> nn.Module:
         raise NotImplementedError
+
+    def layer_output(self, index: int, h: Tensor) -> Tensor:
+        """Conv output of layer ``index`` -> layer output (GraphCL: ReLU -> BatchNorm)."""
+        return self.bns[index](F.relu(h))
+
+    def pool_layer(self, index: int, h: Tensor, batch: Tensor,
+                   num_graphs: int) -> Optional[Tensor]:
+        """Contribution of layer ``index`` to the readout (GraphCL: its sum pool; every layer's
+        contribution is concatenated). ``None`` leaves the layer out of the readout."""
+        return sum_pool(h, batch, num_graphs)
 
     @property
     def out_channels(self) -> int:
@@ -118,7 +128,7 @@ class GraphEncoderBase(TapMixin, nn.Module):
             if index == duplicate_at:
                 h = torch.cat([h, h])
                 batch = torch.cat([batch, batch + num_graphs])
-                pooled = [torch.cat([p, p]) for p in pooled]
+                pooled = [None if p is None else torch.cat([p, p]) for p in pooled]
                 num_graphs, conv_step = 2 * num_graphs, doubled_conv_step or conv_step
             if index > self.num_layers:  # graph-level rows: each row is one sample
                 return self.taps[index](h)
@@ -126,9 +136,9 @@ class GraphEncoderBase(TapMixin, nn.Module):
 
         h = at_tap(0, x)
         for i in range(self.num_layers):
-            h = at_tap(i + 1, self.bns[i](F.relu(conv_step(i, h))))
-            pooled.append(sum_pool(h, batch, num_graphs))
-        z = torch.cat(pooled, dim=-1)
+            h = at_tap(i + 1, self.layer_output(i, conv_step(i, h)))
+            pooled.append(self.pool_layer(i, h, batch, num_graphs))
+        z = torch.cat([p for p in pooled if p is not None], dim=-1)
         if not project:
             if duplicate_at == self.num_layers + 1:
                 raise ValueError("duplicate_at the projection head needs project=True")

@@ -13,7 +13,17 @@ from ..hooks import HookHandle
 from ..transforms import ActivationTransform
 from .base import GraphEncoderBase, check_graph_batch, gin_mlp
 
-__all__ = ["GraphCLEncoder", "AugmentedConv", "attach_layer"]
+__all__ = ["GraphCLEncoder", "AugmentedConv", "attach_layer", "encode_batch"]
+
+
+def encode_batch(encoder: nn.Module, batch, **kwargs) -> Tensor:
+    """Call a graphaug PyG encoder on a collated ``Batch``: ``x``, ``edge_index``, ``batch``,
+    ``num_graphs`` and, for encoders that use bond/edge features (``uses_edge_attr``),
+    ``edge_attr``. ``kwargs`` go to the encoder (``project=``, ``duplicate_at=``)."""
+    if getattr(encoder, "uses_edge_attr", False):
+        kwargs["edge_attr"] = getattr(batch, "edge_attr", None)
+    return encoder(batch.x, batch.edge_index, batch.batch, num_graphs=int(batch.num_graphs),
+                   **kwargs)
 
 
 class GraphCLEncoder(GraphEncoderBase):
