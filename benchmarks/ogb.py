@@ -111,9 +111,12 @@ class Runner:
             y[split] = torch.cat([g.y.view(1, -1).float() for g in graphs]).numpy()
         return x, y
 
+    def result_path(self, name: str, method: str, deep: tuple | None, seed: int) -> Path:
+        return self.out / "runs" / name / run_key(method, deep) / f"seed{seed}.json"
+
     def run(self, name: str, method: str, deep: tuple | None, seed: int) -> dict:
         key = run_key(method, deep)
-        path = self.out / "runs" / name / key / f"seed{seed}.json"
+        path = self.result_path(name, method, deep, seed)
         if path.exists():
             return json.loads(path.read_text())
         parts = self.dataset(name)
@@ -174,10 +177,41 @@ class Runner:
         return result
 
 
+_WORKER: dict = {}
+
+
+def _init_worker(args) -> None:
+    torch.set_num_threads(args.threads)
+    _WORKER["runner"] = Runner(args)
+
+
+def _run_job(job: tuple) -> None:
+    _WORKER["runner"].run(*job)
+
+
+def run_all(runner: Runner, jobs: list[tuple]) -> None:
+    """Run ``(dataset, method, deepaug, seed)`` jobs, ``--workers`` processes at a time (each
+    with ``--threads`` torch threads); results land in the run cache."""
+    todo = [job for job in jobs if not runner.result_path(*job).exists()]
+    if runner.args.workers <= 1 or len(todo) <= 1:
+        for job in todo:
+            runner.run(*job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(runner.args.workers, multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(runner.args,)) as pool:
+        for _ in pool.map(_run_job, todo):
+            pass
+
+
 def select_deepaug(runner: Runner, name: str) -> dict:
     """The deep-aug candidate with the best validation probe score (selection seeds)."""
     candidates = [parse_deepaug(s) for s in runner.args.deepaug]
     _, higher = ogb_metric(name)
+    run_all(runner, [(name, "deepaug", deep, s) for deep in candidates
+                     for s in runner.args.select_seeds])
     sweep = []
     for deep in candidates:
         runs = [runner.run(name, "deepaug", deep, s) for s in runner.args.select_seeds]
@@ -265,7 +299,9 @@ def main(argv=None) -> dict:
     p.add_argument("--ft-patience", type=int, default=None)
     p.add_argument("--speed-batches", type=int, default=10)
     p.add_argument("--speed-repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--workers", type=int, default=1,
+                   help="runs in parallel processes (e.g. 2 on a 2-core CPU with --threads 1)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default="benchmarks/results/ogb")
     p.add_argument("--progress", action="store_true")
@@ -277,7 +313,7 @@ def main(argv=None) -> dict:
     started = time.time()
     device = (torch.cuda.get_device_name(0) if runner.device.type == "cuda"
               else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   f"{args.threads} torch thread(s))")
+                   f"{args.workers} worker process(es) x {args.threads} torch thread(s))")
     report = {"command": "python " + " ".join([sys.argv[0]] + (argv or sys.argv[1:])),
               "machine": f"{device}, torch {torch.__version__}", "date": date.today().isoformat(),
               "config": {k: v for k, v in vars(args).items() if k not in ("root", "progress")},
@@ -291,9 +327,11 @@ def main(argv=None) -> dict:
         if deep_methods:
             entry["selection"] = select_deepaug(runner, name)
             deep = entry["selection"]["best"]
+        jobs = {m: [(name, m, deep if m in deep_methods else None, s) for s in args.seeds]
+                for m in args.methods}
+        run_all(runner, [job for m in args.methods for job in jobs[m]])
         for method in args.methods:
-            runs = [runner.run(name, method, deep if method in deep_methods else None, s)
-                    for s in args.seeds]
+            runs = [runner.run(*job) for job in jobs[method]]
             entry["methods"][method] = {
                 "deepaug": deep if method in deep_methods else None,
                 "probe": summarise([r["probe"]["test"] for r in runs], scale),
