@@ -172,9 +172,12 @@ def _rand(n: int, device: torch.device, generator: Optional[torch.Generator],
 
 
 def _uniform_below(sizes: Tensor, generator: Optional[torch.Generator]) -> Tensor:
-    """One uniform integer in ``[0, sizes[i])`` per entry (float64: no visible bias)."""
-    u = _rand(sizes.numel(), sizes.device, generator, torch.float64)
-    return torch.minimum((u * sizes).long(), sizes - 1)
+    """One uniform integer in ``[0, sizes[i])`` per entry: a uniform 31-bit integer scaled by
+    multiply-shift (bias below ``size / 2**31``)."""
+    bits = torch.empty(sizes.numel(), dtype=torch.int32,
+                       device=sizes.device if generator is None else generator.device)
+    bits = bits.random_(0, 2 ** 31, generator=generator).to(sizes.device)
+    return (bits.long() * sizes) >> 31
 
 
 #: below this many elements a sort by random key is cheaper than distinct draws
@@ -194,6 +197,10 @@ def _sample(ptr: Tensor, counts: Tensor,
     sizes = ptr[1:] - ptr[:-1]
     counts = torch.minimum(counts, sizes)
     total = int(ptr[-1])
+    if counts.numel() == 0 or int(counts.max()) <= 1:  # at most one per group: no clash
+        group = _nonzero(counts > 0)
+        return (ptr.index_select(0, group) +
+                _uniform_below(sizes.index_select(0, group), generator)), group
     if total < _SORT_BELOW:
         groups = torch.arange(sizes.numel(), device=ptr.device)
         group = torch.repeat_interleave(groups, sizes, output_size=total)

@@ -152,3 +152,80 @@ def test_views_on_gpu(mutag):
     out = ViewAugmentation("random4", generator=torch.Generator("cuda").manual_seed(0))(b)
     assert out.x.is_cuda and out.edge_index.is_cuda
     check_consistent(b, out)
+
+
+def categorical_batch(n_graphs=8, cols=2):
+    """Graphs with integer (OGB-style categorical) node features."""
+    graphs = []
+    for i in range(n_graphs):
+        n = 10 + i
+        x = torch.randint(0, 5, (n, cols))
+        ring = torch.arange(n)
+        edge_index = torch.stack([ring, (ring + 1) % n])
+        graphs.append(Data(x=x, edge_index=edge_index, y=torch.tensor([i % 2])))
+    return Batch.from_data_list(graphs)
+
+
+def test_mask_nodes_on_integer_features_needs_a_token():
+    b = categorical_batch()
+    with pytest.raises(ValueError, match="mask_token"):
+        ViewAugmentation("mask_nodes", generator=gen())(b)
+    with pytest.raises(ValueError, match="mask_token"):  # also when drawn from a pool
+        ViewAugmentation("random4", generator=gen())(b)
+    with pytest.raises(ValueError, match="one per feature column"):
+        ViewAugmentation("mask_nodes", mask_token=torch.tensor([7, 8, 9]), generator=gen())(b)
+    with pytest.raises(ValueError, match="integral"):
+        ViewAugmentation("mask_nodes", mask_token=0.5, generator=gen())(b)
+
+
+@pytest.mark.parametrize("token", [7, torch.tensor([7, 9])])
+def test_mask_nodes_writes_the_token_into_integer_features(token):
+    b = categorical_batch()
+    before = b.x.clone()
+    out = ViewAugmentation("mask_nodes", 0.2, mask_token=token, generator=gen(7))(b)
+    assert torch.equal(b.x, before) and out.x.dtype == b.x.dtype
+    expected = torch.as_tensor(token).expand_as(b.x)
+    masked = (out.x == expected).all(dim=1) & (b.x != expected).any(dim=1)  # inputs are < 5
+    changed = (out.x != b.x).any(dim=1)
+    assert torch.equal(masked, changed)
+    n0, _ = counts(b, b.num_graphs)
+    assert torch.equal(torch.bincount(b.batch[masked], minlength=b.num_graphs),
+                       (n0.double() * 0.2).long())
+    assert torch.equal(out.edge_index, b.edge_index)
+
+
+def test_mask_token_on_float_features_replaces_the_noise(mutag):
+    b = tagged_batch(mutag)
+    out = ViewAugmentation("mask_nodes", 0.1, mask_token=-1.0, generator=gen(8))(b)
+    changed = (out.x != b.x).any(dim=1)
+    assert (out.x[changed] == -1).all()
+    n0, _ = counts(b, 64)
+    assert torch.equal(torch.bincount(b.batch[changed], minlength=64), (n0.float() * 0.1).long())
+
+
+@pytest.mark.parametrize("sizes", [[0, 1, 3, 7, 40], [0, 2, 900, 2500, 3000]])
+def test_sample_is_exact_and_uniform_per_group(sizes):
+    """Both sampling paths (sort for few elements, distinct draws for many) pick exactly
+    min(count, size) distinct positions of each group, uniformly."""
+    from graphaug.views import _sample
+
+    sizes = torch.tensor(sizes)
+    ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(sizes, 0)])
+    g = gen(9)
+    for counts in (torch.tensor([1, 0, 1, 3, 30]), torch.tensor([2, 5, 2, 600, 2900]),
+                   torch.tensor([0, 1, 1, 1, 1])):
+        hits = torch.zeros(int(ptr[-1]), dtype=torch.float64)
+        trials = 100
+        for _ in range(trials):
+            pos, group = _sample(ptr, counts, g)
+            assert pos.unique().numel() == pos.numel()
+            assert ((pos >= ptr[group]) & (pos < ptr[group + 1])).all()
+            assert torch.equal(torch.bincount(group, minlength=5), torch.minimum(counts, sizes))
+            hits[pos] += 1
+        # every position of group j is hit with probability min(count, size) / size
+        for j in range(5):
+            if sizes[j] == 0:
+                continue
+            p = min(int(counts[j]), int(sizes[j])) / int(sizes[j])
+            mean, sigma = trials * p, (trials * p * (1 - p)) ** 0.5
+            assert (hits[ptr[j]:ptr[j + 1]] - mean).abs().max() <= 6 * sigma + 3
