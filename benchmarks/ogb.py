@@ -200,7 +200,9 @@ def run_all(runner: Runner, jobs: list[tuple]) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(runner.args.workers, multiprocessing.get_context("spawn"),
+    # fork shares the loaded datasets; CUDA cannot be forked, so GPU workers are spawned
+    method = "spawn" if runner.device.type == "cuda" else "fork"
+    with ProcessPoolExecutor(runner.args.workers, multiprocessing.get_context(method),
                              initializer=_init_worker, initargs=(runner.args,)) as pool:
         for _ in pool.map(_run_job, todo):
             pass

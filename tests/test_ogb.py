@@ -41,6 +41,7 @@ def test_missing_files_are_named(tmp_path):
 # --- molecule encoder, linear probe, fine-tuning, benchmark -------------------------------
 
 import json  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
@@ -182,7 +183,7 @@ def test_ogb_benchmark_runs_and_resumes(tmp_path):
             "deepaug", "--seeds", "0", "--hidden", "8", "--layers", "2", "--epochs", "2",
             "--probe-every", "1", "--ft-epochs", "2", "--ft-batch-size", "64",
             "--deepaug", "dropout:0.25@1", "pca:-1@2", "--speed-batches", "1",
-            "--speed-repeats", "1", "--out", str(tmp_path / "out")]
+            "--speed-repeats", "1", "--workers", "2", "--out", str(tmp_path / "out")]
     report = bench.main(argv)
     entry = report["datasets"]["ogbg-molfreesolv"]
     assert entry["metric"] == "rmse" and set(entry["methods"]) == {"none", "deepaug"}
@@ -207,5 +208,6 @@ def _load_benchmark():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "ogb.py"
     spec = importlib.util.spec_from_file_location("graphaug_ogb_benchmark", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its worker processes look their functions up here
     spec.loader.exec_module(module)
     return module
