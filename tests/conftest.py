@@ -47,3 +47,13 @@ def mutag_batch(mutag):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def assert_same_loss_and_grads(first: tuple, second: tuple) -> None:
+    """``(loss, {name: grad})`` pairs of two computations that must agree (shared trunk vs two
+    passes)."""
+    (l1, g1), (l2, g2) = first, second
+    assert torch.allclose(l1, l2, atol=1e-6)
+    assert g1.keys() == g2.keys() and len(g1) > 0
+    for key in g1:
+        assert torch.allclose(g1[key], g2[key], atol=1e-5, rtol=1e-4), key

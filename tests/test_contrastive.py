@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import graphaug as ga
+from conftest import assert_same_loss_and_grads
 from graphaug.contrastive import (DeepAug, GraphCL, MethodConfig, graphcl_nt_xent, info_nce,
                                   pretrain)
 from graphaug.nn import GraphCLEncoder
@@ -64,11 +65,7 @@ def test_shared_trunk_gives_two_pass_gradients(mutag_batch, target, make):
         loss = model(batch)
         loss.backward()
         results.append((loss.detach(), grads(model)))
-    (l1, g1), (l2, g2) = results
-    assert torch.allclose(l1, l2, atol=1e-6)
-    assert g1.keys() == g2.keys() and len(g1) > 0
-    for key in g1:
-        assert torch.allclose(g1[key], g2[key], atol=1e-5, rtol=1e-4), key
+    assert_same_loss_and_grads(*results)
 
 
 def test_graphcl_model_combinations_and_errors(mutag_batch):

@@ -3,7 +3,7 @@ import pytest
 
 pytest.importorskip("ogb")
 
-from conftest import SHARED, copy_dataset  # noqa: E402
+from conftest import SHARED, assert_same_loss_and_grads, copy_dataset  # noqa: E402
 from graphaug.data import find_ogb_root, load_ogb  # noqa: E402
 from graphaug.evaluate import ogb_score  # noqa: E402
 
@@ -108,11 +108,7 @@ def test_mol_shared_trunk_gives_two_pass_gradients(bace_batch, target):
         loss.backward()
         results.append((loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters()
                                          if p.grad is not None}))
-    (l1, g1), (l2, g2) = results
-    assert torch.allclose(l1, l2, atol=1e-6)
-    assert g1.keys() == g2.keys() and len(g1) > 0
-    for key in g1:
-        assert torch.allclose(g1[key], g2[key], atol=1e-5, rtol=1e-4), key
+    assert_same_loss_and_grads(*results)
 
 
 def test_mol_pretraining_chemistry_views(bace):
