@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -15,8 +16,17 @@ __all__ = ["default_root", "run_header", "write_results", "layer_plot", "select_
            "markdown_table"]
 
 REPO = Path(__file__).resolve().parents[1]
-MACHINE = "CPU, 2 cores"
-DATE = "2026-11-22"
+
+
+def machine() -> str:
+    """The machine a result was measured on, read at run time."""
+    import platform
+
+    import torch
+    if torch.cuda.is_available():
+        return f"GPU ({torch.cuda.get_device_name(0)}), torch {torch.__version__}"
+    return (f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), "
+            f"torch {torch.__version__}")
 
 
 def default_root(root: Optional[str] = None) -> Path:
@@ -31,7 +41,7 @@ def run_header(argv: Optional[Sequence[str]], script: str) -> dict:
     args = list(sys.argv[1:] if argv is None else argv)
     env = "HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"
     return {"command": f"{env} python {script} {shlex.join(args)}".rstrip(),
-            "machine": MACHINE, "threads_used": 1, "date": DATE}
+            "machine": machine(), "threads_used": 1, "date": date.today().isoformat()}
 
 
 def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
