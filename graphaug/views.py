@@ -9,6 +9,9 @@ aligned. The input batch is never modified.
 GraphCL's official code has two known bugs; the correct behaviour is the default and the
 quirks sit behind flags: ``subgraph(..., official_quirk=True)`` only ever grows from the first
 node's neighbours, ``perturb_edges(..., add_edges=False)`` drops edges without adding any.
+
+``mask_nodes`` writes GraphCL's Gaussian noise into float features; integer (categorical)
+features, such as OGB atom types, need an explicit ``mask_token`` (a ``ValueError`` says so).
 """
 from __future__ import annotations
 
