@@ -48,9 +48,10 @@ import torch  # noqa: E402
 from torch_geometric.loader import DataLoader  # noqa: E402
 
 import graphaug as ga  # noqa: E402
-from graphaug.contrastive import DeepAug, GraphCL, MethodConfig, pretrain  # noqa: E402
+from graphaug.contrastive import DeepAug, GraphCL, MethodConfig, build_model, pretrain  # noqa: E402
 from graphaug.evaluate import finetune, linear_probe, masked_task_loss  # noqa: E402
 from graphaug.nn import MolGINEncoder, encode_batch  # noqa: E402
+from graphaug.nn.mol import atom_mask_token  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,13 @@ def test_mol_pretraining_chemistry_views(bace):
                                 on_epoch_end=lambda e, loss, enc: seen.append((e, enc)))
     assert len(history) == 2 and all(torch.isfinite(torch.tensor(history)))
     assert [e for e, _ in seen] == [0, 1] and seen[-1][1] is encoder
+    masked = build_model(MethodConfig("graphcl", encoder="mol", hidden=8, num_layers=2,
+                                      input_aug="mask_nodes", aug_ratio=0.5), 0)
+    batch = next(iter(DataLoader(graphs[:8], batch_size=8)))
+    view = masked.input_aug(batch)
+    changed = (view.x != batch.x).any(dim=1)
+    assert changed.any() and torch.equal(view.x[changed][0], atom_mask_token())
+    assert torch.isfinite(masked(batch))
     with pytest.raises(ValueError, match="conv must be 'gin'"):
         MethodConfig(encoder="mol", conv="gcn")
 

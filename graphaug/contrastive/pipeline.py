@@ -130,9 +130,13 @@ def build_model(cfg: MethodConfig, in_channels: int,
     input_aug = None
     if cfg.uses_input_aug:
         from ..views import ViewAugmentation
+        mask_token = None
+        if cfg.encoder == "mol":  # integer atom features are masked with OGB's "misc" index
+            from ..nn.mol import atom_mask_token
+            mask_token = atom_mask_token()
         input_aug = ViewAugmentation(cfg.input_aug, cfg.aug_ratio, generator=generator,
                                      subgraph_keep=cfg.subgraph_keep, add_edges=cfg.add_edges,
-                                     subgraph_quirk=cfg.subgraph_quirk)
+                                     subgraph_quirk=cfg.subgraph_quirk, mask_token=mask_token)
     return GraphCL(encoder, deep_aug=deep_aug, input_aug=input_aug,
                    augment_both=cfg.augment_both, temperature=cfg.temperature, loss="graphcl")
 

@@ -11,7 +11,7 @@ from torch_geometric.nn import GINEConv
 
 from .base import GraphEncoderBase, check_graph_batch, sum_pool
 
-__all__ = ["BondGINConv", "MolGINEncoder"]
+__all__ = ["BondGINConv", "MolGINEncoder", "atom_mask_token"]
 
 
 def _ogb_encoders():
@@ -21,6 +21,13 @@ def _ogb_encoders():
         raise ImportError("the molecule encoder needs the 'ogb' package: "
                           "pip install 'graphaug[ogb]'") from error
     return AtomEncoder, BondEncoder
+
+
+def atom_mask_token() -> Tensor:
+    """Per-column token for masking OGB atom features (``mask_nodes``): the last index of each
+    feature, OGB's "misc" category, so a masked atom is a valid but uninformative input."""
+    from ogb.utils.features import get_atom_feature_dims
+    return torch.tensor(get_atom_feature_dims()) - 1
 
 
 class BondGINConv(nn.Module):
