@@ -229,3 +229,58 @@ def test_sample_is_exact_and_uniform_per_group(sizes):
             p = min(int(counts[j]), int(sizes[j])) / int(sizes[j])
             mean, sigma = trials * p, (trials * p * (1 - p)) ** 0.5
             assert (hits[ptr[j]:ptr[j + 1]] - mean).abs().max() <= 6 * sigma + 3
+
+
+def _reference_views():
+    """``benchmarks/reference_views.py``, the per-graph references of the speed benchmark."""
+    import importlib
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module("benchmarks.reference_views")
+
+
+@pytest.mark.parametrize("style", ["official", "numpy"])
+def test_per_graph_references_make_graphaugs_default_views(mutag, style):
+    """Both speed references do graphaug's work: exact counts, nodes removed with their induced
+    edges, as many edges added as dropped, connected subgraphs; inputs untouched."""
+    ref = _reference_views()
+    augment = ref.augment_list_official if style == "official" else ref.augment_list
+    graphs = [Data(x=torch.cat([g.x, torch.arange(g.num_nodes).float().unsqueeze(1)], 1),
+                   edge_index=g.edge_index.clone(), y=g.y) for g in mutag.graphs[:32]]
+    before = [(g.x.clone(), g.edge_index.clone()) for g in graphs]
+    for name in ("dnodes", "pedges", "mask_nodes", "subgraph"):
+        out = augment(graphs, name, 0.1)
+        assert out.num_graphs == 32
+        for g, view in zip(graphs, out.to_data_list()):
+            n, e = g.num_nodes, g.edge_index.size(1)
+            if name == "pedges":
+                assert view.edge_index.size(1) == e and torch.equal(view.x, g.x)
+                assert int(view.edge_index.max()) < n
+                continue
+            if name == "mask_nodes":
+                assert int((view.x != g.x).any(1).sum()) == int(n * 0.1)
+                continue
+            ids = view.x[:, -1].long()
+            if name == "dnodes":
+                assert view.num_nodes == n - int(n * 0.1)
+            else:
+                sub = nx.Graph(g.edge_index.T.tolist())
+                sub.add_nodes_from(range(n))
+                assert 1 <= view.num_nodes <= max(1, int(n * 0.2))
+                assert nx.is_connected(sub.subgraph(ids.tolist()))
+            kept = set(ids.tolist())
+            induced = {(a, b) for a, b in g.edge_index.T.tolist() if a in kept and b in kept}
+            assert set(map(tuple, ids[view.edge_index].T.tolist())) == induced
+    for g, (x, edge_index) in zip(graphs, before):
+        assert torch.equal(g.x, x) and torch.equal(g.edge_index, edge_index)
+    # subgraph grows from the whole subgraph (GraphCL's quirk keeps the start node's star): on
+    # a path of 20 nodes (with self-loops) it reaches 4 nodes, the star has 3 at the most
+    ring = torch.arange(20)
+    path = torch.cat([torch.stack([ring[:-1], ring[1:]]), torch.stack([ring[1:], ring[:-1]]),
+                      torch.stack([ring, ring])], 1)
+    out = augment([Data(x=torch.zeros(20, 1), edge_index=path)] * 32, "subgraph")
+    sizes = torch.bincount(out.batch, minlength=32)
+    assert sizes.max() == 4 and int((sizes == 4).sum()) >= 30
