@@ -274,6 +274,7 @@ def main(argv=None) -> None:
     if args.root is None:
         p.error("pass --root or set GRAPHAUG_DATA")
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
     aug_rows, costs = [], []
     for name in args.aug_datasets:
         rows, cost = augmentation_speed(load_tu(name, args.root, self_loops=True), args.augs,
@@ -287,6 +288,8 @@ def main(argv=None) -> None:
     lines = ["# Speed", "", f"Command: `{omp}python {' '.join(sys.argv)}`  ",
              f"Machine: CPU ({platform.machine()}, {os.cpu_count()} cores, "
              f"{args.threads} torch thread), torch {torch.__version__}  ",
+             f"Load (1-min load average; this run adds about 1): {load_start:.2f} at the "
+             f"start, {os.getloadavg()[0]:.2f} at the end  ",
              f"Date: {date.today().isoformat()}", "",
              "## (a) Input augmentations, one batch of 128 graphs",
              "", f"Speed-ups are the per-graph reference's time over graphaug's. The "
