@@ -26,7 +26,9 @@ semantics (below), so that each does the same work as ``graphaug.views`` on the 
      whole current subgraph's neighbours) up to ``max(1, int(n * 0.2))`` nodes, as graphaug;
    - the official node drop and subgraph leave the dropped nodes in ``x`` as isolated nodes;
      here they are removed (``x`` rows gathered, edges renumbered with the old -> new dict the
-     official code builds), as graphaug removes them; this adds two small gathers per graph;
+     official code builds), as graphaug removes them; this adds two small gathers per graph
+     (one revision of the official file zeroes the kept rows and columns instead of the dropped
+     ones, a slip of the same cost; the dense adjacency collapses duplicate edges in both);
    - counts are ``int(n * ratio)`` (the official hard-codes ``int(n / 10)``);
    - edge attributes are refused (``ValueError``): the official dense adjacency drops them and
      leaves ``edge_attr`` misaligned. NCI1 and REDDIT-BINARY have none.
