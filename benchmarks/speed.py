@@ -30,9 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_views  # noqa: E402
 
-from graphaug.contrastive import MethodConfig, build_model  # noqa: E402
-from graphaug.contrastive.losses import graphcl_nt_xent  # noqa: E402
-from graphaug.contrastive.model import concat_batches  # noqa: E402
+from graphaug.contrastive import MethodConfig, PlainTwoView, build_model  # noqa: E402
 from graphaug.contrastive.pipeline import graph_batches  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
 from graphaug.utils import atomic_write_text  # noqa: E402
@@ -191,20 +189,6 @@ def augmentation_notes(rows: list[dict], costs: list[dict], target: float) -> li
                   "fills 20 % of each graph). What batching removes is the per-graph Python and "
                   "NumPy call overhead; the per-element work remains on both sides."]
     return lines
-
-
-class PlainTwoView(torch.nn.Module):
-    """The floor: both views = the batch, full two-view forward/backward, no augmentation."""
-
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, batch):
-        both = concat_batches(batch, batch)
-        n = int(batch.num_graphs)
-        z = self.encoder(both.x, both.edge_index, both.batch, num_graphs=2 * n, project=True)
-        return graphcl_nt_xent(z[:n], z[n:], 0.2)
 
 
 def epoch_runner(model, batches):
