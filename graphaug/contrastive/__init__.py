@@ -8,5 +8,5 @@ __all__ += ["train"]
 from .model import DeepAug, GraphCL, PlainTwoView, concat_batches  # noqa: E402
 from .pipeline import METHODS, MethodConfig, build_model, build_transform, pretrain  # noqa: E402
 
-__all__ += ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches", "MethodConfig", "build_model",
-            "build_transform", "pretrain", "METHODS"]
+__all__ += ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches", "MethodConfig",
+            "build_model", "build_transform", "pretrain", "METHODS"]

@@ -13,8 +13,8 @@ from ..utils import seed_everything
 from .model import DeepAug, GraphCL
 from .trainer import train
 
-__all__ = ["MethodConfig", "build_transform", "build_encoder", "build_model", "pretrain", "METHODS",
-           "graph_batches"]
+__all__ = ["MethodConfig", "build_transform", "build_encoder", "build_model", "pretrain",
+           "METHODS", "ENCODERS", "graph_batches"]
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 ENCODERS = ("graphcl", "mol")
