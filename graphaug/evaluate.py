@@ -165,7 +165,8 @@ def linear_probe(name: str, x: dict, y: dict, c_grid: Iterable[float] = PROBE_C_
                 model = Ridge(alpha=1.0 / c).fit(xs["train"][labelled], target)
                 score = model.predict
             elif len(np.unique(target)) < 2:  # one class only: a constant is all we know
-                score = lambda v, t=float(target[0]) if len(target) else 0.0: np.full(len(v), t)  # noqa: E731
+                constant = float(target[0]) if len(target) else 0.0
+                score = lambda v, c=constant: np.full(len(v), c)  # noqa: E731
             else:
                 model = LogisticRegression(C=c, max_iter=1000).fit(xs["train"][labelled], target)
                 score = model.decision_function
