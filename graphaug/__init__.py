@@ -2,20 +2,20 @@
 
 >>> import graphaug as ga
 >>> aug = ga.ActivationDropout(p=0.25, apply_prob=0.5)
->>> with ga.attach(model, "encoder.layer.8", aug):
-...     out = model(**batch)
+>>> with ga.attach(model, 2, aug):          # target index, or a dotted module name
+...     out = model(x, edge_index, batch)
 """
-from .hooks import AttachHandle, attach, resolve_module
-from .transforms import ActivationDropout, ActivationPCA, ActivationTransform, select_samples
-from .contrastive import DeepAug, GraphCL  # noqa: E402  (after transforms: no import cycle)
+from ._dgl import install_import_hook
+
+install_import_hook()  # `import dgl` / `import GCL` work on current torch (DGL loaded lazily)
+
+from .transforms import ActivationDropout, ActivationPCA, ActivationTransform, \
+    select_samples  # noqa: E402
+from .attach import AttachHandle, attach, targets  # noqa: E402
+from .attach.deprecated import attach_target  # noqa: E402,F401  (deprecated alias)
+from .contrastive import DeepAug, GraphCL  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples",
-           "attach", "AttachHandle", "resolve_module", "DeepAug", "GraphCL", "__version__"]
-
-from .adapters import TargetHandle, TargetLayout, attach_target, find_layout, resolve_target, \
-    target_names  # noqa: E402
-
-__all__ += ["attach_target", "target_names", "find_layout", "resolve_target", "TargetHandle",
-            "TargetLayout"]
+           "attach", "targets", "AttachHandle", "DeepAug", "GraphCL", "__version__"]

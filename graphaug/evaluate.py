@@ -257,8 +257,6 @@ def finetune(name: str, encoder: nn.Module, splits: dict, *, epochs: int = 100, 
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     seed_everything(seed)
-    if hasattr(encoder, "clear_transforms"):
-        encoder.clear_transforms()
     if hasattr(encoder, "dropout"):
         encoder.dropout = float(dropout)
     train_graphs = list(splits["train"])

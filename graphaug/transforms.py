@@ -194,7 +194,7 @@ class ActivationDropout(ActivationTransform):
 
 
 class ActivationPCA(ActivationTransform):
-    r"""Project principal directions out of the selected rows (DESIGN §1).
+    r"""Project principal directions out of the selected rows (``docs/method.md``).
 
     At every call the principal directions of the *whole* current activation (all rows of both
     views, selected or not, padding excluded) are recomputed in float32. The selected rows are

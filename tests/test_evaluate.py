@@ -34,7 +34,7 @@ def test_svm_protocol_is_seeded_and_validates_input():
 def test_embed_graphs_runs_in_eval_mode_and_restores(mutag):
     enc = GraphCLEncoder(7).train()
     plain, labels = embed_graphs(enc, mutag.graphs[:40], batch_size=16)
-    enc.set_transform(2, ga.ActivationDropout(0.5, apply_prob=1.0))
+    ga.attach(enc, 2, ga.ActivationDropout(0.5, apply_prob=1.0))
     augmented, _ = embed_graphs(enc, mutag.graphs[:40], batch_size=16)
     assert enc.training
     assert np.array_equal(plain, augmented)  # transforms never touch evaluation

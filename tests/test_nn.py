@@ -1,10 +1,9 @@
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import GINConv
 
 import graphaug as ga
-from graphaug.nn import AugmentedConv, GraphCLEncoder, attach_layer, gin_mlp
+from graphaug.nn import GraphCLEncoder
 
 
 def test_encoder_shapes_and_targets(mutag_batch):
@@ -15,9 +14,10 @@ def test_encoder_shapes_and_targets(mutag_batch):
     assert enc.num_targets == 5 and enc.target_name(4) == "taps.4"
     assert GraphCLEncoder(7, proj_head=False).num_targets == 4
     with pytest.raises(ValueError, match=r"valid targets are 0..4"):
-        enc.set_transform(5, ga.ActivationDropout(0.1))
-    with pytest.raises(ValueError, match="int index"):
-        enc.set_transform("2", ga.ActivationDropout(0.1))
+        ga.attach(enc, 5, ga.ActivationDropout(0.1))
+    with pytest.raises(ValueError, match="no submodule named '2'"):
+        ga.attach(enc, "2", ga.ActivationDropout(0.1))
+    assert ga.targets(enc) == {i: f"taps.{i}" for i in range(5)}
 
 
 @pytest.mark.parametrize("conv", ["gin", "gcn"])
@@ -27,7 +27,7 @@ def test_target_changes_only_layers_at_and_above_it(mutag_batch, conv, target):
     enc = GraphCLEncoder(7, hidden=16, num_layers=3, conv=conv).train()
     torch.manual_seed(0)
     plain = enc(b.x, b.edge_index, b.batch)
-    enc.set_transform(target, ga.ActivationDropout(0.5, apply_prob=1.0, seed=0))
+    ga.attach(enc, target, ga.ActivationDropout(0.5, apply_prob=1.0, seed=0))
     enc.bns.load_state_dict(enc.bns.state_dict())
     augmented = enc(b.x, b.edge_index, b.batch)
     per_layer = [(plain[:, 16 * i:16 * (i + 1)] - augmented[:, 16 * i:16 * (i + 1)]).abs().max()
@@ -41,7 +41,7 @@ def test_projection_head_target(mutag_batch):
     b = mutag_batch
     enc = GraphCLEncoder(7).train()
     readout = enc(b.x, b.edge_index, b.batch)
-    enc.set_transform(4, ga.ActivationDropout(0.5, apply_prob=1.0, seed=0))
+    ga.attach(enc, 4, ga.ActivationDropout(0.5, apply_prob=1.0, seed=0))
     assert torch.allclose(enc(b.x, b.edge_index, b.batch), readout)  # readout untouched
     projected = enc(b.x, b.edge_index, b.batch, project=True)
     assert ((projected == 0).float().mean() > 0.3)
@@ -50,7 +50,7 @@ def test_projection_head_target(mutag_batch):
 def test_stop_grad_through_encoder(mutag_batch):
     b = mutag_batch
     enc = GraphCLEncoder(7, hidden=16, num_layers=3).train()
-    enc.set_transform(2, ga.ActivationDropout(0.25, apply_prob=1.0, seed=0))
+    ga.attach(enc, 2, ga.ActivationDropout(0.25, apply_prob=1.0, seed=0))
     z = enc(b.x, b.edge_index, b.batch)
     z[:, 16:].sum().backward()  # readout of layers 2 and 3 only
     for i in (0, 1):
@@ -62,47 +62,8 @@ def test_eval_mode_encoder_ignores_transform(mutag_batch):
     b = mutag_batch
     enc = GraphCLEncoder(7).eval()
     plain = enc(b.x, b.edge_index, b.batch)
-    enc.set_transform(1, ga.ActivationPCA(k=1, apply_prob=1.0))
+    ga.attach(enc, 1, ga.ActivationPCA(k=1, apply_prob=1.0))
     assert torch.equal(enc(b.x, b.edge_index, b.batch), plain)
-
-
-def test_augmented_conv_equals_transform_of_conv(mutag_batch):
-    b = mutag_batch
-    conv = GINConv(gin_mlp(7, 16))
-    wrapped = AugmentedConv(conv, ga.ActivationPCA(k=1, apply_prob=0.5, seed=5)).train()
-    out = wrapped(b.x, b.edge_index, batch=b.batch)
-    expected = ga.ActivationPCA(k=1, apply_prob=0.5, seed=5).train()(conv(b.x, b.edge_index),
-                                                                     batch=b.batch)
-    assert torch.equal(out, expected)
-    assert "AugmentedConv" in repr(wrapped)
-    with pytest.raises(ValueError):
-        AugmentedConv(conv, torch.nn.Dropout(0.1))
-
-
-def test_attach_layer_on_pyg_basic_gnn(mutag_batch):
-    from torch_geometric.nn.models import GIN
-    b = mutag_batch
-    model = GIN(7, 16, num_layers=3).train()
-    seen = []
-    model.convs[2].register_forward_hook(lambda m, a, out: seen.append(a[0]))
-    torch.manual_seed(0)
-    model(b.x, b.edge_index, batch=b.batch)
-    with attach_layer(model, 2, ga.ActivationDropout(0.5, apply_prob=0.5, seed=0)):
-        torch.manual_seed(0)
-        model(b.x, b.edge_index, batch=b.batch)
-    plain_in, aug_in = seen[0], seen[1]
-    changed_rows = (plain_in != aug_in).any(dim=1)
-    per_graph = torch.zeros(b.num_graphs).index_add_(0, b.batch, changed_rows.float())
-    counts = torch.bincount(b.batch).float()
-    selected = per_graph > 0
-    assert 0 < selected.sum() < b.num_graphs
-    # whole graphs are selected (rows that dropout leaves unchanged are zero rows)
-    assert torch.equal(plain_in[~selected[b.batch]], aug_in[~selected[b.batch]])
-    assert (per_graph[selected] <= counts[selected]).all()
-    with pytest.raises(ValueError, match="0..3"):
-        attach_layer(model, 4, ga.ActivationDropout(0.1))
-    with pytest.raises(ValueError, match="jk=None"):
-        attach_layer(GIN(7, 16, num_layers=2, jk="cat"), 1, ga.ActivationDropout(0.1))
 
 
 def line_graph(n, edges=True):
@@ -116,7 +77,7 @@ def line_graph(n, edges=True):
 
 def test_graph_without_edges_and_batch_of_one():
     enc = GraphCLEncoder(7).train()
-    enc.set_transform(2, ga.ActivationDropout(0.25, apply_prob=1.0))
+    ga.attach(enc, 2, ga.ActivationDropout(0.25, apply_prob=1.0))
     no_edges = Batch.from_data_list([line_graph(5, edges=False)])
     out = enc(no_edges.x, no_edges.edge_index, no_edges.batch, project=True)
     assert out.shape == (1, 96) and torch.isfinite(out).all()

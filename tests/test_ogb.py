@@ -83,7 +83,7 @@ def test_mol_encoder_shapes_targets_and_errors(bace_batch):
         enc(bace_batch.x.float(), bace_batch.edge_index, bace_batch.batch,
             edge_attr=bace_batch.edge_attr)
     with pytest.raises(ValueError, match="out of range"):
-        enc.set_transform(5, ga.ActivationDropout(0.1))
+        ga.attach(enc, 5, ga.ActivationDropout(0.1))
 
 
 def test_mol_readout_is_mean_of_last_layer(bace_batch):
@@ -169,9 +169,11 @@ def test_finetune_selects_on_validation_with_missing_labels(tox21):
     parts = {k: [dataset[int(i)] for i in split[k][:m]]
              for k, m in (("train", 300), ("valid", 150), ("test", 150))}
     enc = MolGINEncoder(hidden=16, num_layers=2)
-    enc.set_transform(1, ga.ActivationDropout(0.5))
+    ga.GraphCL(enc, ga.DeepAug(1, ga.ActivationDropout(0.5)), input_aug=None)
     result = finetune("ogbg-moltox21", enc, parts, epochs=3, batch_size=64, seed=0)
-    assert enc.taps[1].transform is None and enc.dropout == 0.5  # deep aug is pretraining-only
+    # deep aug is pretraining-only: GraphCL attaches per forward, the encoder carries no hook
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in enc.modules())
+    assert enc.dropout == 0.5
     best = max(result["curve"], key=lambda r: r["valid"])
     assert (result["epoch"], result["test"]) == (best["epoch"], best["test"])
     assert len(result["curve"]) == 3 and 0.0 <= result["test"] <= 1.0

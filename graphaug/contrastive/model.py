@@ -1,6 +1,7 @@
 """GraphCL with Deep Augmentation: input-graph views and activation views in one model."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
@@ -8,12 +9,16 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor, nn
 
+from ..attach.hook import AttachHandle
+from ..attach.layouts import Site, find_layout, resolve_site
 from ..nn.pyg import encode_batch
 from ..transforms import ActivationTransform
 from ..views import get_augmentation
 from .losses import contrastive_loss
 
-__all__ = ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches"]
+__all__ = ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches", "encoder_call"]
+
+EncoderCall = Callable[..., Tensor]
 
 
 @dataclass
@@ -21,8 +26,8 @@ class DeepAug:
     r"""Where and how to transform hidden activations.
 
     Args:
-        target (int): target index (DESIGN §1): 0 = input features, ``1..L`` = layer outputs,
-            ``L+1`` = projection head output.
+        target (int): target index (``docs/method.md``): 0 = input features, ``1..L`` = layer
+            outputs, ``L+1`` = projection head output.
         transform (ActivationTransform): e.g. ``ActivationDropout(0.25)``.
         apply_prob (float, optional): overrides the transform's ``apply_prob``.
         stop_grad (bool, optional): overrides the transform's ``stop_grad``.
@@ -64,50 +69,104 @@ def concat_batches(first, second):
     return out
 
 
+def _uses_dgl(module: nn.Module) -> bool:
+    return any(type(m).__module__.startswith("dgl.") for m in module.modules())
+
+
+def encoder_call(encoder: nn.Module, call: Optional[EncoderCall] = None) -> EncoderCall:
+    """How a :class:`GraphCL` calls ``encoder`` on a collated PyG batch.
+
+    graphaug's PyG encoders get ``x``, ``edge_index``, ``batch`` (and bond features); its DGL
+    encoder and any model built from ``dgl.nn`` layers get ``(to_dgl(batch), batch.x)``; any
+    other model gets ``encoder(batch.x, batch.edge_index, batch.batch)`` and must return graph
+    embeddings ``[B, d]``. ``call(encoder, batch, **kwargs)`` overrides this.
+    """
+    if call is not None:
+        return call
+    native = isinstance(getattr(encoder, "taps", None), nn.ModuleList)
+    if _uses_dgl(encoder):
+        from ..convert import to_dgl
+
+        def dgl_call(enc: nn.Module, batch, **kwargs) -> Tensor:
+            return enc(to_dgl(batch), batch.x, **kwargs)
+        return dgl_call
+    if native:
+        return encode_batch
+
+    def pyg_call(enc: nn.Module, batch, **kwargs) -> Tensor:
+        return enc(batch.x, batch.edge_index, batch.batch, **kwargs)
+    return pyg_call
+
+
+def _graph_embeddings(out, encoder: nn.Module) -> Tensor:
+    if not isinstance(out, Tensor) or out.dim() != 2:
+        raise ValueError(f"GraphCL expects {type(encoder).__name__} to return graph embeddings "
+                         f"[B, d], got {type(out).__name__}"
+                         f"{tuple(out.shape) if isinstance(out, Tensor) else ''}; pass "
+                         "call=lambda enc, batch: ... to pick them (e.g. `enc(batch.x, "
+                         "batch.edge_index, batch.batch)[1]` for an encoder returning (z, g))")
+    return out
+
+
 class GraphCL(nn.Module):
     r"""GraphCL-style contrastive model: ``loss = model(batch)``.
 
     View 1 is the batch itself (or its input augmentation when ``augment_both``), view 2 its
     input augmentation; with ``input_aug=None`` both views are the batch and differ only through
-    ``deep_aug``. Both views go through *one* encoder forward (so PCA and BatchNorm see the whole
-    two-view batch); without input augmentation the layers below the target are computed once
-    and branched at the target (``share_trunk``), which gives the same gradients as the
-    two-view forward at a lower cost.
+    ``deep_aug``. Both views go through *one* encoder call on the two views stacked (so PCA and
+    BatchNorm see the whole two-view batch). Without input augmentation, graphaug's encoders
+    compute the layers below the target once and branch there (``share_trunk``): the same loss
+    and gradients at a lower cost; any other encoder runs on the stacked views.
+
+    The activation transform is attached with :func:`graphaug.attach` for the duration of each
+    forward only, so the encoder alone (evaluation, copies, ``torch.save``) never augments.
 
     Args:
-        encoder (GraphCLEncoder): PyG encoder with a projection head.
-        deep_aug (DeepAug, optional): activation transform and target.
+        encoder (nn.Module): a graphaug encoder (:class:`~graphaug.nn.GraphCLEncoder`,
+            :class:`~graphaug.nn.MolGINEncoder`, :class:`~graphaug.nn.DGLGraphCLEncoder`), or
+            a user's own PyG / DGL model returning graph embeddings ``[B, d]``.
+        deep_aug (DeepAug, optional): activation transform and target (index into the
+            encoder's layout, see :func:`graphaug.targets`; ``L+1`` = the projection head).
         input_aug (None, str or callable): input augmentation of collated batches
             (``"random2"``, ``"dnodes"``, ... see :mod:`graphaug.views`).
+        head (nn.Module, optional): projection head for a user's encoder (default: none, the
+            encoder's output is used; graphaug encoders use their own ``proj_head``).
+        call (callable, optional): ``call(encoder, batch, **kwargs) -> [B, d]``, how to run
+            the encoder on a PyG batch (default: see :func:`encoder_call`).
         aug_ratio (float): ratio for a named ``input_aug`` (GraphCL TU: 0.1, chemistry: 0.2).
-        augment_both (bool): augment view 1 as well (GraphCL chemistry); default ``False``
-            (GraphCL TU: view 1 is the original graph).
+        augment_both (bool): augment view 1 as well (GraphCL chemistry). (default: ``False``)
         temperature (float): loss temperature (GraphCL TU: 0.2).
         loss (str): ``"graphcl"`` (one-directional, positive excluded from the denominator) or
             ``"infonce"`` (symmetric).
         share_trunk (bool): compute the layers below the target once when the views are
-            identical there.
+            identical there (graphaug encoders). (default: ``True``)
         generator (torch.Generator, optional): randomness of the input augmentation.
 
     Example:
         >>> enc = GraphCLEncoder(7)
         >>> model = GraphCL(enc, deep_aug=DeepAug(2, ActivationDropout(0.25)), input_aug=None)
         >>> loss = model(batch); loss.backward()
+        >>> mine = GraphCL(MyGIN(7, 32), DeepAug(2, ActivationPCA(k=1)), input_aug=None,
+        ...                head=nn.Sequential(nn.Linear(96, 96), nn.ReLU(), nn.Linear(96, 96)))
     """
 
     def __init__(self, encoder: nn.Module, deep_aug: Optional[DeepAug] = None,
-                 input_aug: Union[None, str, Callable] = "random2", *, aug_ratio: float = 0.1,
-                 augment_both: bool = False, temperature: float = 0.2, loss: str = "graphcl",
-                 share_trunk: bool = True, generator: Optional[torch.Generator] = None) -> None:
+                 input_aug: Union[None, str, Callable] = "random2", *,
+                 head: Optional[nn.Module] = None, call: Optional[EncoderCall] = None,
+                 aug_ratio: float = 0.1, augment_both: bool = False, temperature: float = 0.2,
+                 loss: str = "graphcl", share_trunk: bool = True,
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
-        if getattr(encoder, "proj_head", None) is None:
-            raise ValueError("GraphCL needs an encoder with a projection head (proj_head=True)")
+        self.native = isinstance(getattr(encoder, "taps", None), nn.ModuleList)
+        if self.native and getattr(encoder, "proj_head", None) is None and head is None:
+            raise ValueError("GraphCL needs a projection head: build the encoder with "
+                             "proj_head=True or pass head=")
         if deep_aug is None and input_aug is None:
             raise ValueError("GraphCL needs input_aug, deep_aug or both: with neither the two "
                              "views are identical")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.encoder = encoder
+        self.encoder, self.head = encoder, head
         self.deep_aug = deep_aug
         self.loss_fn = contrastive_loss(loss)
         self.loss_name, self.temperature = loss, float(temperature)
@@ -116,26 +175,50 @@ class GraphCL(nn.Module):
             if isinstance(input_aug, str) else get_augmentation(input_aug)
         self.input_aug_name = input_aug if isinstance(input_aug, str) else \
             (None if input_aug is None else getattr(input_aug, "__name__", "custom"))
-        encoder.clear_transforms()
-        if deep_aug is not None:
-            encoder.set_transform(deep_aug.target, deep_aug.build())
+        self._call = encoder_call(encoder, call)
+        # Not registered as a submodule: the model's module tree and state_dict stay the user's.
+        self.__dict__["_transform"] = None if deep_aug is None else deep_aug.build()
+        self._site = None if deep_aug is None else self._resolve_site(deep_aug.target)
+
+    def _resolve_site(self, target: int) -> tuple[nn.Module, Site]:
+        if self.head is not None and not self.native:
+            layout = find_layout(self.encoder)
+            if target == len(layout.sites):  # L+1 = the head GraphCL holds
+                return self, Site("head", target, owner="", node_level=False)
+        if self.native and self.head is not None and target == self.encoder.num_layers + 1:
+            return self, Site("head", target, owner="", node_level=False)
+        return self.encoder, resolve_site(self.encoder, target)
 
     @property
     def transform(self) -> Optional[ActivationTransform]:
         """The activation transform in use (``None`` without deep augmentation)."""
-        return None if self.deep_aug is None else self.encoder.taps[self.deep_aug.target].transform
+        return self._transform
+
+    def _deep_aug_attached(self):
+        if self._site is None:
+            return contextlib.nullcontext()
+        module, site = self._site
+        return AttachHandle(module, site, self._transform)
+
+    def _project(self, batch, **kwargs) -> Tensor:
+        use_own_head = self.native and self.head is None
+        if use_own_head:
+            kwargs["project"] = True
+        z = _graph_embeddings(self._call(self.encoder, batch, **kwargs), self.encoder)
+        return z if use_own_head or self.head is None else self.head(z)
 
     def views(self, batch) -> tuple[Tensor, Tensor]:
         """Projections ``(z1, z2)``, each ``[B, d]``, of the two views of ``batch``."""
         num_graphs = int(batch.num_graphs)
-        if self.input_aug is None and self.share_trunk:
-            z = encode_batch(self.encoder, batch, project=True,
-                             duplicate_at=self.deep_aug.target)
-        else:
-            first = self.input_aug(batch) if self.input_aug is not None and self.augment_both \
-                else batch
-            second = batch if self.input_aug is None else self.input_aug(batch)
-            z = encode_batch(self.encoder, concat_batches(first, second), project=True)
+        with self._deep_aug_attached():
+            if self.input_aug is None and self.share_trunk and self.native \
+                    and self.head is None:
+                z = self._project(batch, duplicate_at=self.deep_aug.target)
+            else:
+                first = self.input_aug(batch) if self.input_aug is not None and \
+                    self.augment_both else batch
+                second = batch if self.input_aug is None else self.input_aug(batch)
+                z = self._project(concat_batches(first, second))
         return z[:num_graphs], z[num_graphs:]
 
     def forward(self, batch) -> Tensor:
@@ -147,9 +230,9 @@ class GraphCL(nn.Module):
         return self.loss_fn(z1, z2, temperature=self.temperature)
 
     def __repr__(self) -> str:
+        deep = None if self.deep_aug is None else (self.deep_aug.target, self.transform)
         return (f"GraphCL({type(self.encoder).__name__}, input_aug={self.input_aug_name!r}, "
-                f"deep_aug={None if self.deep_aug is None else (self.deep_aug.target, self.transform)}, "
-                f"loss={self.loss_name!r}, temperature={self.temperature})")
+                f"deep_aug={deep}, loss={self.loss_name!r}, temperature={self.temperature})")
 
 
 class PlainTwoView(nn.Module):
@@ -173,7 +256,7 @@ class PlainTwoView(nn.Module):
 
     def forward(self, batch) -> Tensor:
         n = int(batch.num_graphs)
-        z = encode_batch(self.encoder, concat_batches(batch, batch), project=True)
+        z = encoder_call(self.encoder)(self.encoder, concat_batches(batch, batch), project=True)
         return self.loss_fn(z[:n], z[n:], temperature=self.temperature)
 
     def __repr__(self) -> str:

@@ -1,18 +1,17 @@
-"""GNN side of graphaug: taps, GraphCL encoders and message-passing wrappers.
+"""GNN side of graphaug: GraphCL encoders with a tap (identity point) per target index.
 
-PyG classes are imported here; the DGL ones (``DGLGraphCLEncoder``, ``DGLAugmentedConv``)
+PyG classes are imported here; the DGL ones (``DGLGraphCLEncoder``, ``graph_batch_vector``)
 load DGL lazily on first access so that graphaug works without DGL installed, and the molecule
 encoder (``MolGINEncoder``) loads ``ogb`` lazily the same way.
 """
 from .base import GraphEncoderBase, check_graph_batch, gin_mlp, sum_pool
-from .pyg import AugmentedConv, GraphCLEncoder, attach_layer, encode_batch
+from .pyg import GraphCLEncoder, attach_layer, encode_batch
 from .tap import Tap
 
-_DGL_NAMES = ("DGLGraphCLEncoder", "DGLAugmentedConv", "graph_batch_vector")
+_DGL_NAMES = ("DGLGraphCLEncoder", "graph_batch_vector")
 _MOL_NAMES = ("MolGINEncoder", "BondGINConv")
 
-__all__ = ["Tap", "GraphEncoderBase", "GraphCLEncoder", "AugmentedConv", "attach_layer",
-           "encode_batch", "gin_mlp", "sum_pool", "check_graph_batch", *_DGL_NAMES,
+__all__ = ["Tap", "GraphEncoderBase", "GraphCLEncoder", "encode_batch", "gin_mlp", "sum_pool", "check_graph_batch", *_DGL_NAMES,
            *_MOL_NAMES]
 
 

@@ -1,5 +1,5 @@
-"""DGL side: the GraphCL encoder with taps and the message-passing wrapper on batched
-``DGLGraph`` s. Importing this module imports DGL (through :func:`graphaug._dgl.import_dgl`)."""
+"""DGL side: the GraphCL encoder with taps on batched ``DGLGraph`` s. Importing this module
+imports DGL (through :func:`graphaug._dgl.import_dgl`)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,13 +8,12 @@ import torch
 from torch import Tensor, nn
 
 from .._dgl import import_dgl
-from ..transforms import ActivationTransform
 from .base import GraphEncoderBase, check_graph_batch, gin_mlp
 
 dgl = import_dgl()
 from dgl.nn.pytorch import GINConv, GraphConv  # noqa: E402
 
-__all__ = ["DGLGraphCLEncoder", "DGLGCNConv", "DGLAugmentedConv", "graph_batch_vector"]
+__all__ = ["DGLGraphCLEncoder", "DGLGCNConv", "graph_batch_vector"]
 
 
 def graph_batch_vector(g) -> Tensor:
@@ -69,7 +68,11 @@ class DGLGraphCLEncoder(GraphEncoderBase):
             return GINConv(gin_mlp(in_channels, out_channels), "sum")
         return DGLGCNConv(in_channels, out_channels)
 
-    def forward(self, g, x: Optional[Tensor] = None, *, project: bool = False) -> Tensor:
+    def forward(self, g, x: Optional[Tensor] = None, *, project: bool = False,
+                duplicate_at: Optional[int] = None) -> Tensor:
+        """Readout ``[B, hidden * L]`` (projection with ``project=True``; ``[2B, ...]`` with
+        ``duplicate_at``: two views sharing the layers below that target, see
+        :meth:`GraphCLEncoder.forward`)."""
         if x is None:
             if "x" not in g.ndata:
                 raise ValueError("pass node features x or set g.ndata['x']")
@@ -80,7 +83,12 @@ class DGLGraphCLEncoder(GraphEncoderBase):
                                               self.training)
         if self.conv_type == "gcn":
             g = dgl.add_self_loop(dgl.remove_self_loop(g))
-        return self.encode(x, lambda i, h: self.convs[i](g, h), batch, num_graphs, project)
+        doubled = None
+        if duplicate_at is not None:
+            g2 = dgl.batch([g, g])
+            doubled = lambda i, h: self.convs[i](g2, h)  # noqa: E731
+        return self.encode(x, lambda i, h: self.convs[i](g, h), batch, num_graphs, project,
+                           duplicate_at, doubled)
 
     @torch.no_grad()
     def load_pyg_weights(self, encoder: nn.Module) -> "DGLGraphCLEncoder":
@@ -102,34 +110,3 @@ class DGLGraphCLEncoder(GraphEncoderBase):
                              "with the same arguments)")
         self.load_state_dict(mapped)
         return self
-
-
-class DGLAugmentedConv(nn.Module):
-    r"""Wrap a DGL convolution so that its output node embeddings are transformed; the graphs
-    of a batched ``DGLGraph`` are the samples.
-
-    Args:
-        conv (nn.Module): called as ``conv(g, feat, *args, **kwargs)``.
-        transform (ActivationTransform): e.g. :class:`~graphaug.ActivationDropout`.
-
-    Example:
-        >>> conv = DGLAugmentedConv(GINConv(gin_mlp(7, 32), "sum"), ActivationDropout(0.25))
-        >>> h = conv(g, g.ndata["x"])
-    """
-
-    def __init__(self, conv: nn.Module, transform: ActivationTransform) -> None:
-        super().__init__()
-        if not isinstance(transform, ActivationTransform):
-            raise ValueError("transform must be a graphaug ActivationTransform")
-        self.conv, self.transform = conv, transform
-
-    def reset_parameters(self) -> None:
-        if hasattr(self.conv, "reset_parameters"):
-            self.conv.reset_parameters()
-
-    def forward(self, g, feat: Tensor, *args, **kwargs) -> Tensor:
-        out = self.conv(g, feat, *args, **kwargs)
-        return self.transform(out, batch=graph_batch_vector(g), num_samples=g.batch_size)
-
-    def __repr__(self) -> str:
-        return f"DGLAugmentedConv({self.conv}, {self.transform})"

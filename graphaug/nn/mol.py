@@ -71,7 +71,7 @@ class MolGINEncoder(GraphEncoderBase):
     The layout of OGB's GIN and GraphCL's chemistry model: ``AtomEncoder`` embedding, ``L``
     layers of :class:`BondGINConv` -> BatchNorm -> ReLU (no ReLU after the last layer) ->
     dropout, readout = mean pool of the last layer (``hidden`` channels), optional
-    Linear-ReLU-Linear projection head. Targets (DESIGN §1): 0 = atom embeddings, ``1..L`` =
+    Linear-ReLU-Linear projection head. Targets (``docs/method.md``): 0 = atom embeddings, ``1..L`` =
     layer outputs, ``L+1`` = projection head output.
 
     Args:
@@ -87,7 +87,7 @@ class MolGINEncoder(GraphEncoderBase):
 
     Example:
         >>> enc = MolGINEncoder(hidden=300, num_layers=5)
-        >>> enc.set_transform(3, ActivationDropout(0.25))
+        >>> handle = graphaug.attach(enc, 3, ActivationDropout(0.25))
         >>> z = enc(batch.x, batch.edge_index, batch.batch, edge_attr=batch.edge_attr)
     """
 

@@ -1,43 +1,42 @@
-"""Named points inside a network where a Deep Augmentation transform may run."""
+"""Named identity points inside graphaug's encoders, one per target index."""
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 from torch import Tensor, nn
-
-from ..transforms import ActivationTransform
 
 __all__ = ["Tap", "TapMixin"]
 
 
 class Tap(nn.Module):
-    r"""Identity at a target index; applies its ``transform`` when one is set.
+    r"""Identity at a target index: the point :func:`graphaug.attach` hooks.
+
+    Its call carries the node grouping (``batch``, ``num_samples``), so a transform attached
+    here selects whole graphs, also on the shared trunk's doubled batch.
 
     Args:
-        index (int): the target index this tap stands for (DESIGN §1: 0 = input features,
-            ``1..L`` = layer outputs, ``L+1`` = projection head output).
+        index (int): the target index (``docs/method.md``: 0 = input features, ``1..L`` = layer
+            outputs, ``L+1`` = projection head output).
 
     Shapes:
-        input ``[N, d]`` with optional ``batch`` ``[N]``; output same shape.
+        input ``[N, d]`` with optional ``batch`` ``[N]``; output: the input itself.
     """
 
     def __init__(self, index: int) -> None:
         super().__init__()
         self.index = int(index)
-        self.transform: Optional[ActivationTransform] = None
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_samples: Optional[int] = None) -> Tensor:
-        if self.transform is None:
-            return x
-        return self.transform(x, batch=batch, num_samples=num_samples, training=self.training)
+        return x
 
     def __repr__(self) -> str:
-        return f"Tap({self.index}, transform={self.transform!r})"
+        return f"Tap({self.index})"
 
 
 class TapMixin:
-    """Target-index API shared by every graphaug encoder with a ``taps`` ``ModuleList``."""
+    """Target-index helpers shared by every graphaug encoder with a ``taps`` ``ModuleList``."""
 
     taps: nn.ModuleList
 
@@ -47,7 +46,8 @@ class TapMixin:
         return len(self.taps)
 
     def target_name(self, target: int) -> str:
-        """Dotted submodule name of target ``target`` (usable with :func:`graphaug.attach`)."""
+        """Dotted submodule name of target ``target`` (``ga.attach(enc, target, t)`` is the
+        same as ``ga.attach(enc, enc.target_name(target), t)``)."""
         return f"taps.{self._check_target(target)}"
 
     def _check_target(self, target: int) -> int:
@@ -62,13 +62,20 @@ class TapMixin:
                              f"(0 = input features, 1..L = layer outputs{head})")
         return target
 
-    def set_transform(self, target: int, transform: Optional[ActivationTransform]) -> None:
-        """Install ``transform`` at ``target`` (``None`` removes it); other taps are cleared."""
-        index = self._check_target(target)
-        for tap in self.taps:
-            tap.transform = None
-        self.taps[index].transform = transform
+    def set_transform(self, target: int, transform) -> None:
+        """Deprecated: use ``graphaug.attach(encoder, target, transform)``. Attaches (and keeps
+        attached until :meth:`clear_transforms`) a transform at ``target``."""
+        warnings.warn("set_transform is deprecated and will be removed in the next release: "
+                      "use graphaug.attach(encoder, target, transform)", DeprecationWarning,
+                      stacklevel=2)
+        self.clear_transforms()
+        if transform is not None:
+            from ..attach import attach
+            self.__dict__["_deprecated_handle"] = attach(self, self._check_target(target),
+                                                         transform)
 
     def clear_transforms(self) -> None:
-        for tap in self.taps:
-            tap.transform = None
+        """Remove a transform placed by the deprecated :meth:`set_transform`."""
+        handle = self.__dict__.pop("_deprecated_handle", None)
+        if handle is not None:
+            handle.remove()

@@ -1,0 +1,71 @@
+"""The one way to place a Deep Augmentation transform: :func:`attach` and :func:`targets`.
+
+``ga.attach(model, target, transform)`` works on graphaug's encoders, PyG ``BasicGNN`` models,
+a user's own PyG or DGL GNN, Hugging Face Transformers (BERT family, ALBERT, ModernBERT, GPT-2,
+Llama-style decoders, T5 encoder, ViT, SentenceTransformer), HF ResNet/ConvNeXt and
+torchvision-style ResNets, also wrapped in a user's module. Which rows form one sample is read
+from the model's own calls (see :mod:`graphaug.attach.grouping`).
+"""
+from __future__ import annotations
+
+from typing import Union
+
+from torch import nn
+
+from ..transforms import ActivationTransform
+from .hook import AttachHandle, TensorSource
+from .layouts import find_layout, resolve_site
+
+__all__ = ["attach", "targets", "AttachHandle"]
+
+
+def attach(model: nn.Module, target: Union[int, str], transform: ActivationTransform, *,
+           batch: TensorSource = None, mask: TensorSource = None,
+           every_call: bool = False) -> AttachHandle:
+    r"""Apply ``transform`` at ``target`` of ``model`` (training mode only).
+
+    Args:
+        model (nn.Module): any model; graphaug finds the encoder inside it.
+        target (int or str): ``0`` = input features / embeddings / stem, ``i`` = output of
+            block or layer ``i``, ``L+1`` = the head where the layout has one
+            (:func:`targets` lists them); or a dotted module name such as ``"convs.1"``.
+        transform (ActivationTransform): e.g. ``ActivationDropout(0.25)``,
+            ``ActivationPCA(k=-1)``.
+        batch (Tensor, callable or "rows", optional): ``[N]`` sample of every row of a
+            node-level activation, or a zero-argument callable returning it at call time; wins
+            over the grouping found in the calls. ``"rows"`` selects single rows on purpose.
+            (default: discovered from the call: PyG ``batch``/``ptr``/``Data``, DGL graph)
+        mask (Tensor or callable, optional): ``[B, T]`` real tokens. (default: the
+            ``attention_mask`` of the current call, wherever it enters the model)
+        every_call (bool): a module given by name that runs several times per forward of its
+            parent transforms every call independently instead of raising. (default: ``False``)
+
+    Shapes:
+        GNN ``[N, d]`` with a grouping of ``N`` nodes into graphs; Transformer ``[B, T, d]``
+        (or a tuple whose first item is); CNN ``[B, C, H, W]``; heads ``[B, d]``.
+
+    Returns:
+        AttachHandle: ``.remove()`` it or use it as a context manager.
+
+    Raises:
+        ValueError: unknown layout or name, index out of range, the same transform attached
+            twice to one module; at call time, node-level rows without any grouping.
+
+    Example:
+        >>> with ga.attach(gin, 2, ga.ActivationPCA(k=1)):   # grouping from the call's `batch`
+        ...     z = gin(x, edge_index, batch)
+        >>> handle = ga.attach(bert, "encoder.layer.7", ga.ActivationDropout(0.125))
+        >>> handle.remove()
+    """
+    return AttachHandle(model, resolve_site(model, target), transform, batch=batch, mask=mask,
+                        every_call=every_call)
+
+
+def targets(model: nn.Module) -> dict[int, str]:
+    """Valid target indices of ``model`` and the module (and call) each one hooks.
+
+    Example:
+        >>> ga.targets(GraphCLEncoder(7, num_layers=3))
+        {0: 'taps.0', 1: 'taps.1', 2: 'taps.2', 3: 'taps.3', 4: 'taps.4'}
+    """
+    return {site.index: site.describe() for site in find_layout(model).sites}

@@ -1,0 +1,154 @@
+"""Which rows of an activation belong to which sample, discovered from the calls themselves.
+
+A node-level GNN activation ``[N, d]`` needs the graph of every node; graphaug reads it from the
+arguments of a call that is running when the activation is produced (the hooked module's own
+call, or the forward of one of its enclosing modules): a PyG ``batch`` vector (keyword or
+positional), ``ptr``, a PyG ``Data``/``Batch`` argument, or a DGL graph (``batch_num_nodes``).
+Token states ``[B, T, d]`` take their valid positions from an ``attention_mask`` argument, also
+inside a dict argument (as SentenceTransformer passes its features), 2-D, or 3-D/4-D
+boolean/additive as attention layers receive it.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+__all__ = ["Grouping", "grouping_from_call", "valid_tokens", "call_signature"]
+
+_COUNT_NAMES = ("num_graphs", "num_samples", "batch_size")
+
+
+@dataclass
+class Grouping:
+    """What one call says about the samples of its activations.
+
+    Attributes:
+        batch (Tensor, optional): ``[N]`` sample index of every node row.
+        num_samples (int, optional): number of samples, when the call states it.
+        mask (Tensor, optional): attention mask as passed (any of the accepted layouts).
+        source (str): where it came from, for error messages.
+    """
+
+    batch: Optional[Tensor] = None
+    num_samples: Optional[int] = None
+    mask: Optional[Tensor] = None
+    source: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return self.batch is None and self.mask is None
+
+
+def _is_dgl_graph(value: Any) -> bool:
+    return callable(getattr(value, "batch_num_nodes", None)) and hasattr(value, "ndata")
+
+
+def _is_pyg_data(value: Any) -> bool:
+    return hasattr(value, "edge_index") and hasattr(value, "num_nodes") and \
+        not isinstance(value, (Tensor, Mapping))
+
+
+def _from_ptr(ptr: Tensor) -> Tensor:
+    counts = ptr[1:] - ptr[:-1]
+    return torch.repeat_interleave(torch.arange(counts.numel(), device=ptr.device), counts)
+
+
+def _from_graph_object(value: Any) -> Optional[tuple[Tensor, int]]:
+    if _is_dgl_graph(value):
+        counts = value.batch_num_nodes()
+        batch = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device),
+                                        counts)
+        return batch, int(counts.numel())
+    if _is_pyg_data(value):
+        batch = getattr(value, "batch", None)
+        if isinstance(batch, Tensor):
+            return batch, int(value.num_graphs)
+        num_nodes = int(value.num_nodes)  # a single graph: one sample
+        x = getattr(value, "x", None)
+        device = x.device if isinstance(x, Tensor) else value.edge_index.device
+        return torch.zeros(num_nodes, dtype=torch.long, device=device), 1
+    return None
+
+
+def call_signature(module: torch.nn.Module) -> Optional[inspect.Signature]:
+    """Signature of ``module.forward`` (``None`` when it cannot be read)."""
+    try:
+        return inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return None
+
+
+def _named_values(signature: Optional[inspect.Signature], args: tuple,
+                  kwargs: dict) -> list[tuple[str, Any]]:
+    if signature is not None:
+        try:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            bound = None
+        if bound is not None:
+            items: list[tuple[str, Any]] = []
+            for name, value in bound.items():
+                kind = signature.parameters[name].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    items.extend(value.items())
+                elif kind is inspect.Parameter.VAR_POSITIONAL:
+                    items.extend(("", v) for v in value)
+                else:
+                    items.append((name, value))
+            return items
+    return [("", v) for v in args] + list(kwargs.items())
+
+
+def grouping_from_call(signature: Optional[inspect.Signature], args: tuple, kwargs: dict,
+                       source: str) -> Grouping:
+    """Read the sample grouping out of one call's arguments (see the module docstring)."""
+    found = Grouping(source=source)
+    for name, value in _named_values(signature, args, kwargs):
+        if isinstance(value, Tensor):
+            if name == "batch" and found.batch is None and value.dim() == 1 \
+                    and not value.dtype.is_floating_point:
+                found.batch = value
+            elif name == "ptr" and found.batch is None and value.dim() == 1:
+                found.batch = _from_ptr(value)
+                found.num_samples = value.numel() - 1
+            elif name == "attention_mask" and found.mask is None:
+                found.mask = value
+        elif isinstance(value, Mapping):
+            mask = value.get("attention_mask")
+            if isinstance(mask, Tensor) and found.mask is None:
+                found.mask = mask
+        elif isinstance(value, int) and not isinstance(value, bool) and name in _COUNT_NAMES:
+            found.num_samples = value
+        elif found.batch is None:
+            graph = _from_graph_object(value)
+            if graph is not None:
+                found.batch, found.num_samples = graph
+    if found.batch is None:
+        found.num_samples = None
+    return found
+
+
+def valid_tokens(mask: Tensor) -> Tensor:
+    """``[B, T]`` bool of the real (non-padding) positions described by an attention mask.
+
+    Accepts ``[B, T]`` masks (1/``True`` = real token, or additive 0 / large negative),
+    ``[B, Tq, Tk]`` and ``[B, H, Tq, Tk]`` masks (boolean ``True`` = may attend, or additive
+    float): a key position is real when some query may attend to it.
+    """
+    if mask.dtype == torch.bool:
+        allowed = mask
+    elif mask.dtype.is_floating_point:
+        additive = bool((mask < 0).any()) or not bool((mask != 0).any())
+        allowed = mask > -1.0 if additive else mask > 0
+    else:
+        allowed = mask != 0
+    if allowed.dim() == 2:
+        return allowed
+    if allowed.dim() in (3, 4):
+        return allowed.flatten(1, -2).any(dim=1)
+    raise ValueError(f"attention mask must be 2-D, 3-D or 4-D, got shape {tuple(mask.shape)}")

@@ -1,0 +1,277 @@
+"""The one hook that places an activation transform, and its handle."""
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, Union
+
+from torch import Tensor, nn
+
+from ..transforms import ActivationTransform
+from .grouping import Grouping, call_signature, grouping_from_call, valid_tokens
+from .layouts import Site, _CONTAINERS, is_graph_model, resolve_module
+
+__all__ = ["AttachHandle"]
+
+TensorSource = Union[None, str, Tensor, Callable[[], Optional[Tensor]]]
+
+# Live attachments per module: the same transform twice on one site would apply twice.
+_LIVE: "weakref.WeakKeyDictionary[nn.Module, list]" = weakref.WeakKeyDictionary()
+
+
+class _Inert:
+    """What a copy (``copy.deepcopy``, pickle, ``torch.save``) of an attached model holds in
+    place of a live hook: it does nothing and removes itself from the module on its first call,
+    so an EMA / target encoder made by copying never augments."""
+
+    def __call__(self, module: nn.Module, *args: Any) -> None:
+        for hooks in (module._forward_hooks, module._forward_pre_hooks):
+            for key in [k for k, v in hooks.items() if v is self]:
+                del hooks[key]
+                for extra in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+                              "_forward_pre_hooks_with_kwargs"):
+                    getattr(module, extra, {}).pop(key, None)
+        return None
+
+
+class _Hook:
+    """A hook function that does not survive copying (see :class:`_Inert`)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+    def __deepcopy__(self, memo: dict) -> _Inert:
+        return _Inert()
+
+    def __reduce__(self):
+        return (_Inert, ())
+
+
+def _first_tensor(output: Any) -> Optional[Tensor]:
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
+        return output[0]
+    if isinstance(output, Mapping) and output:
+        first = next(iter(output.values()))
+        return first if isinstance(first, Tensor) else None
+    return None
+
+
+def _replace_first(output: Any, value: Tensor) -> Any:
+    if isinstance(output, Tensor):
+        return value
+    if isinstance(output, (tuple, list)):
+        items = [value, *output[1:]]
+        return items if isinstance(output, list) else type(output)(items) \
+            if type(output) is tuple else type(output)(*items)
+    output[next(iter(output.keys()))] = value  # a fresh ModelOutput-style mapping
+    return output
+
+
+class AttachHandle:
+    r"""A transform attached at one :class:`~graphaug.attach.layouts.Site` of a model.
+
+    Made by :func:`graphaug.attach`; remove it with :meth:`remove` or use it as a context
+    manager (removed on exit, also when the body raises). The transform runs while the hooked
+    module is in training mode (or when the transform is forced).
+
+    Attributes:
+        model (nn.Module), site (Site), transform (ActivationTransform).
+    """
+
+    def __init__(self, model: nn.Module, site: Site, transform: ActivationTransform, *,
+                 batch: TensorSource = None, mask: TensorSource = None,
+                 every_call: bool = False) -> None:
+        if not isinstance(transform, ActivationTransform):
+            raise ValueError("transform must be a graphaug ActivationTransform (e.g. "
+                             f"ga.ActivationDropout(0.25)), got {type(transform).__name__}")
+        if isinstance(batch, str) and batch != "rows":
+            raise ValueError(f"batch must be a tensor, a callable, 'rows' or None, got {batch!r}")
+        self.model, self.site, self.transform = model, site, transform
+        self.batch, self.mask, self.every_call = batch, mask, bool(every_call)
+        self.module = resolve_module(model, site.module)
+        live = _LIVE.setdefault(self.module, [])
+        if any(h.transform is transform and h.site.call == site.call for h in live):
+            raise ValueError(f"{transform!r} is already attached to {site.describe()!r}; "
+                             "attaching it twice would apply it twice. Remove the first handle "
+                             "or use a second transform object")
+        self.node_level = site.node_level if site.node_level is not None \
+            else is_graph_model(model)
+        self._signature = call_signature(self.module)
+        self._stack: list[Grouping] = []
+        self._calls, self._owner_depth, self._saved_calls = 0, 0, []
+        self._owner = resolve_module(model, site.owner)
+        self._handles: list = []
+        for name, context in self._contexts():
+            signature = call_signature(context)
+            self._handles.append(context.register_forward_pre_hook(
+                _Hook(self._enter(name, signature)), with_kwargs=True))
+            self._handles.append(context.register_forward_hook(_Hook(self._leave),
+                                                               always_call=True))
+        if site.where == "input":
+            self._handles.append(self.module.register_forward_pre_hook(
+                _Hook(self._on_input), with_kwargs=True))
+        else:
+            self._handles.append(self.module.register_forward_hook(
+                _Hook(self._on_output), with_kwargs=True))
+        live.append(self)
+
+    def _contexts(self) -> list[tuple[str, nn.Module]]:
+        """Enclosing modules whose calls may carry the grouping (and the owner, which counts
+        calls), outermost first; containers never run a forward."""
+        parts = self.site.module.split(".") if self.site.module else []
+        names = [".".join(parts[:i]) for i in range(len(parts))]
+        if self.site.owner not in names:
+            names.append(self.site.owner)
+        out = []
+        for name in names:
+            module = resolve_module(self.model, name)
+            if not isinstance(module, _CONTAINERS) and module is not self.module:
+                out.append((name, module))
+        return out
+
+    # -- context bookkeeping --------------------------------------------------------------------
+    def _enter(self, name: str, signature) -> Callable:
+        def enter(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            self._stack.append(grouping_from_call(signature, args, kwargs, name or "<model>"))
+            if module is self._owner:
+                self._saved_calls.append(self._calls)
+                self._calls = 0
+                self._owner_depth += 1
+        return enter
+
+    def _leave(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if not self._stack:
+            return
+        self._stack.pop()
+        if module is self._owner and self._saved_calls:
+            self._calls = self._saved_calls.pop()
+            self._owner_depth -= 1
+
+    def _selected_call(self) -> bool:
+        if self._owner_depth == 0:  # called outside its owner: every call stands alone
+            return True
+        index, self._calls = self._calls, self._calls + 1
+        if self.site.call is not None:
+            return index == self.site.call
+        if index > 0 and not self.every_call:
+            raise RuntimeError(
+                f"{self.site.describe()!r} ran {index + 1} times in one forward of its owner "
+                f"{self.site.owner or '<model>'!r}: it is shared between layers (like PyG "
+                "BasicGNN's `act`), so 'its output' is ambiguous. Attach by target index "
+                "(ga.targets(model) lists them), to a per-layer module, or pass every_call=True "
+                "when each call is a separate input (a view)")
+        return True
+
+    # -- the transform ------------------------------------------------------------------------
+    def _grouping(self, args: tuple, kwargs: dict) -> tuple[Optional[Tensor], Optional[int],
+                                                            Optional[Tensor], str]:
+        own = grouping_from_call(self._signature, args, kwargs, self.site.module)
+        batch, num, mask, source = None, None, None, ""
+        for found in (own, *reversed(self._stack)):
+            if batch is None and found.batch is not None:
+                batch, num, source = found.batch, found.num_samples, found.source
+            if mask is None and found.mask is not None:
+                mask = found.mask
+        if self.batch is not None:
+            batch, num, source = (None if self.batch == "rows" else self._value(self.batch)), \
+                None, "batch="
+        if self.mask is not None:
+            mask = self._value(self.mask)
+        return batch, num, mask, source
+
+    @staticmethod
+    def _value(source: Any) -> Optional[Tensor]:
+        return source() if callable(source) else source
+
+    def _apply(self, x: Tensor, args: tuple, kwargs: dict) -> Tensor:
+        batch, num, mask, source = self._grouping(args, kwargs)
+        if x.dim() == 2:
+            if self.site.node_level is False and self.batch is None:
+                return self.transform(x, training=True)  # graph-level target: rows are samples
+            if batch is not None:
+                if batch.numel() != x.size(0):
+                    if num is None and batch.numel() > 0:
+                        num = int(batch.max()) + 1
+                    if x.size(0) == num:  # graph-level rows after a readout: one per sample
+                        return self.transform(x, training=True)
+                    raise ValueError(
+                        f"{self.site.describe()!r}: the grouping from {source} has "
+                        f"{batch.numel()} entries for an activation with {x.size(0)} rows; pass "
+                        "batch= (the [N] sample of every row) to ga.attach")
+                return self.transform(x, batch=batch, num_samples=num, training=True)
+            if self.node_level and self.batch != "rows":
+                raise ValueError(
+                    f"{self.site.describe()!r} produces node-level rows [{x.size(0)}, "
+                    f"{x.size(1)}] but no call passed a grouping (a PyG `batch` vector, `ptr`, "
+                    "a Data/Batch or a DGL graph): graphaug selects whole graphs and will not "
+                    "guess. Pass batch= to the model call, ga.attach(..., batch=tensor_or_"
+                    "callable), or batch='rows' to select single rows on purpose")
+            return self.transform(x, training=True)
+        if x.dim() == 3 and mask is not None:
+            valid = valid_tokens(mask)
+            if tuple(valid.shape) != tuple(x.shape[:2]):
+                raise ValueError(
+                    f"{self.site.describe()!r}: attention mask {tuple(mask.shape)} does not "
+                    f"match the token states {tuple(x.shape)}; pass mask= ([B, T]) to ga.attach")
+            return self.transform(x, mask=valid.to(x.device), training=True)
+        return self.transform(x, training=True)
+
+    def _on_output(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+        if not self._selected_call() or not self.transform.is_active(module.training):
+            return None
+        x = _first_tensor(output)
+        if x is None:
+            raise TypeError(f"cannot transform the output of {self.site.describe()!r}: expected "
+                            "a Tensor, or a tuple/list/ModelOutput whose first item is one; got "
+                            f"{type(output).__name__}")
+        return _replace_first(output, self._apply(x, args, kwargs))
+
+    def _on_input(self, module: nn.Module, args: tuple, kwargs: dict) -> Any:
+        if not self._selected_call() or not self.transform.is_active(module.training):
+            return None
+        for i, value in enumerate(args):
+            if isinstance(value, Tensor) and value.is_floating_point():
+                new = list(args)
+                new[i] = self._apply(value, args, kwargs)
+                return tuple(new), kwargs
+        for key, value in kwargs.items():
+            if isinstance(value, Tensor) and value.is_floating_point():
+                return args, {**kwargs, key: self._apply(value, args, kwargs)}
+        raise TypeError(f"cannot transform the {self.site.describe()!r}: the call has no "
+                        "floating-point tensor argument")
+
+    # -- handle ---------------------------------------------------------------------------------
+    @property
+    def attached(self) -> bool:
+        return bool(self._handles)
+
+    def remove(self) -> None:
+        """Remove every hook of this attachment; safe to call twice."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        live = _LIVE.get(self.module, [])
+        if self in live:
+            live.remove(self)
+
+    def __enter__(self) -> "AttachHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def __deepcopy__(self, memo: dict) -> "AttachHandle":
+        raise TypeError("an AttachHandle is tied to one live model and cannot be copied; copy "
+                        "the model (the copy carries no hook) and attach again")
+
+    def __repr__(self) -> str:
+        index = "" if self.site.index is None else f"{self.site.index}, "
+        return (f"AttachHandle({index}{self.site.describe()!r}, {self.transform!r}, "
+                f"attached={self.attached})")
