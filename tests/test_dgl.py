@@ -89,3 +89,80 @@ def test_dgl_encoder_errors_and_edge_cases():
         enc(g)
     with pytest.raises(ValueError, match="encoders do not match"):
         DGLGraphCLEncoder(7, hidden=16).load_pyg_weights(GraphCLEncoder(7, hidden=32))
+
+
+class UserDGLGIN(torch.nn.Module):
+    """A DGL user's own GIN: a ModuleList of dgl.nn GINConv, called as model(g, h)."""
+
+    def __init__(self, in_channels=7, hidden=16, layers=3):
+        super().__init__()
+        from dgl.nn.pytorch import GINConv
+        self.layers = torch.nn.ModuleList(
+            GINConv(torch.nn.Linear(in_channels if i == 0 else hidden, hidden), "sum")
+            for i in range(layers))
+
+    def forward(self, g, h):
+        pooled = []
+        for conv in self.layers:
+            h = torch.relu(conv(g, h))
+            g.ndata["h"] = h
+            pooled.append(dgl.sum_nodes(g, "h"))
+        return torch.cat(pooled, dim=-1)
+
+
+def test_user_dgl_model_selects_whole_graphs(mutag_batch):
+    b = mutag_batch
+    g = to_dgl(b)
+    model = UserDGLGIN().train()
+    assert ga.targets(model) == {0: "input of layers.0", 1: "layers.0", 2: "layers.1",
+                                 3: "layers.2"}
+    keys = list(model.state_dict())
+    for target in range(4):
+        seen = []
+        module = model.layers[max(target - 1, 0)]
+        hook = (module.register_forward_pre_hook(lambda m, a: seen.append(a[1].clone()))
+                if target == 0 else
+                module.register_forward_hook(lambda m, a, o: seen.append(o.clone())))
+        with ga.attach(model, target, ga.ActivationPCA(k=1, q=2, apply_prob=0.5, seed=1)):
+            if target == 0:
+                after = model.layers[0].register_forward_pre_hook(
+                    lambda m, a: seen.append(a[1].clone()))
+            else:
+                after = module.register_forward_hook(lambda m, a, o: seen.append(o.clone()))
+            model(g, b.x)
+        hook.remove(), after.remove()
+        changed = (seen[0] != seen[1]).any(dim=1).float()
+        per_graph = torch.zeros(b.num_graphs).index_add_(0, b.batch, changed)
+        counts = torch.bincount(b.batch).float()
+        selected = per_graph > 0
+        assert 0 < int(selected.sum()) < b.num_graphs
+        assert torch.equal(per_graph[selected], counts[selected])
+    assert list(model.state_dict()) == keys
+
+
+def _loss_and_grads(model, batch, seed=0):
+    torch.manual_seed(seed)
+    model.zero_grad()
+    loss = model(batch)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                           if p.grad is not None}
+
+
+@pytest.mark.parametrize("input_aug", [None, "random2"])
+@pytest.mark.parametrize("share_trunk", [True, False])
+def test_graphcl_drives_the_dgl_encoder_like_the_pyg_one(mutag_batch, input_aug, share_trunk):
+    pyg, dg = make_pair("gin")
+    models = []
+    for encoder in (pyg, dg):
+        deep = ga.DeepAug(2, ga.ActivationPCA(k=1, apply_prob=0.5, seed=4))
+        gen = torch.Generator().manual_seed(9)
+        models.append(ga.GraphCL(encoder, deep_aug=deep, input_aug=input_aug,
+                                 share_trunk=share_trunk, generator=gen).train())
+    b = mutag_batch.clone()
+    b.x = b.x.double()
+    first, second = (_loss_and_grads(m, b) for m in models)
+    assert torch.allclose(first[0], second[0], atol=1e-6)
+    for name, grad in first[1].items():
+        other = second[1][name.replace(".nn.", ".apply_func.")]
+        assert torch.allclose(grad, other, atol=1e-5), name
