@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -66,6 +67,64 @@ def test_shared_trunk_gives_two_pass_gradients(mutag_batch, target, make):
         loss.backward()
         results.append((loss.detach(), grads(model)))
     assert_same_loss_and_grads(*results)
+
+
+class UserGIN(torch.nn.Module):
+    """A user's own PyG GIN with GraphCLEncoder's layers and readout, no taps, no head."""
+
+    def __init__(self, hidden=16, layers=3):
+        super().__init__()
+        from torch_geometric.nn import GINConv
+        from graphaug.nn import gin_mlp
+        self.convs = torch.nn.ModuleList(GINConv(gin_mlp(7 if i == 0 else hidden, hidden))
+                                         for i in range(layers))
+        self.bns = torch.nn.ModuleList(torch.nn.BatchNorm1d(hidden) for _ in range(layers))
+
+    def forward(self, x, edge_index, batch):
+        from graphaug.nn import sum_pool
+        pooled = []
+        for conv, bn in zip(self.convs, self.bns):
+            x = bn(torch.relu(conv(x, edge_index)))
+            pooled.append(sum_pool(x, batch, int(batch.max()) + 1))
+        return torch.cat(pooled, dim=-1)
+
+
+@pytest.mark.parametrize("target", [0, 2, 3, 4])
+@pytest.mark.parametrize("input_aug", [None, "dnodes"])
+def test_user_encoder_gives_the_native_loss_and_gradients(mutag_batch, target, input_aug):
+    """A user's GNN (two views stacked in one call, GraphCL's head) = graphaug's encoder
+    (shared trunk where it applies): same loss, same gradients."""
+    batch = mutag_batch.clone()
+    batch.x = batch.x.double()
+    torch.manual_seed(0)
+    enc = GraphCLEncoder(7, hidden=16, num_layers=3).double()
+    user = UserGIN().double()
+    user.load_state_dict({k: v for k, v in enc.state_dict().items()
+                          if not k.startswith("proj_head")})
+    head = copy.deepcopy(enc.proj_head)
+    results = []
+    for model in (GraphCL(enc, DeepAug(target, ga.ActivationPCA(k=1, seed=1)), input_aug,
+                          generator=torch.Generator().manual_seed(2)),
+                  GraphCL(user, DeepAug(target, ga.ActivationPCA(k=1, seed=1)), input_aug,
+                          head=head, generator=torch.Generator().manual_seed(2))):
+        model.train()
+        loss = model(batch)
+        loss.backward()
+        results.append((loss.detach(), {k.replace("encoder.proj_head", "head"): v
+                                        for k, v in grads(model).items()}))
+    assert_same_loss_and_grads(*results)
+    assert not any(m._forward_hooks for m in user.modules())  # attached per forward only
+
+
+def test_user_encoder_output_must_be_graph_embeddings(mutag_batch):
+    class Pair(UserGIN):
+        def forward(self, x, edge_index, batch):
+            return x, super().forward(x, edge_index, batch)
+    with pytest.raises(ValueError, match="call=lambda"):
+        GraphCL(Pair(), DeepAug(2, ga.ActivationDropout(0.25)), None)(mutag_batch)
+    model = GraphCL(Pair(), DeepAug(2, ga.ActivationDropout(0.25)), None,
+                    call=lambda enc, b, **kw: enc(b.x, b.edge_index, b.batch)[1])
+    assert torch.isfinite(model.train()(mutag_batch))
 
 
 def test_graphcl_model_combinations_and_errors(mutag_batch):
