@@ -102,7 +102,8 @@ class Runner:
 
 def base_config(args, **kw) -> MethodConfig:
     return MethodConfig(epochs=args.epochs, input_aug=args.input_aug, hidden=args.hidden,
-                        num_layers=args.layers, batch_size=args.batch_size, lr=args.lr, **kw)
+                        num_layers=args.layers, batch_size=args.batch_size, lr=args.lr,
+                        backend=args.backend, **kw)
 
 
 def select(runner: Runner, args, name: str) -> dict:
@@ -152,6 +153,8 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--input-aug", default="random2")
+    p.add_argument("--backend", choices=["pyg", "dgl"], default="pyg",
+                   help="encoder library: PyG's GraphCLEncoder or DGL's DGLGraphCLEncoder")
     p.add_argument("--jobs", type=int, default=None, help="parallel SVM grid-search jobs")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest for these small graphs on a shared CPU)")

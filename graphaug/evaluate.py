@@ -30,8 +30,9 @@ def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
     mode (so no activation transform runs); the encoder's mode is restored afterwards."""
     from torch_geometric.loader import DataLoader
 
-    from .nn.pyg import encode_batch
+    from .nn.call import encoder_call
 
+    call = encoder_call(encoder)
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
@@ -39,7 +40,7 @@ def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
     try:
         for batch in DataLoader(list(graphs), batch_size=batch_size, shuffle=False):
             batch = batch.to(device)
-            xs.append(encode_batch(encoder, batch).cpu())
+            xs.append(call(encoder, batch).cpu())
             ys.append(batch.y.view(-1).cpu())
     finally:
         encoder.train(was_training)

@@ -11,14 +11,12 @@ from torch import Tensor, nn
 
 from ..attach.hook import AttachHandle
 from ..attach.layouts import Site, find_layout, resolve_site
-from ..nn.pyg import encode_batch
+from ..nn.call import EncoderCall, encoder_call
 from ..transforms import ActivationTransform
 from ..views import get_augmentation
 from .losses import contrastive_loss
 
 __all__ = ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches", "encoder_call"]
-
-EncoderCall = Callable[..., Tensor]
 
 
 @dataclass
@@ -67,35 +65,6 @@ def concat_batches(first, second):
         out.edge_attr = torch.cat([first.edge_attr, second.edge_attr])
     out._num_graphs = g1 + int(second.num_graphs)
     return out
-
-
-def _uses_dgl(module: nn.Module) -> bool:
-    return any(type(m).__module__.startswith("dgl.") for m in module.modules())
-
-
-def encoder_call(encoder: nn.Module, call: Optional[EncoderCall] = None) -> EncoderCall:
-    """How a :class:`GraphCL` calls ``encoder`` on a collated PyG batch.
-
-    graphaug's PyG encoders get ``x``, ``edge_index``, ``batch`` (and bond features); its DGL
-    encoder and any model built from ``dgl.nn`` layers get ``(to_dgl(batch), batch.x)``; any
-    other model gets ``encoder(batch.x, batch.edge_index, batch.batch)`` and must return graph
-    embeddings ``[B, d]``. ``call(encoder, batch, **kwargs)`` overrides this.
-    """
-    if call is not None:
-        return call
-    native = isinstance(getattr(encoder, "taps", None), nn.ModuleList)
-    if _uses_dgl(encoder):
-        from ..convert import to_dgl
-
-        def dgl_call(enc: nn.Module, batch, **kwargs) -> Tensor:
-            return enc(to_dgl(batch), batch.x, **kwargs)
-        return dgl_call
-    if native:
-        return encode_batch
-
-    def pyg_call(enc: nn.Module, batch, **kwargs) -> Tensor:
-        return enc(batch.x, batch.edge_index, batch.batch, **kwargs)
-    return pyg_call
 
 
 def _graph_embeddings(out, encoder: nn.Module) -> Tensor:

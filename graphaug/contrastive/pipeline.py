@@ -18,6 +18,7 @@ __all__ = ["MethodConfig", "build_transform", "build_encoder", "build_model", "p
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 ENCODERS = ("graphcl", "mol")
+BACKENDS = ("pyg", "dgl")
 
 
 def build_transform(kind: str, rate: float, apply_prob: float = 0.5, stop_grad: bool = True,
@@ -55,6 +56,8 @@ class MethodConfig:
             the original graph (GraphCL TU).
         subgraph_keep (float): fraction of nodes a subgraph view keeps (GraphCL TU: 0.2,
             chemistry: ``1 - aug_ratio``).
+        backend (str): ``"pyg"`` or ``"dgl"`` (:class:`~graphaug.nn.DGLGraphCLEncoder`, the
+            same layers on DGL; batches are converted with :func:`graphaug.convert.to_dgl`).
     """
 
     method: str = "graphcl"
@@ -77,6 +80,7 @@ class MethodConfig:
     encoder: str = "graphcl"
     augment_both: bool = False
     subgraph_keep: float = 0.2
+    backend: str = "pyg"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -84,6 +88,10 @@ class MethodConfig:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose from {ENCODERS}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; choose from {BACKENDS}")
+        if self.backend == "dgl" and self.encoder != "graphcl":
+            raise ValueError("the DGL backend has the GraphCL encoder only (encoder='graphcl')")
         if self.encoder == "mol" and self.conv != "gin":
             raise ValueError("the molecule encoder is OGB's GIN: conv must be 'gin'")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
@@ -98,11 +106,12 @@ class MethodConfig:
         return self.method != "deepaug"
 
     def label(self) -> str:
-        """Short name, e.g. ``deepaug[pca k=-1 @2]``."""
+        """Short name, e.g. ``deepaug[pca k=-1 @2]`` (``dgl:`` in front on the DGL backend)."""
+        backend = "" if self.backend == "pyg" else f"{self.backend}:"
         if not self.uses_deep_aug:
-            return f"{self.method}[{self.input_aug}]"
+            return f"{backend}{self.method}[{self.input_aug}]"
         rate = f"p={self.rate:g}" if self.transform == "dropout" else f"k={int(self.rate)}"
-        return f"{self.method}[{self.transform} {rate} @{self.target}]"
+        return f"{backend}{self.method}[{self.transform} {rate} @{self.target}]"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +123,10 @@ def build_encoder(cfg: MethodConfig, in_channels: int) -> nn.Module:
     if cfg.encoder == "mol":
         from ..nn.mol import MolGINEncoder
         return MolGINEncoder(hidden=cfg.hidden, num_layers=cfg.num_layers, proj_head=True)
+    if cfg.backend == "dgl":
+        from ..nn.dgl import DGLGraphCLEncoder
+        return DGLGraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
+                                 conv=cfg.conv, proj_head=True)
     from ..nn import GraphCLEncoder
     return GraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
                           conv=cfg.conv, proj_head=True)
