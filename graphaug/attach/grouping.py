@@ -10,10 +10,11 @@ boolean/additive as attention layers receive it.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor
@@ -75,10 +76,24 @@ def _from_graph_object(value: Any) -> Optional[tuple[Tensor, int]]:
     return None
 
 
-def call_signature(module: torch.nn.Module) -> Optional[inspect.Signature]:
-    """Signature of ``module.forward`` (``None`` when it cannot be read)."""
+@functools.lru_cache(maxsize=512)
+def _method_signature(function: Callable) -> Optional[inspect.Signature]:
     try:
-        return inspect.signature(module.forward)
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    return signature.replace(parameters=list(signature.parameters.values())[1:])  # drop self
+
+
+def call_signature(module: torch.nn.Module) -> Optional[inspect.Signature]:
+    """Signature of ``module.forward`` (``None`` when it cannot be read); cached per class
+    method, since GraphCL attaches at every forward."""
+    forward = module.forward
+    function = getattr(forward, "__func__", None)
+    if function is not None and getattr(forward, "__self__", None) is module:
+        return _method_signature(function)
+    try:
+        return inspect.signature(forward)
     except (TypeError, ValueError):
         return None
 

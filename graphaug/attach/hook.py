@@ -95,7 +95,8 @@ class AttachHandle:
             raise ValueError(f"batch must be a tensor, a callable, 'rows' or None, got {batch!r}")
         self.model, self.site, self.transform = model, site, transform
         self.batch, self.mask, self.every_call = batch, mask, bool(every_call)
-        self.module = resolve_module(model, site.module)
+        self._modules = dict(model.named_modules())  # one walk of the tree for every lookup
+        self.module = self._lookup(site.module)
         live = _LIVE.setdefault(self.module, [])
         if any(h.transform is transform and h.site.call == site.call for h in live):
             raise ValueError(f"{transform!r} is already attached to {site.describe()!r}; "
@@ -106,7 +107,7 @@ class AttachHandle:
         self._signature = call_signature(self.module)
         self._stack: list[Grouping] = []
         self._calls, self._owner_depth, self._saved_calls = 0, 0, []
-        self._owner = resolve_module(model, site.owner)
+        self._owner = self._lookup(site.owner)
         self._handles: list = []
         for name, context in self._contexts():
             signature = call_signature(context)
@@ -122,6 +123,10 @@ class AttachHandle:
                 _Hook(self._on_output), with_kwargs=True))
         live.append(self)
 
+    def _lookup(self, name: str) -> nn.Module:
+        module = self._modules.get(name)
+        return module if module is not None else resolve_module(self.model, name)
+
     def _contexts(self) -> list[tuple[str, nn.Module]]:
         """Enclosing modules whose calls may carry the grouping (and the owner, which counts
         calls), outermost first; containers never run a forward."""
@@ -131,7 +136,7 @@ class AttachHandle:
             names.append(self.site.owner)
         out = []
         for name in names:
-            module = resolve_module(self.model, name)
+            module = self._lookup(name)
             if not isinstance(module, _CONTAINERS) and module is not self.module:
                 out.append((name, module))
         return out

@@ -172,18 +172,33 @@ def _match_basic_gnn(prefix: str, module: nn.Module) -> Optional[Layout]:
 
 
 def _match_albert(prefix: str, module: nn.Module) -> Optional[Layout]:
+    """ALBERT: ``num_hidden_layers`` calls of ``num_hidden_groups`` shared layer groups.
+
+    Target ``i`` is the output of layer call ``i - 1``: the last ``AlbertLayer`` of the group
+    that call uses (the group returns that tensor unchanged, and it is the module whose output
+    HF records as ``hidden_states[i]``), restricted to its own call per encoder forward.
+    """
     groups = _child(module, "encoder.albert_layer_groups")
     config = getattr(module, "config", None)
-    if not isinstance(groups, nn.ModuleList) or config is None:
+    if not isinstance(groups, nn.ModuleList) or len(groups) == 0 or config is None:
         return None
     num_layers = int(config.num_hidden_layers)
-    per_group = num_layers // max(int(getattr(config, "num_hidden_groups", 1)), 1)
+    num_groups = max(int(getattr(config, "num_hidden_groups", 1)), 1)
     owner = _join(prefix, "encoder")
+    # The group of layer i, exactly as AlbertTransformer picks it (also when num_groups does not
+    # divide num_layers), and how many earlier layers ran the same group (its call index).
+    group_of = [int(i / (num_layers / num_groups)) for i in range(num_layers)]
+    calls = [group_of[:i].count(g) for i, g in enumerate(group_of)]
 
     def site(layer: int, index: int, where: str) -> Site:
-        group = layer // per_group
-        return Site(_join(prefix, f"encoder.albert_layer_groups.{group}"), index,
-                    call=layer - group * per_group, where=where, owner=owner, node_level=False)
+        group = group_of[layer]
+        inner = _child(groups[group], "albert_layers")
+        last = len(inner) - 1 if isinstance(inner, nn.ModuleList) and len(inner) else None
+        name = f"encoder.albert_layer_groups.{group}"
+        if last is not None:  # input: the first inner layer; output: the last one
+            name += f".albert_layers.{0 if where == 'input' else last}"
+        return Site(_join(prefix, name), index, call=calls[layer], where=where, owner=owner,
+                    node_level=False)
 
     sites = [site(0, 0, "input")] + [site(i, i + 1, "output") for i in range(num_layers)]
     return Layout("albert", prefix, tuple(sites), num_layers, False)
