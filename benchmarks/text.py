@@ -1,7 +1,7 @@
 """SimCSE-style unsupervised training of all-MiniLM-L6-v2 with and without Deep Augmentation.
 
 Both views of a sentence come from the model's own dropout (SimCSE); Deep Augmentation adds a
-transform (dropout or PCA) at one target layer via :func:`graphaug.attach_target`. Training uses
+transform (dropout or PCA) at one target layer via :func:`graphaug.attach`. Training uses
 the shared :func:`graphaug.contrastive.train` loop and :func:`graphaug.contrastive.info_nce`
 (one-directional, temperature 0.05). Evaluation: Spearman x 100 between the cosine similarity of
 mean-pooled embeddings and the gold scores on STS-B dev (used to choose the layer / rate) and
@@ -174,7 +174,7 @@ def train_simcse(encoder: nn.Module, tokenizer, sentences: Sequence[str], *, kin
     if kind is not None:
         transform = build_transform(kind, rate if kind == "dropout" else k, apply_prob=0.5,
                                     generator=torch.Generator().manual_seed(seed))
-        handle = ga.attach_target(model, target, transform)
+        handle = ga.attach(model, target, transform)
         generators = {"deep_aug": transform.generator}
     try:
         history = train(objective, batches, optimizer, epochs=1, generators=generators,

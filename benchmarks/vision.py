@@ -4,7 +4,7 @@ augmentations + Deep Augmentation at one stage, scored by a linear probe.
 Views: random resized crop + horizontal flip (one affine resampling), colour jitter (brightness,
 contrast, saturation; p = 0.8) and random greyscale (p = 0.2), written in plain torch
 (torchvision is not used). Deep Augmentation adds a transform (dropout or PCA on per-sample
-flattened maps) at one target index via :func:`graphaug.attach_target` (0 = stem, 1..4 =
+flattened maps) at one target index via :func:`graphaug.attach` (0 = stem, 1..4 =
 ``layer1..layer4``, 5 = projection head). Training uses the shared
 :func:`graphaug.contrastive.train` loop and symmetric :func:`graphaug.contrastive.info_nce`.
 
@@ -209,7 +209,7 @@ def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate
     if kind is not None:
         transform = build_transform(kind, rate, apply_prob=0.5,
                                     generator=torch.Generator().manual_seed(seed + 2))
-        handle = ga.attach_target(net, target, transform)
+        handle = ga.attach(net, target, transform)
         generators["deep_aug"] = transform.generator
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-6)
     try:

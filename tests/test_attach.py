@@ -71,11 +71,13 @@ def basic_gnns():
     return out
 
 
-def _records(module: nn.Module, where: str, store: list):
+def _records(module: nn.Module, where: str, store: list, prepend: bool = False):
     if where == "input":
-        return module.register_forward_pre_hook(lambda m, a: store.append(a[0].detach().clone()))
+        return module.register_forward_pre_hook(
+            lambda m, a: store.append(a[0].detach().clone()), prepend=prepend)
     return module.register_forward_hook(
-        lambda m, a, o: store.append((o if torch.is_tensor(o) else o[0]).detach().clone()))
+        lambda m, a, o: store.append((o if torch.is_tensor(o) else o[0]).detach().clone()),
+        prepend=prepend)
 
 
 def before_and_after(model, target, transform, call, **attach_kwargs):
@@ -83,9 +85,10 @@ def before_and_after(model, target, transform, call, **attach_kwargs):
     site = resolve_site(model, target)
     module = dict(model.named_modules())[site.module]
     before, after = [], []
-    first = _records(module, site.where, before)
     with ga.attach(model, target, transform, **attach_kwargs):
-        second = _records(module, site.where, after)  # runs after the transform
+        # graphaug's hook runs first among the module's hooks; these two sit around it
+        first = _records(module, site.where, before, prepend=True)
+        second = _records(module, site.where, after)
         call()
     first.remove(), second.remove()
     index = site.call or 0

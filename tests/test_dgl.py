@@ -120,14 +120,15 @@ def test_user_dgl_model_selects_whole_graphs(mutag_batch):
     for target in range(4):
         seen = []
         module = model.layers[max(target - 1, 0)]
-        hook = (module.register_forward_pre_hook(lambda m, a: seen.append(a[1].clone()))
-                if target == 0 else
-                module.register_forward_hook(lambda m, a, o: seen.append(o.clone())))
         with ga.attach(model, target, ga.ActivationPCA(k=1, q=2, apply_prob=0.5, seed=1)):
+            # graphaug's hook runs first; one recorder in front of it, one behind it
             if target == 0:
-                after = model.layers[0].register_forward_pre_hook(
-                    lambda m, a: seen.append(a[1].clone()))
+                hook = module.register_forward_pre_hook(
+                    lambda m, a: seen.append(a[1].clone()), prepend=True)
+                after = module.register_forward_pre_hook(lambda m, a: seen.append(a[1].clone()))
             else:
+                hook = module.register_forward_hook(lambda m, a, o: seen.append(o.clone()),
+                                                    prepend=True)
                 after = module.register_forward_hook(lambda m, a, o: seen.append(o.clone()))
             model(g, b.x)
         hook.remove(), after.remove()

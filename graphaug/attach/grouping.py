@@ -6,7 +6,8 @@ call, or the forward of one of its enclosing modules): a PyG ``batch`` vector (k
 positional), ``ptr``, a PyG ``Data``/``Batch`` argument, or a DGL graph (``batch_num_nodes``).
 Token states ``[B, T, d]`` take their valid positions from an ``attention_mask`` argument, also
 inside a dict argument (as SentenceTransformer passes its features), 2-D, or 3-D/4-D
-boolean/additive as attention layers receive it.
+boolean/additive as attention layers receive it; or from a PyTorch-style key padding mask
+(``src_key_padding_mask`` / ``key_padding_mask``, ``True`` or ``-inf`` = padding).
 """
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from torch import Tensor
 __all__ = ["Grouping", "grouping_from_call", "valid_tokens", "call_signature"]
 
 _COUNT_NAMES = ("num_graphs", "num_samples", "batch_size")
+# torch.nn.Transformer* name their [B, T] mask by what it hides (True = padding), the inverse
+# of Hugging Face's attention_mask; a float one is additive (-inf = padding) like HF's.
+_PADDING_NAMES = ("src_key_padding_mask", "key_padding_mask")
 
 
 @dataclass
@@ -31,7 +35,8 @@ class Grouping:
     Attributes:
         batch (Tensor, optional): ``[N]`` sample index of every node row.
         num_samples (int, optional): number of samples, when the call states it.
-        mask (Tensor, optional): attention mask as passed (any of the accepted layouts).
+        mask (Tensor, optional): attention mask as passed (any layout :func:`valid_tokens`
+            accepts); a boolean or integer key padding mask is stored inverted (``True`` = real).
         source (str): where it came from, for error messages.
     """
 
@@ -133,6 +138,8 @@ def grouping_from_call(signature: Optional[inspect.Signature], args: tuple, kwar
                 found.num_samples = value.numel() - 1
             elif name == "attention_mask" and found.mask is None:
                 found.mask = value
+            elif name in _PADDING_NAMES and found.mask is None and value.dim() == 2:
+                found.mask = value if value.dtype.is_floating_point else value == 0
         elif isinstance(value, Mapping):
             mask = value.get("attention_mask")
             if isinstance(mask, Tensor) and found.mask is None:

@@ -116,11 +116,13 @@ class AttachHandle:
             self._handles.append(context.register_forward_hook(_Hook(self._leave),
                                                                always_call=True))
         if site.where == "input":
+            # prepend: hooks of the model's own (e.g. transformers' output_hidden_states
+            # recorders, installed on first use) then see the transformed tensor
             self._handles.append(self.module.register_forward_pre_hook(
-                _Hook(self._on_input), with_kwargs=True))
+                _Hook(self._on_input), with_kwargs=True, prepend=True))
         else:
             self._handles.append(self.module.register_forward_hook(
-                _Hook(self._on_output), with_kwargs=True))
+                _Hook(self._on_output), with_kwargs=True, prepend=True))
         live.append(self)
 
     def _lookup(self, name: str) -> nn.Module:
@@ -176,27 +178,27 @@ class AttachHandle:
 
     # -- the transform ------------------------------------------------------------------------
     def _grouping(self, args: tuple, kwargs: dict) -> tuple[Optional[Tensor], Optional[int],
-                                                            Optional[Tensor], str]:
+                                                            list[Tensor], str]:
         own = grouping_from_call(self._signature, args, kwargs, self.site.module)
-        batch, num, mask, source = None, None, None, ""
+        batch, num, source, masks = None, None, "", []
         for found in (own, *reversed(self._stack)):
             if batch is None and found.batch is not None:
                 batch, num, source = found.batch, found.num_samples, found.source
-            if mask is None and found.mask is not None:
-                mask = found.mask
+            if found.mask is not None:
+                masks.append(found.mask)
         if self.batch is not None:
             batch, num, source = (None if self.batch == "rows" else self._value(self.batch)), \
                 None, "batch="
         if self.mask is not None:
-            mask = self._value(self.mask)
-        return batch, num, mask, source
+            masks = [self._value(self.mask)]
+        return batch, num, masks, source
 
     @staticmethod
     def _value(source: Any) -> Optional[Tensor]:
         return source() if callable(source) else source
 
     def _apply(self, x: Tensor, args: tuple, kwargs: dict) -> Tensor:
-        batch, num, mask, source = self._grouping(args, kwargs)
+        batch, num, masks, source = self._grouping(args, kwargs)
         if x.dim() == 2:
             if self.site.node_level is False and self.batch is None:
                 return self.transform(x, training=True)  # graph-level target: rows are samples
@@ -219,13 +221,16 @@ class AttachHandle:
                     "guess. Pass batch= to the model call, ga.attach(..., batch=tensor_or_"
                     "callable), or batch='rows' to select single rows on purpose")
             return self.transform(x, training=True)
-        if x.dim() == 3 and mask is not None:
-            valid = valid_tokens(mask)
-            if tuple(valid.shape) != tuple(x.shape[:2]):
-                raise ValueError(
-                    f"{self.site.describe()!r}: attention mask {tuple(mask.shape)} does not "
-                    f"match the token states {tuple(x.shape)}; pass mask= ([B, T]) to ga.attach")
-            return self.transform(x, mask=valid.to(x.device), training=True)
+        if x.dim() == 3 and masks:
+            # innermost mask whose [B, T] matches (a block may get a broadcast [1, 1, T, T])
+            for mask in masks:
+                valid = valid_tokens(mask)
+                if tuple(valid.shape) == tuple(x.shape[:2]):
+                    return self.transform(x, mask=valid.to(x.device), training=True)
+            shapes = ", ".join(str(tuple(m.shape)) for m in masks)
+            raise ValueError(f"{self.site.describe()!r}: no attention mask of the calls "
+                             f"({shapes}) matches the token states {tuple(x.shape)}; pass "
+                             "mask= ([B, T]) to ga.attach")
         return self.transform(x, training=True)
 
     def _on_output(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
