@@ -52,7 +52,7 @@ def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
 
 def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
                  inner_folds: int = 5, c_grid: Iterable[float] = SVM_C_GRID,
-                 n_jobs: Optional[int] = None) -> dict:
+                 n_jobs: Optional[int] = None, progress: bool = False) -> dict:
     r"""The TU SVM protocol on fixed embeddings.
 
     Args:
@@ -63,6 +63,7 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
         inner_folds (int): inner folds of the ``C`` grid search (5).
         c_grid (iterable): candidate ``C`` values.
         n_jobs (int, optional): parallel jobs for the grid search.
+        progress (bool): a tqdm progress bar over the outer folds.
 
     Returns:
         dict with ``test`` (mean outer accuracy), ``test_std``, ``val`` (mean inner-CV accuracy
@@ -82,7 +83,11 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
                          f"{folds} outer folds")
     outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_test, fold_val, fold_c = [], [], []
-    for train, test in outer.split(x, y):
+    splits = outer.split(x, y)
+    if progress:
+        from tqdm.auto import tqdm
+        splits = tqdm(splits, total=folds, desc="SVM folds", leave=False)
+    for train, test in splits:
         inner = StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed)
         search = GridSearchCV(SVC(kernel="rbf", cache_size=1000), {"C": list(c_grid)}, cv=inner,
                               scoring="accuracy", n_jobs=n_jobs)

@@ -5,6 +5,7 @@ import json
 import os
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 __all__ = ["seed_everything", "atomic_write_text", "atomic_write_json", "atomic_torch_save",
-           "rng_state", "set_rng_state"]
+           "rng_state", "set_rng_state", "move_aside", "CorruptFileWarning"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -53,6 +54,32 @@ def atomic_write_json(path: os.PathLike | str, obj: Any) -> Path:
 def atomic_torch_save(path: os.PathLike | str, obj: Any) -> Path:
     """``torch.save`` to ``path`` atomically."""
     return _atomic_replace(path, lambda h: torch.save(obj, h))
+
+
+class CorruptFileWarning(UserWarning):
+    """A cache or checkpoint file could not be read; it was moved aside and is recomputed."""
+
+
+def move_aside(path: os.PathLike | str, reason: str) -> Path:
+    """Rename an unreadable ``path`` to ``<path>.corrupt`` (``.corrupt.1``, ... when taken) and
+    warn with both names, so the file is recomputed but kept for inspection.
+
+    Args:
+        path (path): the unreadable file.
+        reason (str): why it could not be read (shown in the warning).
+
+    Returns:
+        The new path of the file.
+    """
+    path = Path(path)
+    target, n = path.with_name(path.name + ".corrupt"), 0
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt.{n}")
+    os.replace(path, target)
+    warnings.warn(f"{path} is unreadable ({reason}); moved it to {target} and recomputing",
+                  CorruptFileWarning, stacklevel=2)
+    return target
 
 
 def rng_state(generators: Optional[dict[str, torch.Generator]] = None) -> dict:

@@ -175,10 +175,13 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
              device: Optional[torch.device | str] = None,
              stop_after: Optional[int] = None,
              on_epoch_end: Optional[Callable[[int, float, nn.Module], None]] = None,
-             ) -> tuple[nn.Module, list[float]]:
-    """Pretrain ``cfg`` on ``graphs`` with ``seed``; returns ``(encoder, loss per epoch)``.
+             config: Optional[dict] = None) -> tuple[nn.Module, list[float]]:
+    """Pretrain ``cfg`` on ``graphs`` with ``seed``; returns ``(encoder, loss per epoch)`` (a
+    :class:`~graphaug.contrastive.trainer.TrainHistory`: ``.seconds`` adds up across resumes).
 
     Resumes from ``checkpoint`` when it exists (exactly: same weights as an uninterrupted run).
+    The checkpoint stores ``cfg``, ``seed`` and ``config`` (anything else the caller wants
+    checked, e.g. the dataset's identity); a resume under any other value is refused.
     ``on_epoch_end(epoch, loss, encoder)`` runs after every epoch (e.g. a linear probe; it
     must leave the encoder's weights and the global RNG as it found them).
     """
@@ -190,6 +193,7 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
     history = train(model, graph_batches(graphs, cfg.batch_size, device), optimizer,
                     cfg.epochs, checkpoint=checkpoint, generators={"aug": generator},
                     progress=progress, stop_after=stop_after,
+                    config={"method": cfg.to_dict(), "seed": seed, **(config or {})},
                     on_epoch_end=None if on_epoch_end is None else
                     (lambda epoch, loss: on_epoch_end(epoch, loss, model.encoder)))
     return model.encoder, history

@@ -3,21 +3,53 @@
 ``train(model, batches, optimizer, epochs)`` calls ``loss = model(batch)`` for every batch of
 every epoch. With ``checkpoint=`` it saves model, optimizer, history and every RNG state at the
 end of each ``checkpoint_every`` epochs (atomically) and, when the file exists, resumes from it,
-so an interrupted run ends with exactly the same weights as an uninterrupted one.
+so an interrupted run ends with exactly the same weights as an uninterrupted one. The checkpoint
+also stores the run's ``config`` (a resume under another configuration is refused, naming the
+fields) and the training seconds so far (``TrainHistory.seconds`` adds up across resumes); an
+unreadable checkpoint is moved aside to ``<file>.corrupt`` and training restarts.
 """
 from __future__ import annotations
 
 import math
 import os
+import pickle
+import time
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 import torch
 from torch import nn
 
-from ..utils import atomic_torch_save, rng_state, set_rng_state
+from ..utils import atomic_torch_save, move_aside, rng_state, set_rng_state
 
-__all__ = ["train"]
+__all__ = ["train", "TrainHistory", "config_differences"]
+
+
+class TrainHistory(list):
+    """The mean loss per epoch (a plain list) plus ``seconds``: the wall time of the training
+    loop summed over every call that produced these epochs (resumes included), and
+    ``resumed_from``: the epoch this call started at."""
+
+    seconds: float = 0.0
+    resumed_from: int = 0
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(old: dict, new: dict) -> dict[str, tuple]:
+    """``{dotted.field: (old, new)}`` of every leaf that differs between two (nested) config
+    dicts; a field missing on one side shows as ``None`` there."""
+    a, b = _flatten(old), _flatten(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch.optim.Optimizer,
@@ -25,7 +57,7 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
           checkpoint_every: int = 1, generators: Optional[dict[str, torch.Generator]] = None,
           progress: bool = True, stop_after: Optional[int] = None,
           on_epoch_end: Optional[Callable[[int, float], None]] = None,
-          grad_clip: Optional[float] = None) -> list[float]:
+          grad_clip: Optional[float] = None, config: Optional[dict] = None) -> TrainHistory:
     r"""Train ``model`` (whose forward returns the loss) and return the mean loss per epoch.
 
     Args:
@@ -43,24 +75,51 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
             interruption; the checkpoint then resumes the rest).
         on_epoch_end (callable, optional): ``on_epoch_end(epoch, mean_loss)`` after each epoch.
         grad_clip (float, optional): clip the global gradient norm.
+        config (dict, optional): the run's configuration (JSON-like, may nest), stored in the
+            checkpoint; resuming a checkpoint whose stored configuration differs is refused.
+
+    Returns:
+        :class:`TrainHistory`: the loss per epoch, with ``seconds`` summed across resumes.
 
     Raises:
-        ValueError: bad ``epochs``/``checkpoint_every``, or a non-finite loss (the checkpoint of
-            the last good epoch is kept).
+        ValueError: bad ``epochs``/``checkpoint_every``, a non-finite loss (the checkpoint of
+            the last good epoch is kept), or a checkpoint written for other ``epochs`` or
+            another ``config`` (the message names the file and the differing fields).
     """
     if epochs < 1 or checkpoint_every < 1:
         raise ValueError(f"epochs and checkpoint_every must be >= 1, got {epochs}, "
                          f"{checkpoint_every}")
-    start, history = 0, []
+    start, history, seconds = 0, TrainHistory(), 0.0
+    state = None
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict) or "model" not in state:
+                raise ValueError("not a training checkpoint")
+        except (EOFError, RuntimeError, ValueError, pickle.UnpicklingError,
+                zipfile.BadZipFile) as err:  # empty or truncated: start over, keep the file
+            move_aside(checkpoint, f"{type(err).__name__}: {err}")
+            state = None
+    if state is not None:
         if state.get("epochs") != epochs:
             raise ValueError(f"checkpoint {checkpoint} was written for {state.get('epochs')} "
                              f"epochs, this run asks for {epochs}; remove it or match the config")
+        if config is not None:
+            if state.get("config") is None:
+                raise ValueError(f"checkpoint {checkpoint} stores no configuration, so it cannot "
+                                 "be checked against this run's; remove it to start over")
+            changed = config_differences(state["config"], config)
+            if changed:
+                fields = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+                raise ValueError(f"checkpoint {checkpoint} was written under another "
+                                 f"configuration ({fields}); remove it or match the config")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"], generators)
-        start, history = state["epoch"], list(state["history"])
+        start, seconds = state["epoch"], float(state.get("seconds", 0.0))
+        history.extend(state["history"])
+    history.resumed_from = start
+    call_started = time.perf_counter()
     bar = range(start, epochs)
     if progress:
         from tqdm.auto import tqdm
@@ -93,8 +152,10 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
             atomic_torch_save(checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "rng": rng_state(generators), "epoch": finished, "epochs": epochs,
-                "history": history})
+                "history": list(history), "config": config,
+                "seconds": seconds + time.perf_counter() - call_started})
         done_this_call += 1
         if stop_after is not None and done_this_call >= stop_after:
             break
+    history.seconds = seconds + time.perf_counter() - call_started
     return history
