@@ -53,7 +53,8 @@ def grads(model):
     (3, lambda g: ga.ActivationDropout(0.5, generator=g, stop_grad=False)),
     (4, lambda g: ga.ActivationPCA(k=1, generator=g)),
 ])
-def test_shared_trunk_gives_two_pass_gradients(mutag_batch, target, make):
+@pytest.mark.parametrize("bn_per_view", [False, True])
+def test_shared_trunk_gives_two_pass_gradients(mutag_batch, target, make, bn_per_view):
     # float64, so that BatchNorm's reduction order over N vs 2N rows cannot hide a real error
     batch = mutag_batch.clone()
     batch.x = batch.x.double()
@@ -62,7 +63,7 @@ def test_shared_trunk_gives_two_pass_gradients(mutag_batch, target, make):
         torch.manual_seed(0)
         enc = GraphCLEncoder(7, hidden=16, num_layers=3).double()
         model = GraphCL(enc, DeepAug(target, make(torch.Generator().manual_seed(1))),
-                        input_aug=None, share_trunk=share).train()
+                        input_aug=None, share_trunk=share, bn_per_view=bn_per_view).train()
         loss = model(batch)
         loss.backward()
         results.append((loss.detach(), grads(model)))
@@ -185,3 +186,56 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write_json(path, {"a": Boom()})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+class _DropFirstNodeEdges:
+    """A deterministic input view: removes every edge touching each graph's first node."""
+
+    __name__ = "drop_first_edges"
+
+    def __call__(self, batch):
+        out = batch.clone()
+        first = batch.ptr[:-1]
+        keep = ~(torch.isin(batch.edge_index[0], first) | torch.isin(batch.edge_index[1], first))
+        out.edge_index = batch.edge_index[:, keep]
+        return out
+
+
+@pytest.mark.parametrize("target", [0, 2, 4])
+def test_bn_per_view_equals_one_forward_per_view(mutag_batch, target):
+    """bn_per_view = the official code's two encoder calls (per-view BatchNorm statistics and
+    running statistics), on the stacked path and on the shared trunk."""
+    from graphaug.contrastive.losses import graphcl_nt_xent
+    from graphaug.nn.pyg import encode_batch
+    batch = mutag_batch.clone()
+    batch.x = batch.x.double()
+    results, stats = [], []
+    for mode in ("official", "stacked", "trunk"):
+        torch.manual_seed(0)
+        enc = GraphCLEncoder(7, hidden=16, num_layers=3).double().train()
+        view = _DropFirstNodeEdges() if mode != "trunk" else None
+        if mode == "official":
+            loss = graphcl_nt_xent(encode_batch(enc, batch, project=True),
+                                   encode_batch(enc, view(batch), project=True), 0.2)
+            model = enc
+        else:
+            model = GraphCL(enc, None if mode != "trunk" else DeepAug(target, ga.ActivationPCA(
+                k=1, apply_prob=0.0)), view, bn_per_view=True).train()
+            loss = model(batch)
+        loss.backward()
+        results.append((loss.detach(), {k.replace("encoder.", ""): v
+                                        for k, v in grads(model).items()}))
+        stats.append(torch.cat([bn.running_mean for bn in enc.bns]))
+    assert_same_loss_and_grads(results[0], results[1])
+    assert torch.allclose(stats[0], stats[1])
+    # shared trunk (views identical: apply_prob 0) = official with two identical views
+    torch.manual_seed(0)
+    enc = GraphCLEncoder(7, hidden=16, num_layers=3).double().train()
+    loss = graphcl_nt_xent(encode_batch(enc, batch, project=True),
+                           encode_batch(enc, batch, project=True), 0.2)
+    loss.backward()
+    official = (loss.detach(), grads(enc))
+    assert_same_loss_and_grads(official, results[2])
+    assert torch.allclose(torch.cat([bn.running_mean for bn in enc.bns]), stats[2])
+    with pytest.raises(ValueError, match="graphaug encoder"):
+        GraphCL(UserGIN(), None, "dnodes", bn_per_view=True)

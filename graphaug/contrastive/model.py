@@ -109,6 +109,9 @@ class GraphCL(nn.Module):
             ``"infonce"`` (symmetric).
         share_trunk (bool): compute the layers below the target once when the views are
             identical there (graphaug encoders). (default: ``True``)
+        bn_per_view (bool): BatchNorm statistics per view, as the official GraphCL code (one
+            encoder forward per view) computes them, also on the shared trunk; graphaug
+            encoders only. (default: ``False``: statistics over both stacked views)
         generator (torch.Generator, optional): randomness of the input augmentation.
 
     Example:
@@ -123,7 +126,7 @@ class GraphCL(nn.Module):
                  input_aug: Union[None, str, Callable] = "random2", *,
                  head: Optional[nn.Module] = None, call: Optional[EncoderCall] = None,
                  aug_ratio: float = 0.1, augment_both: bool = False, temperature: float = 0.2,
-                 loss: str = "graphcl", share_trunk: bool = True,
+                 loss: str = "graphcl", share_trunk: bool = True, bn_per_view: bool = False,
                  generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         self.native = isinstance(getattr(encoder, "taps", None), nn.ModuleList)
@@ -140,6 +143,10 @@ class GraphCL(nn.Module):
         self.loss_fn = contrastive_loss(loss)
         self.loss_name, self.temperature = loss, float(temperature)
         self.augment_both, self.share_trunk = bool(augment_both), bool(share_trunk)
+        if bn_per_view and not self.native:
+            raise ValueError("bn_per_view needs a graphaug encoder (it splits the stacked views "
+                             "inside the encoder); a user's encoder normalises as it is written")
+        self.bn_per_view = bool(bn_per_view)
         self.input_aug = get_augmentation(input_aug, ratio=aug_ratio, generator=generator) \
             if isinstance(input_aug, str) else get_augmentation(input_aug)
         self.input_aug_name = input_aug if isinstance(input_aug, str) else \
@@ -173,6 +180,8 @@ class GraphCL(nn.Module):
         use_own_head = self.native and self.head is None
         if use_own_head:
             kwargs["project"] = True
+        if self.bn_per_view:
+            kwargs["per_view_norm"] = True
         z = _graph_embeddings(self._call(self.encoder, batch, **kwargs), self.encoder)
         return z if use_own_head or self.head is None else self.head(z)
 

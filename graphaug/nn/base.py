@@ -109,13 +109,21 @@ class GraphEncoderBase(TapMixin, nn.Module):
 
     def encode(self, x: Tensor, conv_step: Callable[[int, Tensor], Tensor], batch: Tensor,
                num_graphs: int, project: bool, duplicate_at: Optional[int] = None,
-               doubled_conv_step: Optional[Callable[[int, Tensor], Tensor]] = None) -> Tensor:
+               doubled_conv_step: Optional[Callable[[int, Tensor], Tensor]] = None,
+               per_view_norm: bool = False) -> Tensor:
         """Run the layers; ``conv_step(i, h)`` applies conv ``i`` to node states ``h``.
 
         With ``duplicate_at=t`` the state is computed once below target ``t`` and then stacked
         as two copies of the batch (graphs ``0..B-1`` and ``B..2B-1``) right before tap ``t``, so
         that two views that only differ from the target up share the work below it;
         ``doubled_conv_step`` then runs the convs on the doubled graph.
+
+        ``per_view_norm=True`` says the batch holds two stacked views (graphs ``0..B/2-1`` and
+        ``B/2..B-1``, or the copies made at ``duplicate_at``) and normalises each view on its
+        own, as the official GraphCL code does with one forward per view: BatchNorm statistics
+        per view, and running statistics updated once per view (below the duplication point
+        the two views are the same tensor, so it is normalised once and its statistics are
+        recorded twice).
         """
         if duplicate_at is not None:
             self._check_target(duplicate_at)
@@ -134,9 +142,31 @@ class GraphEncoderBase(TapMixin, nn.Module):
                 return self.taps[index](h)
             return self.taps[index](h, batch, num_graphs)
 
+        split = None  # node rows of view 1 when two views are stacked
+        if per_view_norm and duplicate_at is None:
+            if num_graphs % 2:
+                raise ValueError(f"per_view_norm needs two stacked views, got {num_graphs} "
+                                 "graphs")
+            split = int((batch < num_graphs // 2).sum())
+
+        def layer(i: int, h: Tensor) -> Tensor:
+            nonlocal split
+            if per_view_norm and split is None and duplicate_at is not None \
+                    and i + 1 > duplicate_at:
+                split = h.size(0) // 2
+            if not per_view_norm:
+                return self.layer_output(i, h)
+            if split is None:  # shared trunk below the target: both views are this tensor
+                out = self.layer_output(i, h)
+                if self.training:
+                    with torch.no_grad():
+                        self.layer_output(i, h)  # the second view's running-statistics update
+                return out
+            return torch.cat([self.layer_output(i, h[:split]), self.layer_output(i, h[split:])])
+
         h = at_tap(0, x)
         for i in range(self.num_layers):
-            h = at_tap(i + 1, self.layer_output(i, conv_step(i, h)))
+            h = at_tap(i + 1, layer(i, conv_step(i, h)))
             pooled.append(self.pool_layer(i, h, batch, num_graphs))
         z = torch.cat([p for p in pooled if p is not None], dim=-1)
         if not project:

@@ -69,7 +69,8 @@ class DGLGraphCLEncoder(GraphEncoderBase):
         return DGLGCNConv(in_channels, out_channels)
 
     def forward(self, g, x: Optional[Tensor] = None, *, project: bool = False,
-                duplicate_at: Optional[int] = None) -> Tensor:
+                duplicate_at: Optional[int] = None, per_view_norm: bool = False
+                ) -> Tensor:
         """Readout ``[B, hidden * L]`` (projection with ``project=True``; ``[2B, ...]`` with
         ``duplicate_at``: two views sharing the layers below that target, see
         :meth:`GraphCLEncoder.forward`)."""
@@ -88,7 +89,7 @@ class DGLGraphCLEncoder(GraphEncoderBase):
             g2 = dgl.batch([g, g])
             doubled = lambda i, h: self.convs[i](g2, h)  # noqa: E731
         return self.encode(x, lambda i, h: self.convs[i](g, h), batch, num_graphs, project,
-                           duplicate_at, doubled)
+                           duplicate_at, doubled, per_view_norm)
 
     @torch.no_grad()
     def load_pyg_weights(self, encoder: nn.Module) -> "DGLGraphCLEncoder":

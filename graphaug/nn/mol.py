@@ -130,7 +130,8 @@ class MolGINEncoder(GraphEncoderBase):
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None, *,
                 edge_attr: Optional[Tensor] = None, num_graphs: Optional[int] = None,
-                project: bool = False, duplicate_at: Optional[int] = None) -> Tensor:
+                project: bool = False, duplicate_at: Optional[int] = None,
+                per_view_norm: bool = False) -> Tensor:
         """Readout ``[B, hidden]`` (projection with ``project=True``; ``[2B, ...]`` with
         ``duplicate_at``, see :meth:`GraphCLEncoder.forward`)."""
         if x.dim() != 2 or x.dtype.is_floating_point:
@@ -147,7 +148,8 @@ class MolGINEncoder(GraphEncoderBase):
             doubled = lambda i, h: self.convs[i](h, doubled_index, doubled_attr)  # noqa: E731
         return self.encode(self.atom_encoder(x),
                            lambda i, h: self.convs[i](h, edge_index, edge_attr), batch,
-                           num_graphs, project, duplicate_at, doubled)
+                           num_graphs, project, duplicate_at, doubled,
+                           per_view_norm)
 
     def __repr__(self) -> str:
         return (f"MolGINEncoder(hidden={self.hidden}, num_layers={self.num_layers}, "

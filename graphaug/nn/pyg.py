@@ -55,11 +55,14 @@ class GraphCLEncoder(GraphEncoderBase):
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Optional[Tensor] = None, *,
                 num_graphs: Optional[int] = None, project: bool = False,
-                duplicate_at: Optional[int] = None) -> Tensor:
+                duplicate_at: Optional[int] = None, per_view_norm: bool = False
+                ) -> Tensor:
         """Readout ``[B, hidden * L]`` (or projection with ``project=True``).
 
         ``duplicate_at=t`` returns ``[2B, ...]``: two views of the batch that share every layer
         below target ``t`` (computed once) and are transformed independently from ``t`` up.
+        ``per_view_norm=True``: the batch holds two stacked views, normalised separately
+        (see :meth:`GraphEncoderBase.encode`).
         """
         batch, num_graphs = check_graph_batch(x, batch, num_graphs, self.training)
         doubled = None
@@ -67,7 +70,8 @@ class GraphCLEncoder(GraphEncoderBase):
             doubled_index = torch.cat([edge_index, edge_index + x.size(0)], dim=1)
             doubled = lambda i, h: self.convs[i](h, doubled_index)  # noqa: E731
         return self.encode(x, lambda i, h: self.convs[i](h, edge_index), batch, num_graphs,
-                           project, duplicate_at, doubled)
+                           project, duplicate_at, doubled,
+                           per_view_norm)
 
 
 def attach_layer(model: nn.Module, target: int, transform):
