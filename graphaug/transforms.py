@@ -23,6 +23,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from . import distributed as _dist
+
 __all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples"]
 
 
@@ -37,10 +39,16 @@ def _check_prob(name: str, value: float, *, upper_open: bool = False) -> float:
 
 def _uniform(shape: tuple[int, ...], device: torch.device,
              generator: Optional[torch.Generator]) -> Tensor:
-    """U(0, 1) samples drawn from ``generator`` (on its own device) and moved to ``device``."""
+    """U(0, 1) samples drawn from ``generator`` (on its own device) and moved to ``device``.
+
+    Under :func:`graphaug.distributed.global_draws` the global-size tensor is drawn and this
+    rank's rows are kept, so several ranks reproduce one process's draws."""
+    shape, keep = _dist.draw_shape(tuple(shape))
     if generator is None:
-        return torch.rand(shape, device=device)
-    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+        out = torch.rand(shape, device=device)
+    else:
+        out = torch.rand(shape, generator=generator, device=generator.device).to(device)
+    return out if keep is None else out[keep.to(out.device)]
 
 
 def select_samples(num_samples: int, apply_prob: float, device: torch.device,
@@ -219,6 +227,10 @@ class ActivationPCA(ActivationTransform):
     """
 
     METHODS = ("auto", "exact", "lowrank")
+    #: Low-rank solver of one process: ``"torch"`` (``torch.pca_lowrank``, the authors' call) or
+    #: ``"sketch"`` (:func:`graphaug.distributed.subspace_pca`, what a process group always runs;
+    #: set it to make one process compute exactly what several ranks do).
+    lowrank_solver: str = "torch"
 
     def __init__(self, k: int = 1, q: int = 6, method: str = "auto", niter: int = 2,
                  pca_rows: Optional[str] = None, **kwargs) -> None:
@@ -267,19 +279,29 @@ class ActivationPCA(ActivationTransform):
         ``rows`` (``[n, d]``, float32)."""
         n, d = rows.shape
         q = self.q
+        # Under a process group the statistics are those of the global batch (every rank's
+        # rows), so each rank projects out the directions one process would compute.
+        synced = _dist.is_active()
+        if synced:
+            mean, n = _dist.global_mean(rows)
         if n < q or d < q:
             raise ValueError(f"ActivationPCA needs at least q = {q} rows and features to compute "
                              f"{q} principal directions, got {n} rows x {d} features; lower q or "
                              "use larger batches")
-        mean = rows.mean(dim=0)
+        if not synced:
+            mean = rows.mean(dim=0)
         method = self.method
         if method == "auto":
             method = "exact" if d <= 512 else "lowrank"
         if method == "exact":
             centred = rows - mean
             cov = centred.T @ centred
+            if synced:
+                cov = _dist.all_reduce(cov, "pca_stats")
             _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
             return mean, vecs[:, -q:].flip(-1)
+        if synced or self.lowrank_solver == "sketch":
+            return mean, _dist.subspace_pca(rows - mean, self._test_matrix(d, rows), self.niter)
         if self.generator is None:
             _, _, v = torch.pca_lowrank(rows, q=q, center=True, niter=self.niter)
             return mean, v
@@ -291,6 +313,16 @@ class ActivationPCA(ActivationTransform):
             torch.manual_seed(seed)
             _, _, v = torch.pca_lowrank(rows, q=q, center=True, niter=self.niter)
         return mean, v
+
+    def _test_matrix(self, d: int, rows: Tensor) -> Tensor:
+        """The ``[d, q]`` Gaussian test matrix of the sketch path, from the transform's
+        generator, identical on every rank (rank 0's is broadcast: per-rank generators differ)."""
+        if self.generator is None:
+            omega = torch.randn(d, self.q, device=rows.device, dtype=rows.dtype)
+        else:
+            omega = torch.randn(d, self.q, generator=self.generator, device=self.generator.device,
+                                dtype=rows.dtype).to(rows.device)
+        return _dist.broadcast(omega, kind="pca_test_matrix")
 
     def removed_directions(self, v: Tensor) -> Tensor:
         """The columns of ``v`` (``[d, q]``) that this transform projects out."""

@@ -49,3 +49,18 @@ def test_mutag_pipeline_end_to_end_beats_chance(mutag):
     x, y = embed_graphs(enc, mutag.graphs)
     result = svm_protocol(x, y, seed=0)
     assert result["test"] > 0.75  # majority class is 0.665
+
+
+def test_precomputed_kernel_svm_equals_sklearn_rbf_svc(mutag):
+    from graphaug.evaluate import embed_graphs, svm_protocol
+    from graphaug.nn import GraphCLEncoder
+    torch.manual_seed(0)
+    x, y = embed_graphs(GraphCLEncoder(7, hidden=16), mutag.graphs)
+    reference = svm_protocol(x, y, seed=3, method="sklearn")
+    for jobs in (1, 2):
+        fast = svm_protocol(x, y, seed=3, n_jobs=jobs)
+        assert fast["fold_test"] == reference["fold_test"]
+        assert fast["fold_C"] == reference["fold_C"]
+        assert np.allclose(fast["fold_val"], reference["fold_val"], atol=1e-12)
+    with pytest.raises(ValueError, match="method"):
+        svm_protocol(x, y, method="linear")

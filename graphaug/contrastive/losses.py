@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["graphcl_nt_xent", "info_nce", "LOSSES", "contrastive_loss"]
+__all__ = ["graphcl_nt_xent", "info_nce", "LOSSES", "contrastive_loss", "anchor_loss"]
 
 
 def _check_views(z1: Tensor, z2: Tensor) -> None:
@@ -37,10 +37,18 @@ def graphcl_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> Tensor:
     """
     _check_views(z1, z2)
     logits = _cosine_logits(z1, z2, temperature)
-    positive = logits.diagonal()
-    eye = torch.eye(logits.size(0), dtype=torch.bool, device=logits.device)
-    negatives = torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1)
-    return (negatives - positive).mean()
+    return _nt_xent_terms(logits, torch.arange(logits.size(0), device=logits.device)).mean()
+
+
+def _nt_xent_terms(logits: Tensor, positive_cols: Tensor) -> Tensor:
+    """Per-anchor GraphCL terms ``[b]`` of ``logits`` ``[b, n]`` whose positive of row ``i``
+    sits in column ``positive_cols[i]`` (excluded from the denominator)."""
+    rows = torch.arange(logits.size(0), device=logits.device)
+    positive = logits[rows, positive_cols]
+    is_positive = torch.zeros_like(logits, dtype=torch.bool)
+    is_positive[rows, positive_cols] = True
+    negatives = torch.logsumexp(logits.masked_fill(is_positive, float("-inf")), dim=1)
+    return negatives - positive
 
 
 def info_nce(z1: Tensor, z2: Tensor, temperature: float = 0.2, symmetric: bool = True) -> Tensor:
@@ -63,6 +71,36 @@ def info_nce(z1: Tensor, z2: Tensor, temperature: float = 0.2, symmetric: bool =
 
 LOSSES = {"graphcl": graphcl_nt_xent, "infonce": info_nce,
           "infonce_one_way": lambda z1, z2, temperature: info_nce(z1, z2, temperature, False)}
+
+
+def anchor_loss(name: str, z1: Tensor, z2: Tensor, z1_all: Tensor, z2_all: Tensor, offset: int,
+                temperature: float = 0.2) -> Tensor:
+    r"""The share of loss ``name`` on the global views ``z1_all, z2_all`` (``[n, d]``) that
+    comes from the anchors ``z1, z2`` (``[b, d]``, rows ``offset..offset+b`` of the global
+    views): the sum of their terms divided by ``n``. Summed over a partition of the rows it is
+    the loss of the whole batch (:func:`graphaug.distributed.sharded_loss` uses it).
+
+    Args:
+        name (str): ``"graphcl"``, ``"infonce"`` or ``"infonce_one_way"``.
+        z1, z2 (Tensor): ``[b, d]`` the anchors' two views.
+        z1_all, z2_all (Tensor): ``[n, d]`` every sample's two views (negatives).
+        offset (int): index of the first anchor in the global views.
+        temperature (float): as in the loss.
+    """
+    contrastive_loss(name)
+    _check_views(z1_all, z2_all)
+    if z1.shape != z2.shape or z1.dim() != 2 or z1.size(1) != z1_all.size(1):
+        raise ValueError(f"anchors must be two [b, {z1_all.size(1)}] views, got "
+                         f"{tuple(z1.shape)} and {tuple(z2.shape)}")
+    n = z1_all.size(0)
+    cols = torch.arange(offset, offset + z1.size(0), device=z1.device)
+    if name == "graphcl":
+        return _nt_xent_terms(_cosine_logits(z1, z2_all, temperature), cols).sum() / n
+    loss = F.cross_entropy(_cosine_logits(z1, z2_all, temperature), cols, reduction="sum") / n
+    if name == "infonce":  # symmetric: z2 anchors against z1 as well
+        loss = 0.5 * (loss + F.cross_entropy(_cosine_logits(z2, z1_all, temperature), cols,
+                                             reduction="sum") / n)
+    return loss
 
 
 def contrastive_loss(name: str):

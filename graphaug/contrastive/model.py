@@ -9,6 +9,7 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor, nn
 
+from .. import distributed as _dist
 from ..attach.hook import AttachHandle
 from ..attach.layouts import Site, find_layout, resolve_site
 from ..nn.call import EncoderCall, encoder_call
@@ -200,11 +201,18 @@ class GraphCL(nn.Module):
         return z[:num_graphs], z[num_graphs:]
 
     def forward(self, batch) -> Tensor:
-        """Contrastive loss of one batch."""
+        """Contrastive loss of one batch.
+
+        Under a process group (``torchrun``) the projections of every rank are gathered first
+        and the value is this rank's share of the global loss (see
+        :func:`graphaug.distributed.sharded_loss`): the mean over ranks is the loss of the
+        global batch and rank-averaged gradients are its gradients."""
         if int(batch.num_graphs) < 2:
             raise ValueError("a contrastive batch needs at least 2 graphs (negatives); got 1 — "
                              "use drop_last=True or a larger batch")
         z1, z2 = self.views(batch)
+        if _dist.is_active():  # every rank's views are negatives; this rank's anchors' share
+            return _dist.sharded_loss(self.loss_name, z1, z2, self.temperature)
         return self.loss_fn(z1, z2, temperature=self.temperature)
 
     def __repr__(self) -> str:

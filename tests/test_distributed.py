@@ -1,0 +1,168 @@
+"""Two gloo processes on CPU against one process: same loss and gradients (float64, 1e-5).
+
+One ``torch.multiprocessing.spawn`` of 2 ranks (free localhost port) runs every scenario and
+writes its results; the tests compare them with one process on the global batch.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+
+import graphaug as ga
+from graphaug import distributed as gad
+from graphaug.contrastive import DeepAug, GraphCL, MethodConfig, pretrain
+from graphaug.nn import GraphCLEncoder
+from graphaug.synthetic import synthetic_graphs
+
+WORLD, PER_RANK = 2, 8
+SCENARIOS = ("graphcl", "deepaug_dropout", "deepaug_pca_exact", "deepaug_pca_lowrank",
+             "graphcl+deepaug")
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def feature_view(batch):
+    """A deterministic input augmentation (per graph, independent of the batch it is in):
+    scale every third node's features, drop the edges whose local end indices sum to 1 mod 4."""
+    out = batch.clone()
+    local = torch.arange(batch.num_nodes) - batch.ptr[batch.batch]
+    out.x = batch.x * (1.0 + 0.5 * (local % 3 == 0).to(batch.x.dtype)).unsqueeze(-1)
+    keep = (local[batch.edge_index[0]] + local[batch.edge_index[1]]) % 4 != 1
+    out.edge_index = batch.edge_index[:, keep]
+    return out
+
+
+def graphs(n: int = WORLD * PER_RANK):
+    out = []
+    for g in synthetic_graphs(max(n, 20), seed=3).graphs[:n]:
+        g = g.clone()
+        g.x = g.x.double()
+        out.append(g)
+    return out
+
+
+def build(name: str) -> GraphCL:
+    torch.manual_seed(0)
+    encoder = gad.convert_sync_batchnorm(GraphCLEncoder(7, hidden=16, num_layers=3).double())
+    gen = torch.Generator().manual_seed(1)  # the same on every rank: global draws
+    transform, target = None, 2
+    if name in ("deepaug_dropout", "graphcl+deepaug"):
+        transform = ga.ActivationDropout(0.25, generator=gen)
+        target = 1 if name == "graphcl+deepaug" else 2
+    elif name == "deepaug_pca_exact":
+        transform = ga.ActivationPCA(k=1, method="exact", generator=gen)
+    elif name == "deepaug_pca_lowrank":
+        transform = ga.ActivationPCA(k=-1, method="lowrank", generator=gen)
+        transform.lowrank_solver = "sketch"  # one process runs the ranks' math
+    input_aug = feature_view if name in ("graphcl", "graphcl+deepaug") else None
+    return GraphCL(encoder, deep_aug=None if transform is None else DeepAug(target, transform),
+                   input_aug=input_aug)
+
+
+def step(model, batch):
+    loss = model(batch)
+    loss.backward()
+    return loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+
+def _collate(items):
+    from torch_geometric.data import Batch
+    return Batch.from_data_list(items)
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        results = {}
+        data = graphs()
+        shard = _collate(data[rank * PER_RANK:(rank + 1) * PER_RANK])
+        for name in SCENARIOS:
+            model = build(name)
+            if model.transform is not None:
+                gad.global_draws(model.transform, blocks=2)
+            runner = model
+            if name == "graphcl+deepaug":  # DDP averages the gradients itself
+                runner = torch.nn.parallel.DistributedDataParallel(model)
+            loss = runner(shard)
+            loss.backward()
+            if runner is model:
+                gad.all_reduce_gradients(model)
+            mean = gad.all_reduce(loss.detach().clone()) / WORLD
+            results[name] = (mean, {k: p.grad.clone() for k, p in model.named_parameters()})
+
+        # gather_with_grad: unequal parts, rank order, gradient = sum over ranks' losses.
+        z = torch.full((rank + 1, 2), float(rank + 1), dtype=torch.float64, requires_grad=True)
+        gathered = gad.gather_with_grad(z)
+        weights = torch.arange(gathered.numel(), dtype=torch.float64).view_as(gathered)
+        (gathered * weights).sum().backward()
+        results["gather"] = (gathered.detach(), z.grad)
+
+        # Synchronised PCA statistics on each rank's own rows.
+        scale = torch.tensor([8.0, 6, 4, 3, 2, 1.5, 1, .5, .4, .3, .2, .1])
+        rows = torch.randn(40, 12, generator=torch.Generator().manual_seed(rank)) * scale
+        for method in ("exact", "lowrank"):
+            pca = ga.ActivationPCA(k=1, method=method, seed=5)
+            results[f"pca_{method}"] = pca.directions(rows)
+        torch.save(results, os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("distributed")
+    torch.multiprocessing.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD)
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_two_ranks_equal_one_process(ranks, name):
+    model = build(name)
+    loss, grads = step(model, _collate(graphs()))
+    for r in range(WORLD):
+        rank_loss, rank_grads = ranks[r][name]
+        torch.testing.assert_close(rank_loss, loss, **TOL)
+        assert rank_grads.keys() == grads.keys()
+        for key in grads:
+            torch.testing.assert_close(rank_grads[key], grads[key], **TOL, msg=key)
+
+
+def test_gather_with_grad_order_and_gradient(ranks):
+    expected = torch.tensor([[1.0, 1], [2, 2], [2, 2]], dtype=torch.float64)
+    weights = torch.arange(6, dtype=torch.float64).view(3, 2)
+    for r in range(WORLD):
+        gathered, grad = ranks[r]["gather"]
+        assert torch.equal(gathered, expected)
+        rows = slice(0, 1) if r == 0 else slice(1, 3)
+        assert torch.equal(grad, WORLD * weights[rows])  # both ranks' losses use every row
+
+
+@pytest.mark.parametrize("method", ["exact", "lowrank"])
+def test_sync_pca_directions_equal_single_process(ranks, method):
+    scale = torch.tensor([8.0, 6, 4, 3, 2, 1.5, 1, .5, .4, .3, .2, .1])
+    rows = torch.cat([torch.randn(40, 12, generator=torch.Generator().manual_seed(r)) * scale
+                      for r in range(WORLD)])
+    pca = ga.ActivationPCA(k=1, method=method, seed=5)
+    pca.lowrank_solver = "sketch"
+    mean, v = pca.directions(rows)
+    for r in range(WORLD):
+        rank_mean, rank_v = ranks[r][f"pca_{method}"]
+        torch.testing.assert_close(rank_mean, mean, atol=1e-5, rtol=1e-5)
+        # Directions up to sign: compare the projectors of each one.
+        for j in range(v.size(1)):
+            torch.testing.assert_close(torch.outer(rank_v[:, j], rank_v[:, j]),
+                                       torch.outer(v[:, j], v[:, j]), atol=1e-4, rtol=0)
+    if method == "lowrank":  # the sketch finds the leading direction of a decaying spectrum
+        _, exact = ga.ActivationPCA(k=1, method="exact").directions(rows)
+        assert abs(float(exact[:, 0] @ v[:, 0])) > 0.999
