@@ -101,3 +101,17 @@ def test_bad_graph_input_raises_clear_errors():
         enc(torch.randn(1, 7), torch.empty(2, 0, dtype=torch.long))
     with pytest.raises(ValueError, match="conv must be"):
         GraphCLEncoder(7, conv="gat")
+
+
+def test_graphcl_init_option():
+    enc = GraphCLEncoder(7, hidden=16, init="graphcl")
+    linears = [m for m in enc.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(float(m.bias.abs().max()) == 0.0 for m in linears)
+    bound = (6.0 / (7 + 16)) ** 0.5  # xavier-uniform bound of the first Linear
+    assert float(linears[0].weight.abs().max()) <= bound
+    enc.reset_parameters()
+    assert all(float(m.bias.abs().max()) == 0.0 for m in linears)
+    assert any(float(m.bias.abs().max()) > 0 for m in GraphCLEncoder(7).modules()
+               if isinstance(m, torch.nn.Linear))
+    with pytest.raises(ValueError, match="init must be"):
+        GraphCLEncoder(7, init="he")

@@ -12,6 +12,7 @@ from .tap import Tap, TapMixin
 __all__ = ["GraphEncoderBase", "gin_mlp", "sum_pool", "check_graph_batch"]
 
 CONV_TYPES = ("gin", "gcn")
+INITS = ("torch", "graphcl")
 
 
 def gin_mlp(in_channels: int, hidden: int) -> nn.Sequential:
@@ -65,8 +66,10 @@ class GraphEncoderBase(TapMixin, nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3,
-                 conv: str = "gin", proj_head: bool = True) -> None:
+                 conv: str = "gin", proj_head: bool = True, init: str = "torch") -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if in_channels < 1 or hidden < 1:
             raise ValueError(f"in_channels and hidden must be >= 1, got {in_channels}, {hidden}")
         if num_layers < 1:
@@ -83,6 +86,18 @@ class GraphEncoderBase(TapMixin, nn.Module):
         self.proj_head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim)) \
             if proj_head else None
         self.taps = nn.ModuleList(Tap(i) for i in range(num_layers + 1 + int(proj_head)))
+        self.init = init
+        if init == "graphcl":
+            self._graphcl_init()
+
+    def _graphcl_init(self) -> None:
+        """The official GraphCL code's initialisation: every ``nn.Linear`` xavier-uniform with
+        a zero bias (PyTorch's default is kaiming-uniform)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def make_conv(self, conv: str, in_channels: int, out_channels: int) -> nn.Module:
         raise NotImplementedError
@@ -106,6 +121,8 @@ class GraphEncoderBase(TapMixin, nn.Module):
         for module in self.modules():
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
+        if self.init == "graphcl":
+            self._graphcl_init()
 
     def encode(self, x: Tensor, conv_step: Callable[[int, Tensor], Tensor], batch: Tensor,
                num_graphs: int, project: bool, duplicate_at: Optional[int] = None,

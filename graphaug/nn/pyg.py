@@ -36,6 +36,8 @@ class GraphCLEncoder(GraphEncoderBase):
         num_layers (int): number of layers ``L`` (GraphCL: 3).
         conv (str): ``"gin"`` or ``"gcn"``.
         proj_head (bool): build the projection head (target ``L+1``).
+        init (str): ``"torch"`` (PyTorch's default) or ``"graphcl"`` (the official code's
+            xavier-uniform weights and zero biases for every Linear). (default: ``"torch"``)
 
     Shapes:
         x ``[N, in_channels]``, edge_index ``[2, E]``, batch ``[N]`` ->
