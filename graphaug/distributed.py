@@ -49,7 +49,8 @@ __all__ = ["is_active", "world_size", "rank", "is_main", "barrier", "COMM", "Com
            "all_reduce", "broadcast", "gather_with_grad", "all_reduce_gradients",
            "global_mean", "subspace_pca", "SyncBatchNorm", "convert_sync_batchnorm",
            "ShardedGraphBatches", "rank_generator", "global_draws", "sharded_loss",
-           "checkpoint_rng", "restore_rng", "save_on_main", "unwrap"]
+           "checkpoint_rng", "restore_rng", "save_on_main", "unwrap", "sync_gradients",
+           "mean_loss"]
 
 
 # -- process group ------------------------------------------------------------------------------
@@ -211,6 +212,21 @@ def all_reduce_gradients(module: nn.Module | Sequence[nn.Parameter]) -> None:
     for p, g in zip(params, grads):
         p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
         offset += g.numel()
+
+
+def sync_gradients(model: nn.Module) -> None:
+    """What a training step needs after ``backward()`` on several ranks: average the gradients,
+    unless ``model`` is ``DistributedDataParallel`` (which already did). No-op on one process."""
+    if is_active() and not isinstance(model, nn.parallel.DistributedDataParallel):
+        all_reduce_gradients(model)
+
+
+def mean_loss(loss: Tensor) -> float:
+    """``loss.item()`` averaged over the ranks: with :func:`sharded_loss` shares, the loss of
+    the global batch (one all-reduce of one number; ``loss.item()`` on one process)."""
+    if not is_active():
+        return loss.item()
+    return float(all_reduce(loss.detach().reshape(1).clone(), "loss")) / dist.get_world_size()
 
 
 # -- PCA statistics -----------------------------------------------------------------------------

@@ -62,6 +62,11 @@ def build(name: str) -> GraphCL:
                    input_aug=input_aug)
 
 
+def pretrain_config() -> MethodConfig:
+    return MethodConfig(method="graphcl+deepaug", transform="pca", rate=-1, target=2,
+                        hidden=16, epochs=2, batch_size=8)
+
+
 def step(model, batch):
     loss = model(batch)
     loss.backward()
@@ -108,6 +113,17 @@ def _worker(rank: int, port: int, out: str) -> None:
         for method in ("exact", "lowrank"):
             pca = ga.ActivationPCA(k=1, method=method, seed=5)
             results[f"pca_{method}"] = pca.directions(rows)
+
+        # Pretraining: sharded batches, rank-0 checkpoints, exact resume.
+        import graphaug.contrastive.trainer as trainer
+        writes, save = [], trainer.atomic_torch_save
+        trainer.atomic_torch_save = lambda path, obj: (writes.append(str(path)), save(path, obj))
+        cfg, pool = pretrain_config(), synthetic_graphs(40, seed=3).graphs
+        full, full_history = pretrain(pool, 7, cfg, seed=0, checkpoint=os.path.join(out, "a.pt"))
+        pretrain(pool, 7, cfg, seed=0, checkpoint=os.path.join(out, "b.pt"), stop_after=1)
+        resumed, history = pretrain(pool, 7, cfg, seed=0, checkpoint=os.path.join(out, "b.pt"))
+        results["pretrain"] = (full.state_dict(), list(full_history), resumed.state_dict(),
+                               list(history), writes)
         torch.save(results, os.path.join(out, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -123,11 +139,12 @@ def _free_port() -> int:
 def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("distributed")
     torch.multiprocessing.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD)
-    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return out, [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_two_ranks_equal_one_process(ranks, name):
+    _, ranks = ranks
     model = build(name)
     loss, grads = step(model, _collate(graphs()))
     for r in range(WORLD):
@@ -139,6 +156,7 @@ def test_two_ranks_equal_one_process(ranks, name):
 
 
 def test_gather_with_grad_order_and_gradient(ranks):
+    _, ranks = ranks
     expected = torch.tensor([[1.0, 1], [2, 2], [2, 2]], dtype=torch.float64)
     weights = torch.arange(6, dtype=torch.float64).view(3, 2)
     for r in range(WORLD):
@@ -150,6 +168,7 @@ def test_gather_with_grad_order_and_gradient(ranks):
 
 @pytest.mark.parametrize("method", ["exact", "lowrank"])
 def test_sync_pca_directions_equal_single_process(ranks, method):
+    _, ranks = ranks
     scale = torch.tensor([8.0, 6, 4, 3, 2, 1.5, 1, .5, .4, .3, .2, .1])
     rows = torch.cat([torch.randn(40, 12, generator=torch.Generator().manual_seed(r)) * scale
                       for r in range(WORLD)])
@@ -166,3 +185,19 @@ def test_sync_pca_directions_equal_single_process(ranks, method):
     if method == "lowrank":  # the sketch finds the leading direction of a decaying spectrum
         _, exact = ga.ActivationPCA(k=1, method="exact").directions(rows)
         assert abs(float(exact[:, 0] @ v[:, 0])) > 0.999
+
+
+def test_rank0_checkpoints_and_exact_resume(ranks):
+    out, ranks = ranks
+    for r in range(WORLD):
+        full, full_history, resumed, history, writes = ranks[r]["pretrain"]
+        assert writes == ([] if r else [str(out / "a.pt")] * 2 + [str(out / "b.pt")] * 2)
+        assert history == full_history and len(history) == 2
+        for key in full:
+            assert torch.equal(full[key], resumed[key]), key
+            assert torch.equal(full[key], ranks[0]["pretrain"][0][key]), key  # ranks agree
+    state = torch.load(out / "a.pt", weights_only=False)
+    assert len(state["rank_rng"]) == WORLD and state["config"]["world_size"] == WORLD
+    with pytest.raises(ValueError, match="world_size"):  # one process cannot resume it
+        pretrain(synthetic_graphs(40, seed=3).graphs, 7, pretrain_config(), seed=0,
+                 checkpoint=out / "a.pt")

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from .. import distributed as _dist
 from ..transforms import ActivationDropout, ActivationPCA, ActivationTransform
 from ..utils import seed_everything
 from .model import DeepAug, GraphCL
@@ -175,9 +176,18 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
              device: Optional[torch.device | str] = None,
              stop_after: Optional[int] = None,
              on_epoch_end: Optional[Callable[[int, float, nn.Module], None]] = None,
-             config: Optional[dict] = None) -> tuple[nn.Module, list[float]]:
+             config: Optional[dict] = None, sync_bn: bool = True, draws: str = "local",
+             ddp: bool = False) -> tuple[nn.Module, list[float]]:
     """Pretrain ``cfg`` on ``graphs`` with ``seed``; returns ``(encoder, loss per epoch)`` (a
     :class:`~graphaug.contrastive.trainer.TrainHistory`: ``.seconds`` adds up across resumes).
+
+    Under a process group (``torchrun``, every rank calling with the same arguments),
+    ``cfg.batch_size`` is the *global* batch: each rank trains on its shard
+    (:class:`~graphaug.distributed.ShardedGraphBatches`), with :class:`SyncBatchNorm
+    <graphaug.distributed.SyncBatchNorm>` when ``sync_bn``, per-rank transform/augmentation
+    streams (``draws="local"``) or one process's draws (``"global"``, see
+    :func:`~graphaug.distributed.global_draws`), gradients averaged manually or by
+    ``DistributedDataParallel`` (``ddp=True``), and rank-0 checkpoints.
 
     Resumes from ``checkpoint`` when it exists (exactly: same weights as an uninterrupted run).
     The checkpoint stores ``cfg``, ``seed`` and ``config`` (anything else the caller wants
@@ -186,13 +196,27 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
     must leave the encoder's weights and the global RNG as it found them).
     """
     device = torch.device(device or "cpu")
-    seed_everything(seed)
-    generator = torch.Generator().manual_seed(seed + 1)
+    seed_everything(seed)  # the same initial weights on every rank
+    distributed = _dist.is_active()
+    generator = _dist.rank_generator(seed + 1, draws) if distributed else \
+        torch.Generator().manual_seed(seed + 1)
     model = build_model(cfg, in_channels, generator).to(device)
+    batches = graph_batches(graphs, cfg.batch_size, device)
+    runner: nn.Module = model
+    if distributed:
+        if sync_bn:
+            _dist.convert_sync_batchnorm(model.encoder)
+        if draws == "global" and model.transform is not None:
+            _dist.global_draws(model.transform, blocks=2)
+        batches = _dist.ShardedGraphBatches(graphs, cfg.batch_size, device, seed=seed)
+        if ddp:
+            runner = nn.parallel.DistributedDataParallel(model)
+        config = {**(config or {}), "world_size": _dist.world_size(), "draws": draws,
+                  "sync_bn": sync_bn}
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history = train(model, graph_batches(graphs, cfg.batch_size, device), optimizer,
+    history = train(runner, batches, optimizer,
                     cfg.epochs, checkpoint=checkpoint, generators={"aug": generator},
-                    progress=progress, stop_after=stop_after,
+                    progress=progress and _dist.is_main(), stop_after=stop_after,
                     config={"method": cfg.to_dict(), "seed": seed, **(config or {})},
                     on_epoch_end=None if on_epoch_end is None else
                     (lambda epoch, loss: on_epoch_end(epoch, loss, model.encoder)))

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Optional
 import torch
 from torch import nn
 
+from .. import distributed as _dist
 from ..utils import atomic_torch_save, move_aside, rng_state, set_rng_state
 
 __all__ = ["train", "TrainHistory", "config_differences"]
@@ -61,7 +62,11 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
     r"""Train ``model`` (whose forward returns the loss) and return the mean loss per epoch.
 
     Args:
-        model (nn.Module): ``model(batch)`` returns a scalar loss.
+        model (nn.Module): ``model(batch)`` returns a scalar loss. Under a process group
+            (``torchrun``) each rank passes its shard's batches; gradients are averaged over
+            the ranks (by ``DistributedDataParallel`` when ``model`` is one), the reported loss
+            is the mean over ranks and rank 0 alone writes the checkpoint, with every rank's
+            RNG state (:mod:`graphaug.distributed`).
         batches (callable): ``batches(epoch)`` yields the batches of that epoch; its randomness
             must come from the global torch RNG or from ``generators`` so that resumes are exact.
         optimizer (Optimizer): optimizer over ``model``'s parameters.
@@ -113,9 +118,11 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
                 fields = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
                 raise ValueError(f"checkpoint {checkpoint} was written under another "
                                  f"configuration ({fields}); remove it or match the config")
-        model.load_state_dict(state["model"])
+        _dist.unwrap(model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], generators)
+        # Several ranks: each resumes its own RNG streams (a rank-count mismatch is refused).
+        set_rng_state(_dist.restore_rng(state.get("rank_rng", [state["rng"]]),
+                                        f"checkpoint {checkpoint}"), generators)
         start, seconds = state["epoch"], float(state.get("seconds", 0.0))
         history.extend(state["history"])
     history.resumed_from = start
@@ -131,11 +138,12 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
         for batch in batches(epoch):
             optimizer.zero_grad(set_to_none=True)
             loss = model(batch)
-            value = loss.item()
+            value = _dist.mean_loss(loss)  # the global batch's loss on several ranks
             if not math.isfinite(value):
                 raise ValueError(f"non-finite loss {value} at epoch {epoch}; last "
                                  "checkpoint kept")
             loss.backward()
+            _dist.sync_gradients(model)
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
@@ -149,11 +157,14 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
             on_epoch_end(epoch, history[-1])
         finished = epoch + 1
         if checkpoint is not None and (finished % checkpoint_every == 0 or finished == epochs):
-            atomic_torch_save(checkpoint, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "rng": rng_state(generators), "epoch": finished, "epochs": epochs,
+            rng = rng_state(generators)
+            extra = {"rank_rng": _dist.checkpoint_rng(rng)} if _dist.is_active() else {}
+            _dist.save_on_main(checkpoint, {  # rank 0 writes; every rank waits for the file
+                "model": _dist.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                "rng": rng, "epoch": finished, "epochs": epochs,
                 "history": list(history), "config": config,
-                "seconds": seconds + time.perf_counter() - call_started})
+                "seconds": seconds + time.perf_counter() - call_started, **extra},
+                atomic_torch_save)
         done_this_call += 1
         if stop_after is not None and done_this_call >= stop_after:
             break
