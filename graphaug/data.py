@@ -1,42 +1,135 @@
-"""Dataset loading: data-root resolution and TU graph-classification sets.
+"""Dataset loading: data-root resolution, TU graph-classification sets and OGB molecules.
 
-The data root comes from ``root=`` (``--root`` on the command line) or the ``GRAPHAUG_DATA``
-environment variable. TU data is looked up as ``<root>/TU/<NAME>/raw`` or ``<root>/<NAME>/raw``.
-When the raw files are missing, PyG may download them if the network allows; offline, a
+The data root comes from ``root=`` (``--root`` on the command line), else the ``GRAPHAUG_DATA``
+environment variable, else :data:`DEFAULT_ROOT` (``~/.cache/graphaug/datasets``). TU data is
+looked up as ``<root>/TU/<NAME>/raw`` or ``<root>/<NAME>/raw``, OGB data as
+``<root>/ogb/<name_with_underscores>`` or ``<root>/<name_with_underscores>``. Missing files are
+downloaded (PyG's TU downloader, OGB's own) unless ``download=False``; offline, a
 :class:`FileNotFoundError` names the files and folders that were searched.
+
+TU raw files are validated before PyG reads them (line counts agree, node ids in range, every
+line parses), so a truncated or edited file raises an error naming the file and the line instead
+of yielding a partial dataset. Nothing is written into a read-only data root (a folder without
+write permission bits, such as a shared copy): processed caches and downloads then go to a
+writable cache folder (``$GRAPHAUG_CACHE``, default ``~/.cache/graphaug/processed``).
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
+import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["data_root", "find_tu_root", "load_tu", "find_ogb_root", "load_ogb", "GraphDataset",
-           "SOCIAL_DATASETS",
+__all__ = ["DEFAULT_ROOT", "data_root", "cache_dir", "find_tu_root", "load_tu",
+           "validate_tu_files", "find_ogb_root", "load_ogb", "GraphDataset", "SOCIAL_DATASETS",
            "validate_graphs"]
+
+#: Data root used when neither ``root=`` nor ``$GRAPHAUG_DATA`` is given.
+DEFAULT_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "graphaug" / \
+    "datasets"
 
 #: Datasets without node labels; GraphCL gives them constant node features.
 SOCIAL_DATASETS = ("COLLAB", "IMDB-BINARY", "IMDB-MULTI", "REDDIT-BINARY", "REDDIT-MULTI-5K",
                    "REDDIT-MULTI-12K")
 
 _TU_REQUIRED = ("A", "graph_indicator", "graph_labels")
+# optional TU files: part -> (dtype, what one line describes)
+_TU_NODE_FILES = {"node_labels": np.int64, "node_attributes": np.float64}
+_TU_EDGE_FILES = {"edge_labels": np.int64, "edge_attributes": np.float64}
+_TU_GRAPH_FILES = {"graph_attributes": np.float64}
+_FINGERPRINT = "graphaug_raw.json"
 
 
 def data_root(root: Optional[os.PathLike | str] = None) -> Path:
-    """Resolve the data root: ``root`` if given, else ``$GRAPHAUG_DATA``.
-
-    Raises:
-        ValueError: neither is set.
-    """
+    """Resolve the data root: ``root`` if given, else ``$GRAPHAUG_DATA``, else
+    :data:`DEFAULT_ROOT`."""
     root = root if root is not None else os.environ.get("GRAPHAUG_DATA")
-    if not root:
-        raise ValueError("no data root: pass root=/--root or set GRAPHAUG_DATA (e.g. to a copy "
-                         "of shared/datasets)")
-    return Path(root).expanduser()
+    return Path(root).expanduser() if root else DEFAULT_ROOT
+
+
+def cache_dir() -> Path:
+    """Writable folder for processed caches and downloads of read-only data roots:
+    ``$GRAPHAUG_CACHE``, else ``processed/`` beside :data:`DEFAULT_ROOT`."""
+    env = os.environ.get("GRAPHAUG_CACHE")
+    return Path(env).expanduser() if env else DEFAULT_ROOT.parent / "processed"
+
+
+def _writable(path: Path) -> bool:
+    """Whether graphaug may create files in ``path`` (or, if it does not exist yet, in its
+    nearest existing parent). A folder without any write permission bit counts as read-only even
+    where the user could write anyway (root): that is how shared data is marked."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+
+
+def _mirror(folder: Path) -> Path:
+    """The writable stand-in for a read-only ``folder``: one cache folder per source path."""
+    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
+    return cache_dir() / key
+
+
+def _writable_base(base: Path, name: str) -> Path:
+    """``base`` if ``base/<name>`` (and its ``processed/``) may be written, else its mirror."""
+    folder = base / name
+    ok = _writable(folder) and (not (folder / "processed").exists() or
+                                _writable(folder / "processed"))
+    return base if ok else _mirror(base)
+
+
+def _fingerprint(raw_dir: Path) -> dict:
+    return {f.name: [f.stat().st_size, f.stat().st_mtime_ns]
+            for f in sorted(raw_dir.iterdir()) if f.is_file()} if raw_dir.is_dir() else {}
+
+
+def _drop_stale_cache(processed_file: Path, raw_dir: Path) -> dict:
+    """Remove a processed file made from other raw files than today's (a cache is only ever as
+    good as the files it was built from); returns today's fingerprint."""
+    fingerprint = _fingerprint(raw_dir)
+    record = processed_file.parent / _FINGERPRINT
+    if fingerprint and processed_file.is_file():
+        try:
+            same = json.loads(record.read_text()) == fingerprint
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            processed_file.unlink()
+    return fingerprint
+
+
+def _record_fingerprint(processed_dir: Path, fingerprint: dict) -> None:
+    if fingerprint:
+        tmp = processed_dir / f".{_FINGERPRINT}.tmp"
+        tmp.write_text(json.dumps(fingerprint))
+        os.replace(tmp, processed_dir / _FINGERPRINT)
+
+
+# -- TU ---------------------------------------------------------------------------------------
+
+def _tu_candidates(name: str, base: Path) -> list[Path]:
+    candidates = [base / "TU", base]
+    mirror = _mirror(base / "TU")
+    if (mirror / name / "raw").is_dir():  # downloaded earlier for a read-only root
+        candidates.append(mirror)
+    return candidates
+
+
+def _tu_missing_message(name: str, candidates: Sequence[Path]) -> str:
+    looked = ", ".join(str(c / name / "raw") for c in candidates)
+    files = ", ".join(f"{name}_{p}.txt" for p in _TU_REQUIRED)
+    return f"TU dataset {name!r} not found: looked for {files} in {looked}"
 
 
 def find_tu_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
@@ -45,15 +138,214 @@ def find_tu_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
     Raises:
         FileNotFoundError: no candidate holds the required raw files; the message lists them.
     """
-    base = data_root(root)
-    candidates = [base / "TU", base]
+    candidates = _tu_candidates(name, data_root(root))
     for candidate in candidates:
         raw = candidate / name / "raw"
         if all((raw / f"{name}_{part}.txt").is_file() for part in _TU_REQUIRED):
             return candidate
-    looked = ", ".join(str(c / name / "raw") for c in candidates)
-    files = ", ".join(f"{name}_{p}.txt" for p in _TU_REQUIRED)
-    raise FileNotFoundError(f"TU dataset {name!r} not found: looked for {files} in {looked}")
+    raise FileNotFoundError(_tu_missing_message(name, candidates))
+
+
+def _read_numbers(path: Path, dtype, columns: Optional[int] = None) -> np.ndarray:
+    """Every line of a comma-separated TU file as one row of a ``[lines, columns]`` array.
+
+    Raises:
+        ValueError: naming the file and the first line that is empty, cut off or not numeric.
+    """
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path} is empty")
+    lines = data.count(b"\n")
+    if not data.endswith(b"\n"):
+        # PyG's reader splits on newlines and drops the last piece: an unterminated line would
+        # vanish silently; a file cut mid-line ends this way too
+        raise ValueError(f"{path}, line {lines + 1}: the file does not end with a newline, so it "
+                         "looks cut off mid-line; restore it (or end it with a newline if this "
+                         "last line is complete)")
+    try:
+        text = data.decode("ascii")
+        table = np.loadtxt(io.StringIO(text), delimiter=",", dtype=dtype, ndmin=2,
+                           comments=None)
+    except ValueError:  # not ASCII or not numeric: find the line below
+        table = None
+    if table is None or table.shape[0] != lines or (columns and table.shape[1] != columns):
+        raise ValueError(_bad_line(path, data, dtype, columns))
+    return table
+
+
+def _bad_line(path: Path, data: bytes, dtype, columns: Optional[int]) -> str:
+    """The message for the first line of ``data`` that does not parse (slow path, errors only)."""
+    kind, convert = ("integers", int) if np.issubdtype(dtype, np.integer) else ("numbers", float)
+    expected = columns
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        text = line.decode("ascii", errors="replace")
+        fields = text.split(",")
+        if expected is None:
+            expected = len(fields)
+        try:
+            ok = len(fields) == expected and [convert(f) for f in fields] is not None
+        except ValueError:
+            ok = False
+        if not ok:
+            what = "is empty" if not text.strip() else f"reads {text.strip()!r}"
+            return (f"{path}, line {number} {what}: expected {expected} comma-separated {kind} "
+                    "(is the file truncated or edited?)")
+    return f"{path}: cannot be read as comma-separated {kind}"
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort: several times faster than ``np.unique`` here)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])]
+
+
+def _count_error(path: Path, lines: int, expected: int, per: str, source: Path) -> ValueError:
+    hint = "the file looks truncated" if lines < expected else "it has extra lines"
+    return ValueError(f"{path} has {lines} lines, but {source.name} implies {expected} "
+                      f"(one line per {per}): {hint}; line {min(lines, expected) + 1} is the "
+                      "first without a counterpart")
+
+
+def validate_tu_files(raw_dir: os.PathLike | str, name: str) -> None:
+    r"""Check a TU dataset's raw files before PyG reads them.
+
+    Every line must parse; ``graph_indicator`` gives the node count :math:`N` and graph ids
+    ``1..G`` in non-decreasing order with no empty graph; ``graph_labels`` (and
+    ``graph_attributes``) must have :math:`G` lines, node files :math:`N` lines, edge files as
+    many lines as ``A``; every node id in ``A`` must lie in ``1..N``, join two nodes of the same
+    graph and appear in both directions (TU graphs are undirected).
+
+    Args:
+        raw_dir (path): the folder holding ``<name>_A.txt`` etc.
+        name (str): the dataset name, the files' prefix.
+
+    Raises:
+        FileNotFoundError: a required file is missing.
+        ValueError: naming the file and, where there is one, the offending line.
+    """
+    raw_dir = Path(raw_dir)
+
+    def path(part: str) -> Path:
+        return raw_dir / f"{name}_{part}.txt"
+
+    missing = [path(p).name for p in _TU_REQUIRED if not path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"TU dataset {name!r}: {', '.join(missing)} missing in {raw_dir}")
+    indicator_path = path("graph_indicator")
+    indicator = _read_numbers(indicator_path, np.int64, 1)[:, 0]
+    num_nodes = indicator.size
+    low = np.flatnonzero(indicator < 1)
+    if low.size:
+        raise ValueError(f"{indicator_path}, line {low[0] + 1}: graph id {indicator[low[0]]}; "
+                         "graph ids start at 1")
+    down = np.flatnonzero(indicator[1:] < indicator[:-1])
+    if down.size:
+        i = down[0] + 1
+        raise ValueError(f"{indicator_path}, line {i + 1}: graph id {indicator[i]} after "
+                         f"{indicator[i - 1]}; nodes must be listed graph by graph in "
+                         "increasing graph id")
+    num_graphs = int(indicator[-1])
+    empty = np.flatnonzero(np.bincount(indicator, minlength=num_graphs + 1)[1:] == 0)
+    if empty.size:
+        raise ValueError(f"{indicator_path}: graph {empty[0] + 1} has no node (graph ids go up "
+                         f"to {num_graphs}; every id in between needs at least one line)")
+    counts = {"graph_labels": (np.int64, num_graphs, "graph"),
+              **{p: (t, num_graphs, "graph") for p, t in _TU_GRAPH_FILES.items()},
+              **{p: (t, num_nodes, "node") for p, t in _TU_NODE_FILES.items()}}
+    for part, (dtype, expected, per) in counts.items():
+        if part == "graph_labels" or path(part).is_file():
+            lines = _read_numbers(path(part), dtype).shape[0]
+            if lines != expected:
+                raise _count_error(path(part), lines, expected, per, indicator_path)
+
+    a_path = path("A")
+    edges = _read_numbers(a_path, np.int64, 2)
+    out = np.flatnonzero(((edges < 1) | (edges > num_nodes)).any(axis=1))
+    if out.size:
+        row = edges[out[0]]
+        value = row[0] if not 1 <= row[0] <= num_nodes else row[1]
+        raise ValueError(f"{a_path}, line {out[0] + 1}: node id {value} is out of range "
+                         f"1..{num_nodes} ({indicator_path.name} has {num_nodes} nodes)")
+    graph = indicator[edges - 1]
+    cross = np.flatnonzero(graph[:, 0] != graph[:, 1])
+    if cross.size:
+        (u, v), (gu, gv) = edges[cross[0]], graph[cross[0]]
+        raise ValueError(f"{a_path}, line {cross[0] + 1}: edge ({u}, {v}) joins graph {gu} and "
+                         f"graph {gv} (per {indicator_path.name})")
+    key = edges[:, 0] * (num_nodes + 1) + edges[:, 1]
+    reverse = edges[:, 1] * (num_nodes + 1) + edges[:, 0]
+    if not np.array_equal(_distinct(key), _distinct(reverse)):  # fast path: symmetric as a set
+        first = np.flatnonzero(~np.isin(reverse, key))[0]
+        u, v = edges[first]
+        raise ValueError(f"{a_path}, line {first + 1}: edge ({u}, {v}) has no reverse ({v}, {u}); "
+                         "TU graphs are undirected and list every edge in both directions, so "
+                         "the file looks truncated or edited")
+    for part, dtype in _TU_EDGE_FILES.items():
+        if path(part).is_file():
+            lines = _read_numbers(path(part), dtype).shape[0]
+            if lines != edges.shape[0]:
+                raise _count_error(path(part), lines, edges.shape[0], "edge", a_path)
+
+
+@functools.lru_cache(maxsize=None)
+def _tu_class():
+    """PyG's ``TUDataset`` with a chosen processed folder, validation before PyG parses the raw
+    files, and no download of its own (downloads happen in :func:`load_tu`)."""
+    from torch_geometric.datasets import TUDataset
+
+    class ValidatedTUDataset(TUDataset):
+        def __init__(self, root: str, name: str, processed_dir: str, **kwargs) -> None:
+            self._processed_dir = processed_dir
+            super().__init__(root, name, **kwargs)
+
+        @property
+        def processed_dir(self) -> str:
+            return self._processed_dir
+
+        def download(self) -> None:
+            raise FileNotFoundError(f"TU raw files missing in {self.raw_dir}")
+
+        def process(self) -> None:
+            validate_tu_files(self.raw_dir, self.name)
+            super().process()
+
+    return ValidatedTUDataset
+
+
+def _download_tu(name: str, base: Path, missing: FileNotFoundError) -> Path:
+    """Download ``name`` with PyG's TU downloader into ``<base>/TU/<name>/raw`` (or the cache's
+    mirror of a read-only ``base``); returns the folder to give ``TUDataset`` as root."""
+    from torch_geometric.datasets import TUDataset
+
+    target = _writable_base(base / "TU", name)
+    folder = target / name
+    if (folder / "raw").exists():  # never overwrite what the user placed there
+        raise FileNotFoundError(f"{missing}; {folder / 'raw'} exists but is incomplete, so "
+                                f"nothing was downloaded over it: complete it or remove it to "
+                                f"download {name}")
+    url = f"{TUDataset.url}/{name}.zip"
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    # download and check in a temporary folder, then move into place: an interrupted or broken
+    # download never leaves a half dataset behind
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    try:
+        try:
+            TUDataset.download(SimpleNamespace(url=TUDataset.url, cleaned=False, name=name,
+                                               raw_dir=str(tmp / "raw")))
+        except Exception as error:  # offline, HTTP error, bad zip: say what was tried
+            raise FileNotFoundError(f"{missing}; downloading {url} failed "
+                                    f"({type(error).__name__}: {error}); pass download=False "
+                                    "(--no-download) to skip the download") from error
+        validate_tu_files(tmp / "raw", name)
+        os.replace(tmp / "raw", folder / "raw")
+    except BaseException:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 @dataclass
@@ -104,28 +396,48 @@ def validate_graphs(graphs: Sequence, name: str = "dataset") -> None:
             raise ValueError(f"{name}: graph {i} has NaN/Inf node features")
 
 
-def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, self_loops: bool = False,
-            constant_features: Optional[bool] = None) -> GraphDataset:
+def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, download: bool = True,
+            self_loops: bool = False, constant_features: Optional[bool] = None) -> GraphDataset:
     r"""Load a TU dataset as a :class:`GraphDataset` with GraphCL's node features.
+
+    The raw files are validated before PyG first reads them (:func:`validate_tu_files`); PyG's
+    ``processed/`` cache is written beside ``raw/`` when that folder is writable, else in
+    :func:`cache_dir`, and rebuilt whenever the raw files change.
 
     Args:
         name (str): e.g. ``"MUTAG"``, ``"NCI1"``, ``"REDDIT-BINARY"``.
-        root (path, optional): data root (default ``$GRAPHAUG_DATA``); PyG writes its
-            ``processed/`` cache beside ``raw/``, so point it at a writable copy.
+        root (path, optional): data root (default ``$GRAPHAUG_DATA``, else
+            :data:`DEFAULT_ROOT`).
+        download (bool): download the raw files with PyG's TU downloader into
+            ``<root>/TU/<name>/raw`` when no candidate folder holds them (default ``True``).
         self_loops (bool): add one self-loop per node (GraphCL's official data pipeline does).
         constant_features (bool, optional): use a constant 1 feature per node; default: for
             the social datasets (no node labels) only.
+
+    Raises:
+        FileNotFoundError: the files are missing and ``download=False`` or the download failed;
+            the message names the files and the folders searched.
+        ValueError: a raw file is malformed (the message names the file and the line).
 
     Example:
         >>> ds = load_tu("MUTAG", root="/tmp/datasets")
         >>> ds.num_features, ds.num_classes, len(ds)
         (7, 2, 188)
     """
-    from torch_geometric.datasets import TUDataset
     from torch_geometric.utils import add_remaining_self_loops
 
-    tu_root = find_tu_root(name, root)
-    dataset = TUDataset(str(tu_root), name)
+    base = data_root(root)
+    try:
+        tu_root = find_tu_root(name, base)
+    except FileNotFoundError as missing:
+        if not download:
+            raise FileNotFoundError(f"{missing} (download=False: nothing was downloaded)") \
+                from None
+        tu_root = _download_tu(name, base, missing)
+    processed = _writable_base(tu_root, name) / name / "processed"
+    fingerprint = _drop_stale_cache(processed / "data.pt", tu_root / name / "raw")
+    dataset = _tu_class()(str(tu_root), name, str(processed))
+    _record_fingerprint(processed, fingerprint)
     if constant_features is None:
         constant_features = name in SOCIAL_DATASETS or dataset.num_node_features == 0
     graphs = []
@@ -148,6 +460,11 @@ _OGB_REQUIRED = ("RELEASE_v1.txt", "raw/edge.csv.gz", "raw/edge-feat.csv.gz",
                  "raw/node-feat.csv.gz", "raw/graph-label.csv.gz", "raw/num-node-list.csv.gz",
                  "raw/num-edge-list.csv.gz", "split/scaffold/train.csv.gz",
                  "split/scaffold/valid.csv.gz", "split/scaffold/test.csv.gz")
+_OGB_PROCESSED = "geometric_data_processed.pt"
+
+
+def _ogb_candidates(base: Path) -> list[Path]:
+    return [base / "ogb", base, _mirror(base / "ogb")]
 
 
 def find_ogb_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
@@ -159,9 +476,9 @@ def find_ogb_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
     """
     base = data_root(root)
     folder = name.replace("-", "_")
-    candidates = [base / "ogb", base]
+    candidates = _ogb_candidates(base)
     for candidate in candidates:
-        if (candidate / folder / "processed" / "geometric_data_processed.pt").is_file():
+        if (candidate / folder / "processed" / _OGB_PROCESSED).is_file():
             return candidate
         missing = [f for f in _OGB_REQUIRED if not (candidate / folder / f).is_file()]
         if not missing and (candidate / folder).is_dir():
@@ -173,23 +490,102 @@ def find_ogb_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
                             f"{candidates[1] / folder})")
 
 
-def load_ogb(name: str, root: Optional[os.PathLike | str] = None):
-    r"""Load an ``ogbg-mol*`` dataset offline with its official scaffold split.
+@functools.lru_cache(maxsize=None)
+def _ogb_class():
+    """OGB's ``PygGraphPropPredDataset`` with a chosen processed folder and no download of its
+    own (downloads happen in :func:`load_ogb`, never behind a prompt)."""
+    from ogb.graphproppred import PygGraphPropPredDataset
+
+    class CachedOGBDataset(PygGraphPropPredDataset):
+        def __init__(self, name: str, root: str, processed_dir: str) -> None:
+            self._processed_dir = processed_dir
+            super().__init__(name=name, root=root)
+
+        @property
+        def processed_dir(self) -> str:
+            return self._processed_dir
+
+        def download(self) -> None:
+            raise FileNotFoundError(f"OGB raw files missing in {self.raw_dir}")
+
+    return CachedOGBDataset
+
+
+def _download_ogb(name: str, base: Path, missing: FileNotFoundError) -> Path:
+    """Download ``name`` with OGB's own downloader into ``<base>/ogb/<name with _>`` (or the
+    cache's mirror of a read-only ``base``); returns the folder to give OGB as root."""
+    import pandas as pd
+    from ogb.graphproppred import PygGraphPropPredDataset, dataset_pyg
+
+    dir_name = name.replace("-", "_")
+    target = _writable_base(base / "ogb", dir_name)
+    folder = target / dir_name
+    if folder.exists():  # OGB would delete it; never remove what the user placed there
+        raise FileNotFoundError(f"{missing}; {folder} exists but is incomplete, so nothing was "
+                                f"downloaded over it: complete it or remove it to download "
+                                f"{name}")
+    master = pd.read_csv(Path(dataset_pyg.__file__).parent / "master.csv", index_col=0,
+                         keep_default_na=False)
+    if name not in master:
+        raise ValueError(f"unknown OGB graph dataset {name!r}; choose from "
+                         f"{', '.join(master.keys())}")
+    meta = master[name]
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=target))
+    try:
+        (tmp / dir_name).mkdir()  # OGB's downloader replaces this folder with the download
+        stub = SimpleNamespace(meta_info=meta, original_root=str(tmp),
+                               root=str(tmp / dir_name), download_name=meta["download_name"])
+        try:
+            PygGraphPropPredDataset.download(stub)
+        except (Exception, SystemExit) as error:  # offline, HTTP error, declined: say so
+            raise FileNotFoundError(f"{missing}; downloading {meta['url']} failed "
+                                    f"({type(error).__name__}: {error}); pass download=False "
+                                    "(--no-download) to skip the download") from error
+        lacking = [f for f in _OGB_REQUIRED if not (tmp / dir_name / f).is_file()]
+        if lacking:
+            raise FileNotFoundError(f"the download of {name} from {meta['url']} lacks "
+                                    f"{', '.join(lacking)}")
+        os.replace(tmp / dir_name, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_ogb(name: str, root: Optional[os.PathLike | str] = None, *, download: bool = True):
+    r"""Load an ``ogbg-mol*`` dataset with its official scaffold split.
 
     ogb 1.3.6 reads its own processed cache with ``torch.load``, which torch >= 2.6 refuses
-    (weights-only default); full unpickling is allowed for that one call only.
+    (weights-only default); full unpickling is allowed for that one call only. The
+    ``processed/`` cache goes beside ``raw/`` when that folder is writable, else in
+    :func:`cache_dir`, and is rebuilt whenever the raw files change.
 
     Args:
         name (str): e.g. ``"ogbg-molhiv"``.
-        root (path, optional): data root (default ``$GRAPHAUG_DATA``); OGB writes
-            ``processed/`` beside ``raw/``, so point it at a writable copy.
+        root (path, optional): data root (default ``$GRAPHAUG_DATA``, else
+            :data:`DEFAULT_ROOT`).
+        download (bool): download the dataset with OGB's own downloader into
+            ``<root>/ogb/<name with _>`` when no candidate folder holds it (default ``True``);
+            an existing incomplete folder is never downloaded over.
 
     Returns:
         ``(dataset, split)`` with ``split = {"train": idx, "valid": idx, "test": idx}``.
-    """
-    from ogb.graphproppred import PygGraphPropPredDataset
 
-    ogb_root = find_ogb_root(name, root)
+    Raises:
+        FileNotFoundError: files are missing and ``download=False`` or the download failed;
+            the message names the missing files and the folders searched.
+    """
+    base = data_root(root)
+    try:
+        ogb_root = find_ogb_root(name, base)
+    except FileNotFoundError as missing:
+        if not download:
+            raise FileNotFoundError(f"{missing} (download=False: nothing was downloaded)") \
+                from None
+        ogb_root = _download_ogb(name, base, missing)
+    dir_name = name.replace("-", "_")
+    processed = _writable_base(ogb_root, dir_name) / dir_name / "processed"
+    fingerprint = _drop_stale_cache(processed / _OGB_PROCESSED, ogb_root / dir_name / "raw")
     original = torch.load
 
     def full_load(*args, **kwargs):  # OGB's own cache file, written by OGB itself
@@ -198,7 +594,8 @@ def load_ogb(name: str, root: Optional[os.PathLike | str] = None):
 
     torch.load = full_load
     try:
-        dataset = PygGraphPropPredDataset(name=name, root=str(ogb_root))
+        dataset = _ogb_class()(name, str(ogb_root), str(processed))
     finally:
         torch.load = original
+    _record_fingerprint(processed, fingerprint)
     return dataset, dataset.get_idx_split()
