@@ -114,21 +114,31 @@ class ActivationTransform(nn.Module):
         """
         if not self.is_active(training):
             return x
-        sample_index, num_samples = self._grouping(x, batch, mask, num_samples)
+        if not x.is_floating_point():  # the transformed rows would be rounded back silently
+            raise TypeError(f"{type(self).__name__} transforms float activations, got {x.dtype}; "
+                            "cast to float first (e.g. x.float())")
+        sample_index, num_samples, ids_ok = self._grouping(x, batch, mask, num_samples)
         if x.numel() == 0:
             raise ValueError(f"{type(self).__name__} received an empty activation of shape "
                              f"{tuple(x.shape)} (an empty graph or batch?)")
-        if self.check_finite and not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{type(self).__name__} received NaN or Inf activations "
-                             f"(shape {tuple(x.shape)}); check the input features and the "
-                             "layers below the target")
+        # checks computed on the device and read back with `view.any()` in one host sync
+        pending = {} if ids_ok is None else {"ids": ids_ok}
+        if self.check_finite:
+            pending["finite"] = torch.isfinite(x).all()
         selected = select_samples(num_samples, self.apply_prob, x.device, self.generator)
         position_sel = selected[sample_index] if sample_index is not None else selected
         # Broadcastable mask over x: per dim-0 row, further restricted by `mask`.
         view = position_sel.view(-1, *([1] * (x.dim() - 1)))
         if mask is not None:
             view = view & mask.to(torch.bool).view(*mask.shape, *([1] * (x.dim() - mask.dim())))
-        if not bool(view.any()):
+        flags = dict(zip(("any", *pending), torch.stack([view.any(), *pending.values()]).tolist()))
+        if not flags.get("ids", True):
+            raise self._sample_id_error(batch.long(), num_samples)
+        if not flags.get("finite", True):
+            raise ValueError(f"{type(self).__name__} received NaN or Inf activations "
+                             f"(shape {tuple(x.shape)}); check the input features and the "
+                             "layers below the target")
+        if not flags["any"]:
             return x
         transformed = self.transform_selected(x, view, sample_index, mask)
         if self.stop_grad:
@@ -137,7 +147,10 @@ class ActivationTransform(nn.Module):
 
     @staticmethod
     def _grouping(x: Tensor, batch: Optional[Tensor], mask: Optional[Tensor],
-                  num_samples: Optional[int]) -> tuple[Optional[Tensor], int]:
+                  num_samples: Optional[int]) -> tuple[Optional[Tensor], int, Optional[Tensor]]:
+        """``(sample id of each dim-0 row or None, number of samples, pending check)``: the last
+        is a device bool (all ids in range) that :meth:`forward` still has to read, or ``None``
+        when the ids were checked here already."""
         if x.dim() < 2:
             raise ValueError(f"activation must have at least 2 dims (rows, features), got shape "
                              f"{tuple(x.shape)}")
@@ -148,14 +161,45 @@ class ActivationTransform(nn.Module):
             if batch.dim() != 1 or batch.numel() != x.size(0):
                 raise ValueError(f"batch must be a [N] vector with N = {x.size(0)} rows, got "
                                  f"shape {tuple(batch.shape)}")
-            if num_samples is None:
-                num_samples = int(batch.max()) + 1 if batch.numel() > 0 else 0
-            return batch.to(x.device), int(num_samples)
+            if batch.dtype == torch.bool or batch.is_floating_point() or batch.is_complex():
+                raise ValueError(f"batch must hold integer sample ids (0 .. num_samples - 1, like "
+                                 f"PyG's batch vector), got dtype {batch.dtype}; pass "
+                                 "batch.long(), or mask= for a boolean mask of valid rows")
+            batch = batch.to(device=x.device, dtype=torch.long)
+            if num_samples is not None and int(num_samples) < 0:
+                raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+            if batch.numel() == 0:
+                return batch, int(num_samples or 0), None
+            if num_samples is None or batch.device.type == "cpu":
+                # one reduction; on CPU it costs no device sync, and without num_samples the
+                # count needs the maximum anyway
+                low, high = torch.stack(torch.aminmax(batch)).tolist()
+                num_samples = high + 1 if num_samples is None else int(num_samples)
+                if low < 0 or high >= num_samples:
+                    raise ActivationTransform._sample_id_error(batch, num_samples)
+                return batch, num_samples, None
+            # accelerator with the count given: no host sync here; the range check is read in
+            # forward's one sync, and clamped ids keep the indexing in bounds until then
+            num_samples = int(num_samples)
+            if num_samples == 0:
+                raise ValueError(f"num_samples is 0 but batch has {batch.numel()} rows")
+            ok = ((batch >= 0) & (batch < num_samples)).all()
+            return batch.clamp(0, num_samples - 1), num_samples, ok
         if mask is not None:
             if tuple(mask.shape) != tuple(x.shape[:mask.dim()]) or mask.dim() < 2:
                 raise ValueError(f"mask of shape {tuple(mask.shape)} does not match the leading "
                                  f"dims of the activation {tuple(x.shape)}")
-        return None, x.size(0)
+        return None, x.size(0), None
+
+    @staticmethod
+    def _sample_id_error(batch: Tensor, num_samples: int) -> ValueError:
+        """The error for ids of ``batch`` outside ``0 .. num_samples - 1`` (error path only)."""
+        row = int(((batch < 0) | (batch >= num_samples)).nonzero()[0, 0])
+        value = int(batch[row])
+        hint = ("-1 usually marks padding or an unassigned row: drop those rows or pass mask="
+                if value < 0 else "is num_samples too small, or the batch from another input?")
+        return ValueError(f"batch holds sample id {value} at row {row}, outside "
+                          f"0 .. {num_samples - 1} (num_samples = {num_samples}); {hint}")
 
     def transform_selected(self, x: Tensor, selected: Tensor, sample_index: Optional[Tensor],
                            mask: Optional[Tensor]) -> Tensor:  # pragma: no cover - abstract
@@ -235,6 +279,13 @@ class ActivationPCA(ActivationTransform):
     def __init__(self, k: int = 1, q: int = 6, method: str = "auto", niter: int = 2,
                  pca_rows: Optional[str] = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        for key, value in (("k", k), ("q", q), ("niter", niter)):
+            try:  # int() alone would truncate k=1.5 to 1
+                integral = not isinstance(value, bool) and int(value) == value
+            except (TypeError, ValueError, OverflowError):
+                integral = False
+            if not integral:
+                raise ValueError(f"{key} must be an integer, got {value!r}")
         k, q = int(k), int(q)
         if q < 1:
             raise ValueError(f"q must be >= 1, got {q}")

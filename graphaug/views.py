@@ -15,6 +15,7 @@ features, such as OGB atom types, need an explicit ``mask_token`` (a ``ValueErro
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -36,6 +37,7 @@ class GraphView:
     """
 
     def __init__(self, batch) -> None:
+        batch = _checked(batch)
         self.batch = batch
         edge_index = batch.edge_index
         device = edge_index.device
@@ -119,6 +121,43 @@ class GraphView:
             out.edge_attr = edge_attr if edge_ids is None else edge_attr.index_select(0, edge_ids)
         out._num_graphs = self.num_graphs
         return out
+
+
+def _checked(batch):
+    """``batch`` if its graph is well-formed, a shallow copy with an ``int64`` ``edge_index`` if
+    that was another integer type (the input is never modified); else a clear error.
+
+    Raises:
+        TypeError: ``edge_index`` is missing, not a tensor or not integer.
+        ValueError: ``edge_index`` is not ``[2, E]``, a node id lies outside ``0 .. N-1``, the
+            node count is unknown or ``batch.batch`` does not have one entry per node.
+    """
+    edge_index = getattr(batch, "edge_index", None)
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"input views need a PyG Batch with an edge_index tensor, got "
+                        f"{type(edge_index).__name__} for {type(batch).__name__}.edge_index")
+    if edge_index.dtype == torch.bool or edge_index.is_floating_point() or \
+            edge_index.is_complex():
+        raise TypeError(f"edge_index must hold integer node ids, got dtype {edge_index.dtype}")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
+    num_nodes = batch.num_nodes
+    if num_nodes is None:
+        raise ValueError("the batch has no node count: give it x, batch or num_nodes")
+    node_graph = getattr(batch, "batch", None)
+    if node_graph is not None and node_graph.numel() != num_nodes:
+        raise ValueError(f"batch.batch has {node_graph.numel()} entries for {num_nodes} nodes")
+    if edge_index.numel() > 0:
+        low, high = torch.stack(torch.aminmax(edge_index.reshape(-1))).tolist()  # one sync
+        if low < 0 or high >= num_nodes:
+            bad = low if low < 0 else high
+            column = int((edge_index == bad).any(0).nonzero()[0, 0])
+            raise ValueError(f"edge_index holds node id {bad} (edge {column}), outside "
+                             f"0 .. {num_nodes - 1} for a batch of {num_nodes} nodes")
+    if edge_index.dtype != torch.long:  # index_select and friends need int64 ids
+        batch = copy.copy(batch)
+        batch.edge_index = edge_index.long()
+    return batch
 
 
 def _node_ptr(batch, node_graph: Tensor, num_graphs: int, num_nodes: int) -> Tensor:
@@ -329,6 +368,13 @@ def _check_mask_token(x: Tensor, mask_token) -> None:
         raise ValueError(f"mask_token {mask_token!r} must be integral for {x.dtype} features")
 
 
+def _require_features(batch) -> None:
+    if getattr(batch, "x", None) is None:
+        raise ValueError("mask_nodes masks node features, but the batch has x=None: give the "
+                         "graphs features (e.g. constant ones) or use an augmentation without "
+                         "masking (dnodes, pedges, subgraph, random2, random3)")
+
+
 def _mask_rows(x: Tensor, num_rows: int, mask_token, generator: Optional[torch.Generator],
                mean: float, std: float) -> Tensor:
     """The ``[num_rows, F]`` rows written into masked nodes."""
@@ -352,8 +398,7 @@ def plan_mask_attributes(view: GraphView, ratio: float, active: Optional[Tensor]
     ``mask_token``: one value, or one per column, written into the masked rows (typically an
     index reserved for "masked" in each embedding table); without it a ``ValueError`` is raised.
     """
-    if view.x is None:
-        raise ValueError("mask_attributes needs node features x")
+    _require_features(view.batch)
     count = _active_counts(view.nodes_per_graph, _check_ratio(ratio), active)
     _check_mask_token(view.x, mask_token)
     masked, _ = _sample(view.node_ptr, count, generator)
@@ -473,6 +518,8 @@ class ViewAugmentation:
             return batch
         view = GraphView(batch)
         pool = RANDOM_POOLS.get(self.name, (self.name,))
+        if "mask_nodes" in pool:  # fail before any planning, whichever graph draws it
+            _require_features(batch)
         if len(pool) == 1:
             _PLANNERS[pool[0]](view, self.ratio, None, self.generator, self.flags)
         else:  # each graph draws one augmentation uniformly from the pool

@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-PY=${PYTHON:-python3}
+source scripts/python.sh
+PY=$(graphaug_python)
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" -m graphaug.cli demo "$@"

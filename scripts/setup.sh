@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Installs graphaug with every extra on a fresh machine (Python 3.11 + pip only).
+# Installs graphaug with every extra on a fresh machine (Python 3.11 + pip only), into $PYTHON,
+# the active virtual environment, or python3; where python3 is externally managed (PEP 668) and
+# no environment is active, into .venv in the repository (created here; see scripts/python.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+source scripts/python.sh
+PY=$(graphaug_python --setup)
 # The local CPU wheel; installing it first keeps pip from pulling a CUDA build.
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
 "$PY" -m pip install -q --disable-pip-version-check -e ".[all]"
+if [ "$PY" = "$PWD/.venv/bin/python" ] && [ "${VIRTUAL_ENV-}" != "$PWD/.venv" ]; then
+    graphaug_say "installed into .venv; activate it with: source .venv/bin/activate" \
+                 "(scripts/test.sh and scripts/main.sh use it either way)"
+fi
