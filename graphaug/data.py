@@ -200,7 +200,8 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 
 def _count_error(path: Path, lines: int, expected: int, per: str, source: Path) -> ValueError:
-    hint = "the file looks truncated" if lines < expected else "it has extra lines"
+    hint = ("the file looks truncated" if lines < expected else
+            f"it has extra lines, or {source.name} looks truncated")
     return ValueError(f"{path} has {lines} lines, but {source.name} implies {expected} "
                       f"(one line per {per}): {hint}; line {min(lines, expected) + 1} is the "
                       "first without a counterpart")
