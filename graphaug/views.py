@@ -130,7 +130,8 @@ def _checked(batch):
     Raises:
         TypeError: ``edge_index`` is missing, not a tensor or not integer.
         ValueError: ``edge_index`` is not ``[2, E]``, a node id lies outside ``0 .. N-1``, the
-            node count is unknown or ``batch.batch`` does not have one entry per node.
+            node count is unknown, ``batch.batch`` does not have one entry per node or
+            ``edge_attr`` not one row per edge.
     """
     edge_index = getattr(batch, "edge_index", None)
     if not isinstance(edge_index, Tensor):
@@ -147,6 +148,10 @@ def _checked(batch):
     node_graph = getattr(batch, "batch", None)
     if node_graph is not None and node_graph.numel() != num_nodes:
         raise ValueError(f"batch.batch has {node_graph.numel()} entries for {num_nodes} nodes")
+    edge_attr = getattr(batch, "edge_attr", None)
+    if isinstance(edge_attr, Tensor) and edge_attr.size(0) != edge_index.size(1):
+        raise ValueError(f"edge_attr has {edge_attr.size(0)} rows for {edge_index.size(1)} edges "
+                         "(was edge_index changed without its edge_attr?)")
     if edge_index.numel() > 0:
         low, high = torch.stack(torch.aminmax(edge_index.reshape(-1))).tolist()  # one sync
         if low < 0 or high >= num_nodes:

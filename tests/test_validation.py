@@ -161,6 +161,13 @@ def test_views_reject_bad_shapes():
         ViewAugmentation("pedges")(b)
 
 
+def test_views_reject_edge_attr_of_other_edges():
+    b = ring_batch()
+    b.edge_attr = torch.randn(b.edge_index.size(1) - 3, 2)
+    with pytest.raises(ValueError, match=r"edge_attr has 141 rows for 144 edges"):
+        ViewAugmentation("pedges")(b)
+
+
 @pytest.mark.parametrize("name", ["dnodes", "pedges", "subgraph", "random2", "random3"])
 def test_views_without_features_give_correct_views(name):
     b = ring_batch(x=False)
