@@ -486,6 +486,19 @@ RANDOM_POOLS = {"random2": ("dnodes", "subgraph"),
 AUGMENTATIONS = tuple(_PLANNERS) + tuple(RANDOM_POOLS) + ("none",)
 
 
+_STRIPS_SELF_LOOPS = ("dnodes", "subgraph")
+
+
+def _strip_self_loops(batch, graphs: Tensor):
+    """``batch`` without the self-loop edges of the graphs where ``graphs`` (``[B]`` bool)."""
+    src, dst = batch.edge_index
+    keep = ~((src == dst) & graphs[batch.batch[src]])
+    batch.edge_index = batch.edge_index[:, keep]
+    if getattr(batch, "edge_attr", None) is not None:
+        batch.edge_attr = batch.edge_attr[keep]
+    return batch
+
+
 class ViewAugmentation:
     r"""A named GraphCL input augmentation as a callable on collated batches.
 
@@ -497,6 +510,10 @@ class ViewAugmentation:
         add_edges (bool): edge perturbation adds as many edges as it drops (``False``: the
             official code's behaviour).
         subgraph_quirk (bool): reproduce the official subgraph growth bug.
+        strip_self_loops (bool): remove the self-loops of the graphs whose view is a node drop
+            or a subgraph (also when a ``random*`` pool draws one), as the official GraphCL
+            code's view does; graphaug keeps them by default (the data pipeline adds one per
+            node, and the original view keeps them).
         mask_token (int, float or Tensor, optional): what ``mask_nodes`` writes into a masked
             node's features: one value, or one per feature column. Required for integer
             (categorical) features such as OGB atom types (a ``ValueError`` says so otherwise);
@@ -509,13 +526,15 @@ class ViewAugmentation:
     """
 
     def __init__(self, name: str, ratio: float = 0.1, *, subgraph_keep: float = 0.2,
-                 add_edges: bool = True, subgraph_quirk: bool = False, mask_token=None,
+                 add_edges: bool = True, subgraph_quirk: bool = False,
+                 strip_self_loops: bool = False, mask_token=None,
                  generator: Optional[torch.Generator] = None) -> None:
         if name not in AUGMENTATIONS:
             raise ValueError(f"unknown augmentation {name!r}; choose from {AUGMENTATIONS}")
         self.name, self.ratio = name, _check_ratio(ratio)
         self.flags = {"subgraph_keep": subgraph_keep, "add_edges": add_edges,
                       "subgraph_quirk": subgraph_quirk, "mask_token": mask_token}
+        self.strip_self_loops = bool(strip_self_loops)
         self.generator = generator
 
     def __call__(self, batch):
@@ -527,12 +546,19 @@ class ViewAugmentation:
             _require_features(batch)
         if len(pool) == 1:
             _PLANNERS[pool[0]](view, self.ratio, None, self.generator, self.flags)
+            choice = torch.zeros(view.num_graphs, dtype=torch.long, device=view.device)
         else:  # each graph draws one augmentation uniformly from the pool
             choice = (_rand(view.num_graphs, view.device, self.generator) * len(pool)).long()
             choice = choice.clamp_max(len(pool) - 1)
             for i, name in enumerate(pool):
                 _PLANNERS[name](view, self.ratio, choice == i, self.generator, self.flags)
-        return view.apply()
+        out = view.apply()
+        if self.strip_self_loops:
+            stripped = [i for i, name in enumerate(pool) if name in _STRIPS_SELF_LOOPS]
+            if stripped:
+                out = _strip_self_loops(out, torch.isin(choice, torch.tensor(
+                    stripped, device=choice.device)))
+        return out
 
     def __repr__(self) -> str:
         return f"ViewAugmentation({self.name!r}, ratio={self.ratio})"

@@ -284,3 +284,25 @@ def test_per_graph_references_make_graphaugs_default_views(mutag, style):
     out = augment([Data(x=torch.zeros(20, 1), edge_index=path)] * 32, "subgraph")
     sizes = torch.bincount(out.batch, minlength=32)
     assert sizes.max() == 4 and int((sizes == 4).sum()) >= 30
+
+
+def test_strip_self_loops_option_matches_the_official_view(mutag_batch):
+    from torch_geometric.utils import add_remaining_self_loops
+    from graphaug.views import ViewAugmentation
+    b = mutag_batch.clone()
+    b.edge_attr = None  # the loops added here have no bond features
+    b.edge_index, _ = add_remaining_self_loops(b.edge_index, num_nodes=b.num_nodes)
+    for name in ("dnodes", "subgraph", "random4", "pedges"):
+        kept = ViewAugmentation(name, generator=torch.Generator().manual_seed(0))(b)
+        stripped = ViewAugmentation(name, strip_self_loops=True,
+                                    generator=torch.Generator().manual_seed(0))(b)
+        loops = lambda v: v.edge_index[0] == v.edge_index[1]  # noqa: E731
+        assert int(loops(kept).sum()) > 0
+        if name in ("dnodes", "subgraph"):
+            assert int(loops(stripped).sum()) == 0
+        if name == "pedges":  # not a node-dropping view: unchanged
+            assert torch.equal(stripped.edge_index, kept.edge_index)
+        if name == "random4":  # only the graphs that drew dnodes/subgraph lose their loops
+            assert 0 < int(loops(stripped).sum()) < int(loops(kept).sum())
+        assert torch.equal(stripped.edge_index[:, ~loops(stripped)],
+                           kept.edge_index[:, ~loops(kept)])

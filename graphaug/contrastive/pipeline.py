@@ -59,6 +59,10 @@ class MethodConfig:
             chemistry: ``1 - aug_ratio``).
         backend (str): ``"pyg"`` or ``"dgl"`` (:class:`~graphaug.nn.DGLGraphCLEncoder`, the
             same layers on DGL; batches are converted with :func:`graphaug.convert.to_dgl`).
+        bn_per_view (bool), strip_self_loops (bool), init (str): the official GraphCL code's
+            per-view BatchNorm statistics, self-loop-free node-drop/subgraph views and
+            xavier-uniform init (see :class:`~graphaug.GraphCL`,
+            :class:`~graphaug.views.ViewAugmentation`, :class:`~graphaug.nn.GraphCLEncoder`).
     """
 
     method: str = "graphcl"
@@ -82,6 +86,9 @@ class MethodConfig:
     augment_both: bool = False
     subgraph_keep: float = 0.2
     backend: str = "pyg"
+    bn_per_view: bool = False
+    strip_self_loops: bool = False
+    init: str = "torch"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -127,10 +134,10 @@ def build_encoder(cfg: MethodConfig, in_channels: int) -> nn.Module:
     if cfg.backend == "dgl":
         from ..nn.dgl import DGLGraphCLEncoder
         return DGLGraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
-                                 conv=cfg.conv, proj_head=True)
+                                 conv=cfg.conv, proj_head=True, init=cfg.init)
     from ..nn import GraphCLEncoder
     return GraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
-                          conv=cfg.conv, proj_head=True)
+                          conv=cfg.conv, proj_head=True, init=cfg.init)
 
 
 def build_model(cfg: MethodConfig, in_channels: int,
@@ -150,9 +157,11 @@ def build_model(cfg: MethodConfig, in_channels: int,
             mask_token = atom_mask_token()
         input_aug = ViewAugmentation(cfg.input_aug, cfg.aug_ratio, generator=generator,
                                      subgraph_keep=cfg.subgraph_keep, add_edges=cfg.add_edges,
-                                     subgraph_quirk=cfg.subgraph_quirk, mask_token=mask_token)
+                                     subgraph_quirk=cfg.subgraph_quirk, mask_token=mask_token,
+                                     strip_self_loops=cfg.strip_self_loops)
     return GraphCL(encoder, deep_aug=deep_aug, input_aug=input_aug,
-                   augment_both=cfg.augment_both, temperature=cfg.temperature, loss="graphcl")
+                   augment_both=cfg.augment_both, temperature=cfg.temperature, loss="graphcl",
+                   bn_per_view=cfg.bn_per_view)
 
 
 def graph_batches(graphs, batch_size: int, device: torch.device):
