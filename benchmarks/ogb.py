@@ -205,7 +205,8 @@ _WORKER: dict = {}
 
 def _init_worker(args) -> None:
     torch.set_num_threads(args.threads)
-    _WORKER["runner"] = Runner(args)
+    if "runner" not in _WORKER:  # spawned; a forked worker inherits the parent's runner
+        _WORKER["runner"] = Runner(args)
 
 
 def _run_job(job: tuple) -> None:
@@ -223,8 +224,11 @@ def run_all(runner: Runner, jobs: list[tuple]) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # fork shares the loaded datasets; CUDA cannot be forked, so GPU workers are spawned
+    # forked workers share the runner and its loaded datasets (no reload, no second writer
+    # of the processed cache); CUDA cannot be forked, so GPU workers are spawned and load again
     method = "spawn" if runner.device.type == "cuda" else "fork"
+    if method == "fork":
+        _WORKER["runner"] = runner
     with ProcessPoolExecutor(runner.args.workers, multiprocessing.get_context(method),
                              initializer=_init_worker, initargs=(runner.args,)) as pool:
         for _ in pool.map(_run_job, todo):
@@ -294,8 +298,7 @@ def summarise(values: list[float], scale: float) -> dict:
 
 def parser(prog: str = "python benchmarks/ogb.py") -> argparse.ArgumentParser:
     p = bench_parser(prog, __doc__, out="benchmarks/results/ogb", examples=EXAMPLES,
-                     root_help="data root holding ogb/ogbg_mol*/ (a writable copy; default "
-                               "$GRAPHAUG_DATA)")
+                     root_help="data root holding ogb/ogbg_mol*/")
     count, seed = number(int, 1), number(int, 0)
     positive, fraction = number(float, 0, low_open=True), number(float, 0, 1, high_open=True)
     p.add_argument("--datasets", nargs="+", default=["ogbg-molhiv"],
@@ -333,8 +336,6 @@ def parser(prog: str = "python benchmarks/ogb.py") -> argparse.ArgumentParser:
 def main(argv=None, prog: str = "python benchmarks/ogb.py") -> dict:
     p = parser(prog)
     args = p.parse_args(argv)
-    if args.root is None:
-        p.error("pass --root or set GRAPHAUG_DATA")
     bad = [d for d in args.deepaug if d[2] > args.layers + 1]
     if bad:
         p.error(f"--deepaug targets {[d[2] for d in bad]}: with --layers {args.layers} a target "

@@ -262,16 +262,18 @@ def number(kind: type = int, low: Optional[float] = None, high: Optional[float] 
 
 
 def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",
-                 root_help: str = "data root (a writable copy of shared/datasets; default "
-                                  "$GRAPHAUG_DATA)",
+                 root_help: str = "data root (a writable copy of shared/datasets)",
                  root_default: Optional[str] = None) -> argparse.ArgumentParser:
     """The options every benchmark shares: ``--root`` (default ``$GRAPHAUG_DATA``, else
-    ``root_default``), ``--out``, ``--threads``, ``--progress/--no-progress``,
-    ``--no-download``; ``examples`` become the help epilog."""
+    ``root_default``, else :data:`graphaug.data.DEFAULT_ROOT`, where missing sets are
+    downloaded), ``--out``, ``--threads``, ``--progress/--no-progress``, ``--no-download``;
+    ``examples`` become the help epilog."""
+    from .data import DEFAULT_ROOT
+
+    root = os.environ.get("GRAPHAUG_DATA") or root_default or str(DEFAULT_ROOT)
     p = argparse.ArgumentParser(prog=prog, description=doc, epilog=examples or None,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=os.environ.get("GRAPHAUG_DATA", root_default),
-                   help=root_help)
+    p.add_argument("--root", default=root, help=f"{root_help} (default: {root})")
     p.add_argument("--out", default=out, help=f"results folder (default {out})")
     p.add_argument("--threads", type=number(int, 1), default=1,
                    help="torch threads per process (1 is fastest for small graphs on a "
@@ -291,8 +293,7 @@ def modality_parser(prog: str, doc: str, folder: str) -> argparse.ArgumentParser
     ``../shared/datasets``, read only) and writes to ``benchmarks/results``."""
     checkout = PACKAGE.parent
     return bench_parser(prog, doc, out=str(checkout / "benchmarks" / "results"),
-                        root_help=f"datasets root holding {folder}/ (default $GRAPHAUG_DATA, "
-                                  "else ../shared/datasets)",
+                        root_help=f"datasets root holding {folder}/",
                         root_default=str(checkout.parent / "shared" / "datasets"))
 
 

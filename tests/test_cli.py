@@ -57,9 +57,10 @@ def test_unknown_or_missing_datasets_are_named(tmp_path, capsys, monkeypatch):
         main(["tu", "--root", str(tmp_path), "--datasets", "NOPE", "--no-download"])
     err = capsys.readouterr().err
     assert "--datasets NOPE" in err and str(tmp_path / "TU" / "NOPE" / "raw") in err
+    monkeypatch.setattr("graphaug.data.DEFAULT_ROOT", tmp_path / "default")
     with pytest.raises(SystemExit):
-        main(["tu"])  # no --root and no $GRAPHAUG_DATA
-    assert "pass --root or set GRAPHAUG_DATA" in capsys.readouterr().err
+        main(["tu", "--datasets", "NOPE", "--no-download"])  # no --root, no $GRAPHAUG_DATA
+    assert str(tmp_path / "default" / "TU" / "NOPE" / "raw") in capsys.readouterr().err
 
 
 def test_tu_help_examples_run(data_dir, tmp_path, capsys):
