@@ -110,10 +110,9 @@ def _drop_stale_cache(processed_file: Path, raw_dir: Path) -> dict:
 
 
 def _record_fingerprint(processed_dir: Path, fingerprint: dict) -> None:
-    if fingerprint:
-        tmp = processed_dir / f".{_FINGERPRINT}.tmp"
-        tmp.write_text(json.dumps(fingerprint))
-        os.replace(tmp, processed_dir / _FINGERPRINT)
+    if fingerprint:  # unique temp file: concurrent workers may record the same dataset
+        from .utils import atomic_write_json
+        atomic_write_json(processed_dir / _FINGERPRINT, fingerprint)
 
 
 # -- TU ---------------------------------------------------------------------------------------

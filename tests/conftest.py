@@ -19,7 +19,10 @@ def copy_dataset(tmp_root: Path, *parts: str) -> Path:
         pytest.skip(f"shared dataset {source} not available")
     target = tmp_root.joinpath(*parts)
     if not target.exists():
-        shutil.copytree(source, target)
+        # copy contents, not the shared folder's read-only modes: the copy must be writable
+        shutil.copytree(source, target, copy_function=shutil.copyfile)
+        for folder in [target, *(p for p in target.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
     return tmp_root
 
 
