@@ -1,10 +1,14 @@
 """Unsupervised TU benchmark: GraphCL preset vs Deep Augmentation, SVM protocol.
 
-Stages (all by default):
-  select  sweep Deep Augmentation configs (target layer x transform/rate) on the selection
-          seeds and pick, per dataset and method, the config with the best *validation*
-          accuracy (inner-CV of the SVM protocol; outer test folds never enter the choice);
-  final   run graphcl, deepaug (selected) and graphcl+deepaug (selected) on every seed;
+Selection (--selection):
+  nested  (default) every deep-aug candidate (target layer x transform/rate) is pretrained on
+          every seed; in each outer fold of each seed the candidate with the best inner-CV
+          *validation* accuracy of that fold's training part is chosen and tested on the fold
+          (strict nested selection: a fold's test graphs never enter its choice);
+  seed    the older scheme: one config per dataset and method chosen on the validation
+          accuracy of the selection seeds, then run on every seed;
+then: graphcl, deepaug and graphcl+deepaug per seed (paired: same seed, same folds), the
+paired differences against graphcl (mean, 95 % interval, Wilcoxon), accuracy per target layer;
   report  write results JSON, a markdown table (mean +- std over seeds, published numbers
           beside) and a plot of accuracy against the targeted layer.
 
@@ -31,7 +35,8 @@ from graphaug.bench import (RunCache, bench_parser, line_plot,  # noqa: E402
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.contrastive.pipeline import METHODS  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
-from graphaug.evaluate import SVM_C_GRID, embed_graphs, svm_protocol  # noqa: E402
+from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol  # noqa: E402
+from graphaug.stats import mean_interval, paired_comparison  # noqa: E402
 from graphaug.views import AUGMENTATIONS  # noqa: E402
 
 EXAMPLES = """examples:
@@ -113,7 +118,46 @@ class Runner:
 def base_config(args, **kw) -> MethodConfig:
     return MethodConfig(epochs=args.epochs, input_aug=args.input_aug, hidden=args.hidden,
                         num_layers=args.layers, batch_size=args.batch_size, lr=args.lr,
-                        backend=args.backend, **kw)
+                        backend=args.backend, bn_per_view=args.bn_per_view,
+                        strip_self_loops=args.strip_self_loops, init=args.init, **kw)
+
+
+def candidates(runner: Runner, args, name: str, method: str) -> list[MethodConfig]:
+    """The deep-aug configurations swept for ``method`` (PCA at the input needs q = 6 input
+    features, so it is skipped on the constant-feature social sets)."""
+    out = [base_config(args, method=method, transform=kind, rate=rate, target=target)
+           for target in args.targets for kind, rate in args.transforms
+           if not (kind == "pca" and target == 0 and runner.dataset(name).num_features < 6)]
+    if not out:
+        raise SystemExit(f"{name}: no deep-aug candidate applies (PCA at target 0 needs 6 "
+                         "input features); add --targets or --transforms")
+    return out
+
+
+def nested(runner: Runner, args, name: str, method: str) -> dict:
+    """Strict nested selection of ``method``'s config, seed by seed (see the module doc)."""
+    sweep = candidates(runner, args, name, method)
+    per_seed, choices, by_config = [], [], {}
+    for seed in args.seeds:
+        results = {cfg.label(): runner.run(name, cfg, seed) for cfg in sweep}
+        chosen = nested_select(results)
+        per_seed.append(chosen["test"])
+        choices.append(chosen["fold_choice"])
+        for cfg in sweep:
+            by_config.setdefault(cfg.label(), {"transform": cfg.transform, "rate": cfg.rate,
+                                               "target": cfg.target, "per_seed": []})
+            by_config[cfg.label()]["per_seed"].append(results[cfg.label()]["test"])
+    mean, std = summarise(per_seed)
+    counts: dict = {}
+    for fold_choices in choices:
+        for label in fold_choices:
+            counts[label] = counts.get(label, 0) + 1
+    return {"label": f"{method}[nested over {len(sweep)} configs]", "test_mean": mean,
+            "test_std": std, "per_seed": per_seed, "fold_choices": choices,
+            "choice_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+            "sweep": list(by_config.values()),
+            "train_seconds": float(np.mean([runner.run(name, cfg, s)["train_seconds"]
+                                            for cfg in sweep for s in args.seeds]))}
 
 
 def select(runner: Runner, args, name: str) -> dict:
@@ -173,7 +217,16 @@ def parser(prog: str = "python benchmarks/tu.py"):
                    help="encoder library: PyG's GraphCLEncoder or DGL's DGLGraphCLEncoder")
     p.add_argument("--jobs", type=int, default=None, help="parallel SVM grid-search jobs")
     p.add_argument("--share-selection", action=argparse.BooleanOptionalAction, default=True,
-                   help="graphcl+deepaug reuses the deep-aug config selected for deepaug")
+                   help="--selection seed: graphcl+deepaug reuses deepaug's selected config")
+    p.add_argument("--selection", choices=["nested", "seed"], default="nested",
+                   help="nested: per outer fold on that fold's training part (default); "
+                        "seed: one config chosen on the --select-seeds")
+    p.add_argument("--bn-per-view", action="store_true",
+                   help="official GraphCL: BatchNorm statistics per view")
+    p.add_argument("--strip-self-loops", action="store_true",
+                   help="official GraphCL: no self-loops in node-drop/subgraph views")
+    p.add_argument("--init", choices=["torch", "graphcl"], default="torch",
+                   help="graphcl: the official xavier-uniform Linear init")
     return p
 
 
@@ -197,8 +250,12 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
     report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "datasets": {}}
     for name in args.datasets:
-        entry = {"selection": select(runner, args, name), "methods": {}}
+        entry = {"selection": select(runner, args, name) if args.selection == "seed" else {},
+                 "methods": {}}
         for method in args.methods:
+            if method != "graphcl" and args.selection == "nested":
+                entry["methods"][method] = nested(runner, args, name, method)
+                continue
             if method == "graphcl":
                 cfg = base_config(args, method="graphcl")
             else:
@@ -212,6 +269,13 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
                                         "per_seed": [r["test"] for r in runs],
                                         "train_seconds": float(np.mean([r["train_seconds"]
                                                                         for r in runs]))}
+        if "graphcl" in entry["methods"]:
+            base = entry["methods"]["graphcl"]["per_seed"]
+            for method, m in entry["methods"].items():
+                if method != "graphcl" and len(args.seeds) > 1:
+                    m["vs_graphcl"] = {k: (100 * v if k in ("mean", "low", "high") else v)
+                                       for k, v in paired_comparison(m["per_seed"],
+                                                                     base).items()}
         report["datasets"][name] = entry
         report["wall_seconds"] = time.time() - started
         # after every dataset: partial tables survive an interruption
@@ -223,9 +287,25 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
     return report
 
 
+def _layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
+    """``(transform, rate, target, mean, low, high)`` of every swept config (test accuracy %,
+    95 % interval over seeds): accuracy against the targeted layer."""
+    out = []
+    sweep = entry["methods"].get(method, {}).get("sweep") or \
+        entry["selection"].get(method, {}).get("sweep", [])
+    for s in sweep:
+        values = s.get("per_seed")
+        if values and len(values) > 1:
+            mean, low, high = (100 * v for v in mean_interval(values))
+        else:  # one seed (or the seed-selection sweep): no interval
+            mean = low = high = 100 * (values[0] if values else s["test"])
+        out.append((s["transform"], s["rate"], s["target"], mean, low, high))
+    return out
+
+
 def markdown(report: dict, args, cache: RunCache) -> list[str]:
     methods = args.methods
-    rows = []
+    rows, paired = [], []
     for name, entry in report["datasets"].items():
         paper = PUBLISHED_GRAPHCL.get(name)
         cells = [name, f"{paper[0]:.2f} ± {paper[1]:.2f}" if paper else "—",
@@ -233,28 +313,60 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
         for method in methods:
             m = entry["methods"].get(method)
             cells.append(f"{m['test_mean']:.2f} ± {m['test_std']:.2f}" if m else "—")
+            if m and "vs_graphcl" in m:
+                c = m["vs_graphcl"]
+                verdict = "yes" if c["significant"] and c["mean"] > 0 else \
+                    ("worse" if c["significant"] else "no")
+                paired.append([name, method, f"{c['mean']:+.2f}",
+                               f"[{c['low']:+.2f}, {c['high']:+.2f}]", f"{c['wilcoxon_p']:.3f}",
+                               f"{c['wins']}/{c['n']}", verdict])
         rows.append(cells)
+    scheme = ("strict nested selection: in each outer fold the deep-aug config is chosen on the "
+              "inner-CV validation accuracy of that fold's training part"
+              if args.selection == "nested" else
+              f"deep-aug config chosen on validation accuracy with seeds {args.select_seeds}")
+    options = [f for f, on in (("per-view BatchNorm", args.bn_per_view),
+                               ("self-loops stripped from node-drop/subgraph views",
+                                args.strip_self_loops),
+                               ("GraphCL init", args.init == "graphcl")) if on]
     lines = [f"Seeds: {args.seeds}; SVM protocol (RBF SVC, C by inner 5-fold CV in outer "
-             f"10-fold CV); deep-aug config chosen on validation (inner-CV) accuracy with seeds "
-             f"{args.select_seeds}.", "",
-             *markdown_table(["dataset", "GraphCL (paper)", "SimGRACE (paper)", *methods], rows),
-             "", "Selected configurations (validation accuracy, selection seeds):", ""]
+             f"10-fold CV); {scheme}. Preset options: {', '.join(options) or 'none'}.", "",
+             *markdown_table(["dataset", "GraphCL (paper)", "SimGRACE (paper)", *methods], rows)]
+    if paired:
+        lines += ["", "Paired against graphcl (same seeds, same folds; accuracy points):", "",
+                  *markdown_table(["dataset", "method", "mean diff", "95 % interval",
+                                   "Wilcoxon p", "seeds won", "better?"], paired, 2)]
+    lines += ["", "Configurations:", ""]
     for name, entry in report["datasets"].items():
         for method, m in entry["methods"].items():
-            lines.append(f"- {name} {method}: `{m['label']}` (val {m['val_mean']:.2f}, "
-                         f"{m['train_seconds']:.0f}s pretraining per seed)")
+            if "choice_counts" in m:
+                top = ", ".join(f"`{k}` ×{v}" for k, v in list(m["choice_counts"].items())[:3])
+                lines.append(f"- {name} {method}: chosen per fold (most often): {top}; "
+                             f"{m['train_seconds']:.0f}s pretraining per run")
+            else:
+                lines.append(f"- {name} {method}: `{m['label']}` (val {m['val_mean']:.2f}, "
+                             f"{m['train_seconds']:.0f}s pretraining per seed)")
+    curves = {name: _layer_curve(entry) for name, entry in report["datasets"].items()}
+    if any(curves.values()):
+        lines += ["", "Accuracy against the targeted layer (deepaug, test %, mean and 95 % "
+                  "interval over seeds; every config, not a selection):", ""]
+        table = [[name, f"{kind} {rate:g}", target, f"{mean:.2f}", f"[{low:.2f}, {high:.2f}]"]
+                 for name, curve in curves.items()
+                 for kind, rate, target, mean, low, high in sorted(curve, key=lambda c: c[:3])]
+        lines += markdown_table(["dataset", "transform", "target", "test", "95 % interval"],
+                                table, 2)
     return lines + ["", wall_time_line(report["wall_seconds"], cache)]
 
 
 def plot_layers(report: dict, path: Path) -> None:
-    """Accuracy (validation and test, selection seeds) against the targeted layer."""
+    """Test accuracy (mean over seeds, with the interval bounds) against the targeted layer."""
     panels, baselines = {}, {}
     for name, entry in report["datasets"].items():
         series = panels.setdefault(name, {})
-        for s in entry["selection"].get("deepaug", {}).get("sweep", []):
-            for split in ("test", "val"):
-                series.setdefault(f"{s['transform']} {s['rate']:g} {split}", []).append(
-                    (s["target"], 100 * s[split]))
+        for kind, rate, target, mean, low, high in sorted(_layer_curve(entry),
+                                                          key=lambda c: c[2]):
+            series.setdefault(f"{kind} {rate:g}", []).append((target, mean))
+            series.setdefault(f"{kind} {rate:g} (95% low)", []).append((target, low))
         if "graphcl" in entry["methods"]:
             baselines[name] = entry["methods"]["graphcl"]["test_mean"]
     line_plot(path, panels, "target (0 = input, L+1 = head)", "accuracy (%)", baselines)

@@ -11,7 +11,7 @@ else (pretraining epoch, target layer, rate) is to compare ``val`` and only repo
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -363,3 +363,36 @@ def finetune(name: str, encoder: nn.Module, splits: dict, *, epochs: int = 100, 
             break
     return {"valid": best["valid"], "test": best["test"], "epoch": best["epoch"],
             "metric": metric, "curve": curve}
+
+
+def nested_select(results: Mapping[str, Mapping]) -> dict:
+    r"""Strict nested model selection over candidate configurations evaluated by
+    :func:`svm_protocol` with the same seed (hence the same outer folds).
+
+    In every outer fold the candidate with the best inner-CV *validation* accuracy of that
+    fold's training part is chosen (ties: the first candidate in ``results`` order), and that
+    fold's test accuracy of the chosen candidate is reported. A fold's test graphs never enter
+    its choice: only ``fold_val`` is read to choose.
+
+    Args:
+        results (mapping): ``{label: svm_protocol(...) result}``, all with the same folds.
+
+    Returns:
+        dict with ``test`` (mean over folds), ``test_std``, ``val``, ``fold_test``,
+        ``fold_val``, ``fold_choice`` (the label chosen in each fold).
+    """
+    labels = list(results)
+    if not labels:
+        raise ValueError("nested_select needs at least one candidate")
+    folds = {len(results[k]["fold_val"]) for k in labels}
+    if len(folds) != 1:
+        raise ValueError(f"candidates were evaluated on different numbers of folds: {folds}")
+    fold_test, fold_val, fold_choice = [], [], []
+    for f in range(folds.pop()):
+        best = max(labels, key=lambda k: (results[k]["fold_val"][f], -labels.index(k)))
+        fold_choice.append(best)
+        fold_val.append(float(results[best]["fold_val"][f]))
+        fold_test.append(float(results[best]["fold_test"][f]))
+    return {"test": float(np.mean(fold_test)), "test_std": float(np.std(fold_test)),
+            "val": float(np.mean(fold_val)), "fold_test": fold_test, "fold_val": fold_val,
+            "fold_choice": fold_choice}

@@ -64,3 +64,43 @@ def test_precomputed_kernel_svm_equals_sklearn_rbf_svc(mutag):
         assert np.allclose(fast["fold_val"], reference["fold_val"], atol=1e-12)
     with pytest.raises(ValueError, match="method"):
         svm_protocol(x, y, method="linear")
+
+
+def test_nested_selection_never_reads_the_test_fold():
+    from graphaug.evaluate import nested_select
+    a = {"fold_val": [0.9, 0.5, 0.7], "fold_test": [0.1, 0.2, 0.3]}
+    b = {"fold_val": [0.8, 0.6, 0.7], "fold_test": [0.9, 0.9, 0.9]}
+    out = nested_select({"a": a, "b": b})
+    assert out["fold_choice"] == ["a", "b", "a"]  # validation decides; ties: first candidate
+    assert out["fold_test"] == [0.1, 0.9, 0.3]
+    # any change of the test accuracies leaves every choice as it was
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        shuffled = {k: {"fold_val": v["fold_val"], "fold_test": list(rng.random(3))}
+                    for k, v in (("a", a), ("b", b))}
+        assert nested_select(shuffled)["fold_choice"] == out["fold_choice"]
+    with pytest.raises(ValueError, match="different numbers of folds"):
+        nested_select({"a": a, "c": {"fold_val": [0.5], "fold_test": [0.5]}})
+
+
+def test_nested_selection_on_real_svm_results_ignores_the_test_rows(mutag):
+    """Scrambling the embeddings of fold f's test graphs leaves fold f's validation scores and
+    hence its choice unchanged: the test part never enters the selection."""
+    from sklearn.model_selection import StratifiedKFold
+    from graphaug.evaluate import nested_select
+    torch.manual_seed(0)
+    embeddings = {f"enc{i}": embed_graphs(GraphCLEncoder(7, hidden=8), mutag.graphs)[0]
+                  for i in range(2)}
+    y = embed_graphs(GraphCLEncoder(7, hidden=8), mutag.graphs)[1]
+    out = nested_select({k: svm_protocol(x, y, seed=1) for k, x in embeddings.items()})
+    f = 3
+    _, test = list(StratifiedKFold(10, shuffle=True, random_state=1).split(y, y))[f]
+    rng = np.random.default_rng(0)
+    scrambled = {}
+    for k, x in embeddings.items():
+        x = x.copy()
+        x[test] = rng.normal(size=x[test].shape) * 100
+        scrambled[k] = svm_protocol(x, y, seed=1)
+    again = nested_select(scrambled)
+    assert again["fold_choice"][f] == out["fold_choice"][f]
+    assert again["fold_val"][f] == pytest.approx(out["fold_val"][f])
