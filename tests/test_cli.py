@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from graphaug.cli import main
 from graphaug.synthetic import synthetic_graphs
@@ -96,3 +97,22 @@ def test_benchmark_scripts_still_run_as_scripts(tmp_path):
     done = subprocess.run([sys.executable, str(script), "--root", str(tmp_path), "--targets",
                            "9"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "python benchmarks/tu.py: error: --targets [9]" in done.stderr
+
+
+def test_select_layer_fresh_run_and_checkpoint(tmp_path, capsys):
+    from graphaug.cli import main
+    from graphaug.contrastive import MethodConfig, pretrain
+    from graphaug.synthetic import synthetic_graphs
+    out = tmp_path / "cka.png"
+    main(["select-layer", "--epochs", "1", "--graphs", "60", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "recommended target:" in text and out.is_file()
+    ds = synthetic_graphs(60)
+    ckpt = tmp_path / "run.pt"
+    pretrain(ds.graphs, ds.num_features, MethodConfig("graphcl", epochs=1), 0, checkpoint=ckpt)
+    main(["select-layer", "--graphs", "60", "--checkpoint", str(ckpt), "--out", str(out)])
+    assert "recommended target:" in capsys.readouterr().out
+    bad = tmp_path / "bad.pt"
+    torch.save({"model": {}}, bad)
+    with pytest.raises(SystemExit, match="not a graphaug pretraining checkpoint"):
+        main(["select-layer", "--graphs", "60", "--checkpoint", str(bad), "--out", str(out)])
