@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed as _dist
+from .utils import all_finite, finite_hint
 
 __all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples"]
 
@@ -124,7 +125,7 @@ class ActivationTransform(nn.Module):
         # checks computed on the device and read back with `view.any()` in one host sync
         pending = {} if ids_ok is None else {"ids": ids_ok}
         if self.check_finite:
-            pending["finite"] = torch.isfinite(x).all()
+            pending["finite"] = finite_hint(x)  # one sum; confirmed below only if it fails
         selected = select_samples(num_samples, self.apply_prob, x.device, self.generator)
         position_sel = selected[sample_index] if sample_index is not None else selected
         # Broadcastable mask over x: per dim-0 row, further restricted by `mask`.
@@ -134,7 +135,7 @@ class ActivationTransform(nn.Module):
         flags = dict(zip(("any", *pending), torch.stack([view.any(), *pending.values()]).tolist()))
         if not flags.get("ids", True):
             raise self._sample_id_error(batch.long(), num_samples)
-        if not flags.get("finite", True):
+        if not flags.get("finite", True) and not all_finite(x):
             raise ValueError(f"{type(self).__name__} received NaN or Inf activations "
                              f"(shape {tuple(x.shape)}); check the input features and the "
                              "layers below the target")

@@ -53,6 +53,11 @@ def config_differences(old: dict, new: dict) -> dict[str, tuple]:
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
+def _non_finite(value: float, epoch: int, step: int) -> None:
+    raise ValueError(f"non-finite loss {value} at epoch {epoch}, step {step}; last checkpoint "
+                     "kept")
+
+
 def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch.optim.Optimizer,
           epochs: int, *, checkpoint: Optional[os.PathLike | str] = None,
           checkpoint_every: int = 1, generators: Optional[dict[str, torch.Generator]] = None,
@@ -88,8 +93,10 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
 
     Raises:
         ValueError: bad ``epochs``/``checkpoint_every``, a non-finite loss (the checkpoint of
-            the last good epoch is kept), or a checkpoint written for other ``epochs`` or
-            another ``config`` (the message names the file and the differing fields).
+            the last good epoch is kept; on one process the losses are read once per epoch, so
+            it is raised at the end of that epoch and names the first bad step), or a
+            checkpoint written for other ``epochs`` or another ``config`` (the message names the
+            file and the differing fields).
     """
     if epochs < 1 or checkpoint_every < 1:
         raise ValueError(f"epochs and checkpoint_every must be >= 1, got {epochs}, "
@@ -134,23 +141,33 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
     done_this_call = 0
     for epoch in bar:
         model.train()
-        total, count = 0.0, 0
+        # One process: the step losses stay on the device and are read once per epoch (a
+        # per-step .item() is a host sync that stalls an accelerator every step). Several
+        # ranks: each step's loss is all-reduced anyway (the global batch's loss).
+        values: list = []
         for batch in batches(epoch):
             optimizer.zero_grad(set_to_none=True)
             loss = model(batch)
-            value = _dist.mean_loss(loss)  # the global batch's loss on several ranks
-            if not math.isfinite(value):
-                raise ValueError(f"non-finite loss {value} at epoch {epoch}; last "
-                                 "checkpoint kept")
+            if _dist.is_active():
+                value = _dist.mean_loss(loss)
+                if not math.isfinite(value):
+                    _non_finite(value, epoch, len(values))
+                values.append(value)
+            else:
+                values.append(loss.detach().reshape(()))  # a scalar, as .item() requires
             loss.backward()
             _dist.sync_gradients(model)
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            total, count = total + value, count + 1
-        if count == 0:
+        if not values:
             raise ValueError(f"epoch {epoch} produced no batches")
-        history.append(total / count)
+        if not _dist.is_active():
+            values = torch.stack(values).double().tolist()  # the one sync of the epoch
+            bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+            if bad is not None:
+                _non_finite(values[bad], epoch, bad)
+        history.append(sum(values) / len(values))  # summed in order, as floats: as before
         if progress:
             bar.set_postfix(loss=f"{history[-1]:.4f}")
         if on_epoch_end is not None:

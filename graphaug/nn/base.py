@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..utils import all_finite
 from .tap import Tap, TapMixin
 
 __all__ = ["GraphEncoderBase", "gin_mlp", "sum_pool", "check_graph_batch"]
@@ -37,7 +38,7 @@ def check_graph_batch(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[i
         raise ValueError(f"node features must be [num_nodes, channels], got {tuple(x.shape)}")
     if x.size(0) == 0:
         raise ValueError("the batch has no nodes (empty graph): every graph needs >= 1 node")
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):  # one sum per batch, not an element-wise pass
         raise ValueError("node features contain NaN or Inf")
     if batch is None:
         batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
