@@ -115,6 +115,18 @@ def _record_fingerprint(processed_dir: Path, fingerprint: dict) -> None:
         atomic_write_json(processed_dir / _FINGERPRINT, fingerprint)
 
 
+def _find_or_download(find, fetch, name: str, base: Path, download: bool) -> Path:
+    """``find(name, base)``; when the files are missing, ``fetch(name, base, error)`` unless
+    ``download`` is off (then the error, saying nothing was downloaded)."""
+    try:
+        return find(name, base)
+    except FileNotFoundError as missing:
+        if not download:
+            raise FileNotFoundError(f"{missing} (download=False: nothing was downloaded)") \
+                from None
+        return fetch(name, base, missing)
+
+
 # -- TU ---------------------------------------------------------------------------------------
 
 def _tu_candidates(name: str, base: Path) -> list[Path]:
@@ -427,13 +439,7 @@ def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, download: bo
     from torch_geometric.utils import add_remaining_self_loops
 
     base = data_root(root)
-    try:
-        tu_root = find_tu_root(name, base)
-    except FileNotFoundError as missing:
-        if not download:
-            raise FileNotFoundError(f"{missing} (download=False: nothing was downloaded)") \
-                from None
-        tu_root = _download_tu(name, base, missing)
+    tu_root = _find_or_download(find_tu_root, _download_tu, name, base, download)
     processed = _writable_base(tu_root, name) / name / "processed"
     fingerprint = _drop_stale_cache(processed / "data.pt", tu_root / name / "raw")
     dataset = _tu_class()(str(tu_root), name, str(processed))
@@ -576,13 +582,7 @@ def load_ogb(name: str, root: Optional[os.PathLike | str] = None, *, download: b
             the message names the missing files and the folders searched.
     """
     base = data_root(root)
-    try:
-        ogb_root = find_ogb_root(name, base)
-    except FileNotFoundError as missing:
-        if not download:
-            raise FileNotFoundError(f"{missing} (download=False: nothing was downloaded)") \
-                from None
-        ogb_root = _download_ogb(name, base, missing)
+    ogb_root = _find_or_download(find_ogb_root, _download_ogb, name, base, download)
     dir_name = name.replace("-", "_")
     processed = _writable_base(ogb_root, dir_name) / dir_name / "processed"
     fingerprint = _drop_stale_cache(processed / _OGB_PROCESSED, ogb_root / dir_name / "raw")
