@@ -149,19 +149,14 @@ def test_basic_gnn_targets_follow_the_layer_tail():
     assert ga.targets(UserGIN()) == {0: "input of convs.0", 1: "bns.0", 2: "bns.1", 3: "bns.2"}
 
 
-def test_graphaug_tap_name_keeps_the_grouping():
+@pytest.mark.parametrize("make,name", [
+    (lambda: GraphCLEncoder(3, hidden=8, num_layers=3), "taps.2"),  # the encoder's tap name
+    (UserGIN, "convs.1"),  # a conv called without `batch`: the model call carries it
+])
+def test_dotted_names_keep_the_grouping(make, name):
     b = graphs()
-    enc = GraphCLEncoder(3, hidden=8, num_layers=3).train()
-    before, after = before_and_after(enc, enc.target_name(2),
-                                     ga.ActivationPCA(k=1, q=2, apply_prob=0.5, seed=3),
-                                     lambda: enc(b.x, b.edge_index, b.batch))
-    assert_whole_graphs(before, after, b.batch, b.num_graphs)
-
-
-def test_dotted_name_on_user_model_gets_grouping_from_the_model_call():
-    b = graphs()
-    model = UserGIN().train()
-    before, after = before_and_after(model, "convs.1",
+    model = make().train()
+    before, after = before_and_after(model, name,
                                      ga.ActivationPCA(k=1, q=2, apply_prob=0.5, seed=3),
                                      lambda: model(b.x, b.edge_index, b.batch))
     assert_whole_graphs(before, after, b.batch, b.num_graphs)
