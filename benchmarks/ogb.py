@@ -38,6 +38,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from graphaug import distributed as _dist  # noqa: E402
 from graphaug.bench import (RunCache, bench_parser, markdown_table, number,  # noqa: E402
                             ogb_identity, read_json, run_header, wall_time_line, with_download,
                             write_results)
@@ -123,6 +124,7 @@ class Runner:
         self.dataset(name)
         spec = {"dataset": self.identity[name], "run": method, "method":
                 self.config(method, deep).to_dict(), "seed": seed, "device": self.device.type,
+                "world_size": _dist.world_size(),
                 "probe": {"every": a.probe_every, "c_grid": a.c_grid},
                 "finetune": {k: getattr(a, k) for k in ("ft_epochs", "ft_batch_size", "ft_lr",
                                                         "ft_dropout", "ft_patience")}}
@@ -347,6 +349,10 @@ def main(argv=None, prog: str = "python benchmarks/ogb.py") -> dict:
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error(f"--device {args.device}: CUDA is not available on this machine")
     torch.set_num_threads(args.threads)
+    # under torchrun every rank runs this script with a share of each global batch; worker
+    # processes would each need their own group, so ranks run their jobs one at a time
+    if _dist.init_from_env() and args.workers > 1:
+        p.error("--workers > 1 cannot be combined with torchrun: use one or the other")
     runner = Runner(args)
     for name in args.datasets:  # every dataset loads before any training starts
         try:
@@ -390,6 +396,8 @@ def main(argv=None, prog: str = "python benchmarks/ogb.py") -> dict:
             entry["throughput"] = throughput(runner, name, deep)
         report["datasets"][name] = entry
         report["wall_seconds"] = time.time() - started
+        if not _dist.is_main():
+            continue
         print(write_results(args.out, "results", report,  # after every dataset
                             "OGB molecules: GraphCL vs Deep Augmentation pretraining",
                             markdown(report, runner.cache)), flush=True)

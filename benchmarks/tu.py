@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graphaug.bench import (RunCache, bench_parser, line_plot,  # noqa: E402
                             markdown_table, number, run_header, tu_identity, wall_time_line,
                             with_download, write_results)
+from graphaug import distributed as _dist  # noqa: E402
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.contrastive.pipeline import METHODS  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
@@ -93,7 +94,7 @@ class Runner:
     def run(self, name: str, cfg: MethodConfig, seed: int) -> dict:
         ds = self.dataset(name)
         spec = {"dataset": self.identity[name], "self_loops": True, "method": cfg.to_dict(),
-                "seed": seed, "eval": EVAL}
+                "seed": seed, "eval": EVAL, "world_size": _dist.world_size()}
 
         def compute(checkpoint: Path) -> dict:
             encoder, history = pretrain(ds.graphs, ds.num_features, cfg, seed,
@@ -240,6 +241,9 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
         p.error(f"--targets {bad}: with --layers {args.layers} a target is 0 (input) .. "
                 f"{args.layers + 1} (projection head)")
     torch.set_num_threads(args.threads)
+    # under torchrun every rank runs this script: pretraining is shared (global batch), each
+    # rank evaluates the same encoder, and only rank 0 writes the report
+    _dist.init_from_env()
     runner = Runner(args)
     for name in args.datasets:  # every dataset loads before any training starts
         try:
@@ -279,11 +283,12 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
         report["datasets"][name] = entry
         report["wall_seconds"] = time.time() - started
         # after every dataset: partial tables survive an interruption
-        text = write_results(args.out, "results", report,
-                             "Unsupervised TU: GraphCL preset vs Deep Augmentation",
-                             markdown(report, args, runner.cache))
-        plot_layers(report, Path(args.out) / "accuracy_vs_layer.png")
-        print(text, flush=True)
+        if _dist.is_main():
+            text = write_results(args.out, "results", report,
+                                 "Unsupervised TU: GraphCL preset vs Deep Augmentation",
+                                 markdown(report, args, runner.cache))
+            plot_layers(report, Path(args.out) / "accuracy_vs_layer.png")
+            print(text, flush=True)
     return report
 
 

@@ -45,7 +45,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["is_active", "world_size", "rank", "is_main", "barrier", "COMM", "CommStats",
+__all__ = ["init_from_env", "is_active", "world_size", "rank", "is_main", "barrier", "COMM", "CommStats",
            "all_reduce", "broadcast", "gather_with_grad", "all_reduce_gradients",
            "global_mean", "subspace_pca", "SyncBatchNorm", "convert_sync_batchnorm",
            "ShardedGraphBatches", "rank_generator", "global_draws", "sharded_loss",
@@ -54,6 +54,22 @@ __all__ = ["is_active", "world_size", "rank", "is_main", "barrier", "COMM", "Com
 
 
 # -- process group ------------------------------------------------------------------------------
+def init_from_env() -> bool:
+    """Join the process group a launcher describes (``torchrun`` sets ``WORLD_SIZE``, ``RANK``
+    and ``MASTER_ADDR``): gloo on CPU, NCCL when CUDA is available. Does nothing without a
+    launcher or when a group already exists. Returns whether a multi-process group is active.
+
+    So a script runs under ``torchrun --nproc-per-node N`` with no change but the launcher.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() \
+            and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return is_active()
+
+
 def is_active() -> bool:
     """Whether a default process group with more than one process exists (graphaug's
     distributed paths run only then; one process keeps the single-process code)."""
