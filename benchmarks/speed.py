@@ -165,7 +165,7 @@ def augmentation_notes(rows: list[dict], costs: list[dict], target: float) -> li
               "quadratic work (a permutation of the edges, a write of rows): per graph they cost "
               "a deep copy and a few NumPy and torch calls, plus the collation."]
     if any(r["aug"] in RANDOM_POOLS for r in missed_official):
-        lines += ["", f"graphaug's `random*` runs every planner of the pool over the batch (each "
+        lines += ["", "graphaug's `random*` runs every planner of the pool over the batch (each "
                   "on the graphs that drew it), so it costs about the sum of their fixed costs, "
                   "whereas a per-graph pipeline pays for one augmentation per graph."]
     for kind, missed in (("official-style", missed_official), ("NumPy per-graph", missed_numpy)):

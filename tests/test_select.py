@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
-import graphaug as ga
 from graphaug.nn import GraphCLEncoder
 from graphaug.select import cka, coadaptation_scores, layer_similarity, median_sigma, \
     recommend_layer
