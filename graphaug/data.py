@@ -194,7 +194,10 @@ def _bad_line(path: Path, data: bytes, dtype, columns: Optional[int]) -> str:
         if expected is None:
             expected = len(fields)
         try:
-            ok = len(fields) == expected and [convert(f) for f in fields] is not None
+            ok = len(fields) == expected
+            if ok:
+                for value in fields:
+                    convert(value)  # raises ValueError on a malformed number
         except ValueError:
             ok = False
         if not ok:
