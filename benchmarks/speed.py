@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,15 @@ from graphaug.contrastive import MethodConfig, PlainTwoView, build_model  # noqa
 from graphaug.contrastive.pipeline import build_optimizer, graph_batches  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
 from graphaug.views import AUGMENTATIONS, RANDOM_POOLS, ViewAugmentation  # noqa: E402
+
+
+def load_lines(load_average: Sequence[float], note: Optional[str],
+               detail: str = "") -> list[str]:
+    """The machine-load line (1-min load average at the start and the end) and the ``--note``
+    every speed result starts with: the ratios are one run's, the load says how noisy."""
+    lines = [f"Load (1-min load average{detail}): {load_average[0]:.2f} at the start, "
+             f"{load_average[1]:.2f} at the end", ""]
+    return lines + ([f"Note: {note}", ""] if note else [])
 
 
 def best_of(fn, repeats: int) -> float:
@@ -416,10 +425,7 @@ def pygcl_lines(result: dict, args) -> list[str]:
     """The body of ``speed_pygcl.md``."""
     timing, accuracy = result["timing"], result["accuracy"]
     base = timing.get(PYGCL_VARIANTS[0])
-    lines = [f"Load (1-min load average): {result['load_average'][0]:.2f} at the start, "
-             f"{result['load_average'][1]:.2f} at the end", ""]
-    if args.note:
-        lines += [f"Note: {args.note}", ""]
+    lines = load_lines(result["load_average"], args.note)
     lines += [f"## Epoch time on {args.train_dataset} (batch 128, GIN 3 x 32, Adam lr 0.01; "
               f"the variants run round-robin in one process, {args.repeats} epochs each after "
               "a warm-up)", ""]
@@ -487,10 +493,7 @@ def svm_main(args, argv, prog: str, datasets: dict) -> dict:
     result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "load_average": [load_start, os.getloadavg()[0]], "dataset": args.train_dataset,
               "graphs": len(y), "dims": int(x.shape[1]), "rows": rows}
-    lines = [f"Load (1-min load average): {load_start:.2f} at the start, "
-             f"{os.getloadavg()[0]:.2f} at the end", ""]
-    if args.note:
-        lines += [f"Note: {args.note}", ""]
+    lines = load_lines(result["load_average"], args.note)
     lines += [f"SVM protocol (outer 10-fold, inner 5-fold C grid of 7) on {len(y)} "
               f"{args.train_dataset} readouts ({x.shape[1]}-d, encoder pretrained 2 epochs); "
               "identical fold accuracies and chosen C asserted for every row.", "",
@@ -549,10 +552,7 @@ def main(argv=None, prog: str = "python benchmarks/speed.py") -> dict:
     result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "load_average": [load_start, os.getloadavg()[0]], "augmentations": aug_rows,
               "costs": costs, "training": train_rows}
-    lines = [f"Load (1-min load average; this run adds about 1): {load_start:.2f} at the "
-             f"start, {os.getloadavg()[0]:.2f} at the end", ""]
-    if args.note:
-        lines += [f"Note: {args.note}", ""]
+    lines = load_lines(result["load_average"], args.note, "; this run adds about 1")
     lines += ["## (a) Input augmentations, one batch of 128 graphs",
               "", f"Speed-ups are the per-graph reference's time over graphaug's. The "
               f"{args.target_speedup:g}x target is judged against the official-style reference "
