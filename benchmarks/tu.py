@@ -138,9 +138,10 @@ def candidates(runner: Runner, args, name: str, method: str) -> list[MethodConfi
 def nested(runner: Runner, args, name: str, method: str) -> dict:
     """Strict nested selection of ``method``'s config, seed by seed (see the module doc)."""
     sweep = candidates(runner, args, name, method)
-    per_seed, choices, by_config = [], [], {}
+    per_seed, choices, by_config, seconds = [], [], {}, []
     for seed in args.seeds:
         results = {cfg.label(): runner.run(name, cfg, seed) for cfg in sweep}
+        seconds += [r["train_seconds"] for r in results.values()]
         chosen = nested_select(results)
         per_seed.append(chosen["test"])
         choices.append(chosen["fold_choice"])
@@ -157,8 +158,7 @@ def nested(runner: Runner, args, name: str, method: str) -> dict:
             "test_std": std, "per_seed": per_seed, "fold_choices": choices,
             "choice_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
             "sweep": list(by_config.values()),
-            "train_seconds": float(np.mean([runner.run(name, cfg, s)["train_seconds"]
-                                            for cfg in sweep for s in args.seeds]))}
+            "train_seconds": float(np.mean(seconds))}
 
 
 def select(runner: Runner, args, name: str) -> dict:
