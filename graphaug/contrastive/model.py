@@ -158,12 +158,11 @@ class GraphCL(nn.Module):
         self._site = None if deep_aug is None else self._resolve_site(deep_aug.target)
 
     def _resolve_site(self, target: int) -> tuple[nn.Module, Site]:
-        if self.head is not None and not self.native:
-            layout = find_layout(self.encoder)
-            if target == len(layout.sites):  # L+1 = the head GraphCL holds
+        if self.head is not None:  # L+1 = the head GraphCL holds, right above the encoder
+            top = self.encoder.num_layers + 1 if self.native else \
+                len(find_layout(self.encoder).sites)
+            if target == top:
                 return self, Site("head", target, owner="", node_level=False)
-        if self.native and self.head is not None and target == self.encoder.num_layers + 1:
-            return self, Site("head", target, owner="", node_level=False)
         return self.encoder, resolve_site(self.encoder, target)
 
     @property
