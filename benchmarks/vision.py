@@ -38,17 +38,19 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
-from graphaug.bench import (RunCache, file_identity, layer_plot, markdown_table,  # noqa: E402
-                            modality_parser, number, run_header, select_best, wall_time_line,
-                            write_results)
+from graphaug.bench import (RunCache, cka_section, file_identity, layer_plot,  # noqa: E402
+                            markdown_table, modality_parser, number, run_header, select_best,
+                            wall_time_line, write_results)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
 from graphaug.resnet import SmallResNet  # noqa: E402
+from graphaug.select import layer_similarity  # noqa: E402
 from graphaug.utils import seed_everything  # noqa: E402
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
+CKA_IMAGES = 1000  # the first training images: co-adaptation never looks at test images
 
 
 def cifar_path(root: Path) -> Path:
@@ -177,6 +179,13 @@ def features(net: SmallResNet, images: Tensor, batch_size: int = 512) -> np.ndar
                       for i in range(0, len(images), batch_size)]).numpy()
 
 
+def layer_cka(net: SmallResNet, images: Tensor, batch_size: int = 250) -> list[list[float]]:
+    """RBF-CKA matrix between the globally average-pooled outputs of targets 0..4 (stem and
+    the four stages) on un-augmented ``images`` (:func:`graphaug.select.layer_similarity`)."""
+    batches = (normalise(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
+    return layer_similarity(net, batches)[0].tolist()
+
+
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                  test_y: np.ndarray, seed: int = 0, c_grid: Sequence[float] = C_GRID) -> dict:
     """Logistic regression on standardised frozen features: ``C`` chosen on a stratified 20 %
@@ -293,7 +302,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/vi
             print(f"{config['name']}: {probe} loss {history[-1]:.4f} ({history.seconds:.0f} s)",
                   flush=True)
             return {**config, **probe, "loss": list(history),
-                    "seconds": round(history.seconds, 1)}
+                    "seconds": round(history.seconds, 1),
+                    "cka": layer_cka(net, data["x_train"][:CKA_IMAGES])}
 
         run = cache.run((config["name"], f"seed{args.seed}"), spec, compute)
         runs.append({k: v for k, v in run.items() if k not in ("cache_key", "spec")})
@@ -305,8 +315,16 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/vi
               "selected_on_val": selected,
               "train_seconds": round(sum(r["seconds"] for r in runs), 1),
               "total_seconds": round(time.time() - started, 1)}
+    seed_everything(args.seed)  # the untrained net: train_simclr's initialisation
+    untrained = layer_cka(SmallResNet(widths=tuple(args.widths), head_dim=64).eval(),
+                          data["x_train"][:CKA_IMAGES])
+    result["untrained_cka"] = untrained
+    cka = cka_section(args.out, args.tag, "SmallResNet", untrained, runs,
+                      f"the first {min(CKA_IMAGES, len(y_train)):,} training images (global "
+                      "average pool)")
     write_results(args.out, args.tag, result, args.tag,
-                  [vision_table(result), "", wall_time_line(result["total_seconds"], cache)])
+                  [vision_table(result), "", *cka, "",
+                   wall_time_line(result["total_seconds"], cache)])
     layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "val",
                "linear-probe validation accuracy (%)",
                "SmallResNet on CIFAR-10 subset, SimCLR + Deep Augmentation",

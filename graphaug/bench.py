@@ -42,7 +42,9 @@ from .utils import atomic_write_json, atomic_write_text, move_aside
 __all__ = ["code_version", "file_identity", "tu_identity", "ogb_identity", "spec_key",
            "RunCache", "machine", "run_header", "bench_parser", "modality_parser", "number",
            "with_download", "markdown_table", "header_lines", "wall_time_line", "write_results",
-           "line_plot", "layer_plot", "select_best", "read_json"]
+           "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table", "cka_section",
+           "select_best",
+           "read_json"]
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -377,6 +379,72 @@ def layer_plot(path: os.PathLike | str, runs: Sequence[dict], metric: str, ylabe
             series.setdefault(run["name"].split("@")[0], []).append((run["target"], run[metric]))
     line_plot(path, {title: series}, "target index (0 = input/stem, i = output of block i)",
               ylabel, None if baseline is None else {title: baseline})
+
+
+def cka_heatmaps(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequence]],
+                 labels: Optional[Sequence] = None) -> None:
+    """CKA matrices as annotated heatmaps: one figure row per ``panels`` entry
+    ``{row: {column: [T, T] matrix}}`` (e.g. ``{"MUTAG": {"graphcl": m, "deepaug": m}}``),
+    axes ticked with ``labels`` (default ``0..T-1``). Written with the Agg backend."""
+    import matplotlib
+    import numpy as np
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(panels)
+    cols = max(len(panels[r]) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.3 * cols, 3.0 * len(rows)),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c, (column, matrix) in enumerate(panels[row].items()):
+            ax, m = axes[r][c], np.asarray(matrix)
+            image = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+            ticks = list(range(len(m)))
+            ax.set_xticks(ticks, labels if labels is not None else ticks, fontsize=7)
+            ax.set_yticks(ticks, labels if labels is not None else ticks, fontsize=7)
+            for i in ticks:
+                for j in ticks:
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if m[i, j] < 0.6 else "black")
+            ax.set_title(f"{row}: {column}", fontsize=9)
+            ax.set_xlabel("target"), ax.set_ylabel("target")
+        for c in range(len(panels[row]), cols):
+            axes[r][c].axis("off")
+        fig.colorbar(image, ax=axes[r].tolist(), shrink=0.8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def coadaptation_table(panels: Mapping[str, Mapping[str, Sequence]],
+                       targets: Sequence[int], row_header: str = "model") -> list[str]:
+    """Markdown rows of :func:`graphaug.select.coadaptation_scores` per ``(row, column)`` of
+    ``panels`` (as :func:`cka_heatmaps`), one column per scored target and their mean."""
+    import numpy as np
+
+    from .select import coadaptation_scores
+
+    rows = []
+    for row, columns in panels.items():
+        for column, matrix in columns.items():
+            scores = coadaptation_scores(np.asarray(matrix), targets)
+            rows.append([row, column, *(f"{scores[t]:.3f}" for t in targets[:-1]),
+                         f"{np.mean(list(scores.values())):.3f}"])
+    return markdown_table([row_header, "trained with", *map(str, targets[:-1]), "mean"], rows, 2)
+
+
+def cka_section(out: os.PathLike | str, tag: str, model: str, untrained: Sequence,
+                runs: Sequence[dict], where: str) -> list[str]:
+    """The co-adaptation part of a sweep's report: heatmaps ``<out>/<tag>_cka.png`` of the
+    ``untrained`` model's CKA matrix and each run's ``run["cka"]``, and the markdown lines
+    (:func:`coadaptation_table`, the image link); ``where`` names the samples used."""
+    panels = {model: {"untrained": untrained, **{r["name"]: r["cka"] for r in runs}}}
+    cka_heatmaps(Path(out) / f"{tag}_cka.png", panels)
+    size = len(untrained)
+    return [f"Co-adaptation: RBF-CKA between the pooled outputs of targets 0..{size - 1} on "
+            f"{where}; per target the mean CKA with the targets above it (lower = less "
+            "co-adaptation):", "", *coadaptation_table(panels, list(range(size))), "",
+            f"![CKA heatmaps]({tag}_cka.png)"]
 
 
 def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
