@@ -1,0 +1,93 @@
+"""Reports built from benchmark results: the CKA figures/tables and the TU table across folders."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphaug.bench import cka_heatmaps, cka_section, coadaptation_table
+from graphaug.select import coadaptation_scores
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _matrix(values):
+    """A symmetric 3 x 3 CKA matrix with CKA(0,1), CKA(0,2), CKA(1,2) = ``values``."""
+    m = np.eye(3)
+    for (i, j), v in zip(((0, 1), (0, 2), (1, 2)), values):
+        m[i, j] = m[j, i] = v
+    return m
+
+
+def test_coadaptation_table_reports_the_scores(tmp_path):
+    a, b = _matrix((0.2, 0.4, 0.9)), _matrix((0.1, 0.3, 0.5))
+    lines = coadaptation_table({"net": {"plain": a, "deep": b}}, [0, 1, 2])
+    assert lines[0] == "| model | trained with | 0 | 1 | mean |"
+    for row, m in zip(lines[2:], (a, b)):
+        s = coadaptation_scores(m, [0, 1, 2])
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2:] == [f"{s[0]:.3f}", f"{s[1]:.3f}", f"{np.mean(list(s.values())):.3f}"]
+    cka_heatmaps(tmp_path / "h.png", {"net": {"plain": a, "deep": b}, "other": {"plain": a}})
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    runs = [{"name": "dropout@1", "cka": b.tolist()}]
+    section = cka_section(tmp_path, "demo", "net", a.tolist(), runs, "10 samples")
+    assert "targets 0..2 on 10 samples" in section[0] and section[-1] == \
+        "![CKA heatmaps](demo_cka.png)"
+    assert any("| net | dropout@1 |" in line for line in section)
+    assert (tmp_path / "demo_cka.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def tu_folder(data_dir, tmp_path_factory):
+    """A real (tiny) tu.py run: MUTAG, 1 epoch, 3 seeds, dropout at targets 0 and 2."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import tu
+
+    out = tmp_path_factory.mktemp("tu")
+    tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--epochs", "1", "--seeds", "0",
+             "1", "2", "--targets", "0", "2", "--transforms", "dropout:0.25", "--out", str(out),
+             "--no-progress"])
+    return out
+
+
+def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path):
+    import tu_table
+
+    report = json.loads((tu_folder / "results.json").read_text())["datasets"]["MUTAG"]
+    result = tu_table.main([str(tu_folder), "--recommended", "MUTAG=2", "--out", str(tmp_path)])
+    rec = result["recommended"]["MUTAG"]["methods"]
+    (at2,) = [s for s in report["methods"]["deepaug"]["sweep"] if s["target"] == 2]
+    assert rec["deepaug"]["per_seed"] == at2["per_seed"]
+    assert rec["graphcl"]["per_seed"] == report["methods"]["graphcl"]["per_seed"]
+    diff = 100 * (np.array(at2["per_seed"]) - np.array(rec["graphcl"]["per_seed"]))
+    assert rec["deepaug"]["vs_graphcl"]["mean"] == pytest.approx(diff.mean())
+    # compute = the 9 runs' own seconds (3 methods x 3 seeds), not the 15 the sweep ran
+    runs = [json.loads(p.read_text()) for p in (tu_folder / "runs").glob("**/seed*.json")]
+    used = [r for r in runs if r["label"].startswith("graphcl[") or
+            r["config"].get("target") == 2]
+    assert len(runs) == 15 and len(used) == 9
+    assert result["recommended"]["MUTAG"]["seconds"] == pytest.approx(
+        sum(r["train_seconds"] + r["eval_seconds"] for r in used))
+    # the nested table is the folder's own nested result
+    nested = result["nested"]["MUTAG"]["methods"]
+    assert nested["deepaug"]["per_seed"] == report["methods"]["deepaug"]["per_seed"]
+    text = (tmp_path / "tu_six.md").read_text()
+    assert "## Target chosen by the recommendation" in text and "| MUTAG | recommended: 2 |" in text
+    assert "## Target chosen by strict nested selection" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--recommended", "MUTAG=3"], "no deepaug run at the recommended target 3"),
+    (["--recommended", "NCI1=2"], "datasets without results: ['NCI1']"),
+    (["--recommended", "MUTAG"], "NAME=TARGET"),
+])
+def test_tu_table_bad_arguments_are_named(tu_folder, tmp_path, argv, message, capsys):
+    import tu_table
+
+    with pytest.raises(SystemExit) as err:
+        tu_table.main([str(tu_folder), *argv, "--out", str(tmp_path)])
+    assert err.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tu_table.main([str(tmp_path / "nothing"), "--out", str(tmp_path)])
+    assert "no results.json" in capsys.readouterr().err
