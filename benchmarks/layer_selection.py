@@ -22,33 +22,41 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import bench_parser, cka_heatmaps, coadaptation_table, markdown_table, \
-    number, run_header, with_download, write_results  # noqa: E402
+from graphaug.bench import (RunCache, bench_parser, cka_heatmaps,  # noqa: E402
+                            coadaptation_table, markdown_table, number, read_json, run_header,
+                            tu_identity, wall_time_line, with_download, write_results)
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
 from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer  # noqa: E402
 
 
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
-    """``{label: {"config", "val": [...], "test": [...]}}`` of every cached ``tu.py`` run of
-    ``method`` on ``name`` (one entry per seed)."""
+    """``{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}`` of the ``tu.py`` runs of
+    ``method`` on ``name`` that each folder's ``results.json`` reports: a cached run file
+    counts only when its (target, transform, rate, test accuracy) is in that report's sweep, so
+    runs left by older code versions in ``runs/`` are never mixed in."""
     table: dict = {}
     for folder in folders:
+        report = read_json(folder / "results.json") or {}
+        entry = report.get("datasets", {}).get(name, {}).get("methods", {}).get(method, {})
+        reported = {(s["target"], s["transform"], s["rate"], test)
+                    for s in entry.get("sweep", []) for test in s["per_seed"]}
         for path in sorted((folder / "runs" / name).glob("**/seed*.json")):
             run = json.loads(path.read_text())
-            result = run.get("result", run)
-            cfg = result.get("config", {})
-            if cfg.get("method") != method:
+            cfg = run.get("config", {})
+            if cfg.get("method") != method or (cfg.get("target"), cfg.get("transform"),
+                                                cfg.get("rate"), run["test"]) not in reported:
                 continue
-            entry = table.setdefault(result["label"], {"config": cfg, "val": {}, "test": {}})
-            entry["val"][result["seed"]] = result["val"]
-            entry["test"][result["seed"]] = result["test"]
+            row = table.setdefault(run["label"], {"config": cfg, "val": {}, "test": {}})
+            row["val"][run["seed"]] = run["val"]
+            row["test"][run["seed"]] = run["test"]
     return table
 
 
@@ -70,6 +78,9 @@ def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.time()
+    # each (dataset, method, seed) pretraining and its CKA matrix is cached: reruns and the
+    # combined report over several datasets read them instead of pretraining again
+    cache = RunCache(Path(args.out) / "layer_selection" / "runs", script=__file__)
     report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "datasets": {}}
     for name in args.datasets:
@@ -85,16 +96,26 @@ def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
                                  "method": "graphcl"})
         mats = {"graphcl": [], "deepaug": []}
         recommended = []
+        identity = tu_identity(name, args.root)
         for seed in args.seeds:
             for method, cfg in (("graphcl", cfg_gc), ("deepaug", cfg_da)):
-                encoder, _ = pretrain(ds.graphs, ds.num_features, cfg, seed)
-                matrix, targets = layer_similarity(encoder, _batches(ds.graphs))
+                def compute(checkpoint: Path, cfg=cfg, seed=seed) -> dict:
+                    encoder, _ = pretrain(ds.graphs, ds.num_features, cfg, seed,
+                                          checkpoint=checkpoint, config={"dataset": identity})
+                    matrix, targets = layer_similarity(encoder, _batches(ds.graphs))
+                    return {"matrix": matrix.tolist(), "targets": targets}
+
+                run = cache.run((name, cfg.label(), f"seed{seed}"),
+                                {"dataset": identity, "method": cfg.to_dict(), "seed": seed},
+                                compute)
+                matrix, targets = np.asarray(run["matrix"]), run["targets"]
                 mats[method].append(matrix)
                 if method == "graphcl":
                     recommended.append(recommend_layer(matrix, targets)[0])
             print(f"{name} seed {seed}: recommended target {recommended[-1]}", flush=True)
         target = Counter(recommended).most_common(1)[0][0]
-        rec_label, rec = choose(table, target)
+        rec_label, rec = choose(table, target) if any(
+            v["config"]["target"] == target for v in table.values()) else (None, None)
         test_best, _ = choose(table, key="test")
         mean = {m: np.mean(v, axis=0) for m, v in mats.items()}
         scores = {m: coadaptation_scores(mean[m], targets) for m in mean}
@@ -102,17 +123,19 @@ def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
             "recommended_per_seed": recommended, "recommended": target,
             "val_best": val_best, "val_best_target": best["config"]["target"],
             "val_best_test": 100 * float(np.mean(list(best["test"].values()))),
-            "recommended_config": rec_label,
-            "recommended_test": 100 * float(np.mean(list(rec["test"].values()))),
+            "recommended_config": rec_label,  # None: the sweep did not run that target
+            "recommended_test": None if rec is None else
+            100 * float(np.mean(list(rec["test"].values()))),
             "test_best_for_information": test_best,
             "matrices": {m: v.tolist() for m, v in mean.items()}, "scores": scores,
-            "sweep_seeds": sorted({s for v in table.values() for s in v["test"]})}
+            "sweep_seeds": sorted({s for v in table.values() for s in v["test"]}),
+            "sweep_targets": sorted({v["config"]["target"] for v in table.values()})}
     report["wall_seconds"] = time.time() - started
-    cka_heatmaps(Path(args.out) / "cka_heatmaps.png",
+    cka_heatmaps(Path(args.out) / "layer_selection_cka.png",
                  {n: e["matrices"] for n, e in report["datasets"].items()})
     text = write_results(args.out, "layer_selection", report,
                          "Layer selection: CKA co-adaptation and the recommendation",
-                         markdown(report))
+                         markdown(report, cache))
     print(text)
     return report
 
@@ -122,14 +145,19 @@ def _batches(graphs):
     return DataLoader(list(graphs), batch_size=256, shuffle=False)
 
 
-def markdown(report: dict) -> list[str]:
+def markdown(report: dict, cache: Optional[RunCache] = None) -> list[str]:
     rows = []
     for name, e in report["datasets"].items():
-        regret = e["val_best_test"] - e["recommended_test"]
-        rows.append([name, e["recommended_per_seed"], e["recommended"], e["val_best_target"],
-                     "yes" if e["recommended"] == e["val_best_target"] else "no",
-                     f"{e['val_best_test']:.2f}", f"{e['recommended_test']:.2f}",
-                     f"{regret:+.2f}", f"`{e['test_best_for_information']}`"])
+        ran = e["recommended_test"] is not None
+        regret = e["val_best_test"] - e["recommended_test"] if ran else None
+        swept = len(e.get("sweep_targets", [None, None])) > 1  # else nothing to agree with
+        rows.append([name, e["recommended_per_seed"], e["recommended"],
+                     e["val_best_target"] if swept else "only the recommended target run",
+                     ("yes" if e["recommended"] == e["val_best_target"] else "no") if swept
+                     else "—", f"{e['val_best_test']:.2f}" if swept else "—",
+                     f"{e['recommended_test']:.2f}" if ran else "not in the sweep",
+                     f"{regret:+.2f}" if swept and ran else "—",
+                     f"`{e['test_best_for_information']}`" if swept else "—"])
     matrices = {name: e["matrices"] for name, e in report["datasets"].items()}
     width = len(next(iter(matrices.values()))["graphcl"])
     return [
@@ -146,8 +174,8 @@ def markdown(report: dict) -> list[str]:
         "", "Co-adaptation score per target (mean CKA with the targets above it); lower = "
         "less co-adaptation:", "",
         *coadaptation_table(matrices, list(range(width)), "dataset"),
-        "", "![CKA heatmaps](cka_heatmaps.png)", "",
-        f"Wall time: {report['wall_seconds'] / 60:.1f} min"]
+        "", "![CKA heatmaps](layer_selection_cka.png)", "",
+        wall_time_line(report["wall_seconds"], cache)]
 
 
 if __name__ == "__main__":
