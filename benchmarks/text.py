@@ -39,8 +39,8 @@ from torch import Tensor, nn  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
 from graphaug.bench import (RunCache, cka_section, file_identity,  # noqa: E402
-                            layer_plot, markdown_table, modality_parser, number,
-                            run_header, select_best, wall_time_line, write_results)
+                            markdown_table, modality_parser, number, run_header, select_best,
+                            sweep_report)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
 from graphaug.select import layer_similarity  # noqa: E402
@@ -312,12 +312,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/te
     cka = cka_section(args.out, args.tag, "all-MiniLM-L6-v2", untrained_cka, runs,
                       f"the {len(cka_sentences):,} distinct STS-B dev sentences (mean over "
                       "real tokens)")
-    write_results(args.out, args.tag, result, args.tag,
-                  [text_table(result), "", *cka, "",
-                   wall_time_line(result["total_seconds"], cache)])
-    layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "stsb_dev",
-               "STS-B dev Spearman x100", "all-MiniLM-L6-v2, SimCSE + Deep Augmentation",
-               baseline=next(r["stsb_dev"] for r in runs if r["kind"] is None))
+    sweep_report(args.out, args.tag, result, text_table(result), cka, cache, "stsb_dev",
+                 "STS-B dev Spearman x100", "all-MiniLM-L6-v2, SimCSE + Deep Augmentation")
     return result
 
 

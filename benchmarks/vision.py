@@ -38,9 +38,9 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import graphaug as ga  # noqa: E402
-from graphaug.bench import (RunCache, cka_section, file_identity, layer_plot,  # noqa: E402
+from graphaug.bench import (RunCache, cka_section, file_identity,  # noqa: E402
                             markdown_table, modality_parser, number, run_header, select_best,
-                            wall_time_line, write_results)
+                            sweep_report)
 from graphaug.contrastive import info_nce, train  # noqa: E402
 from graphaug.contrastive.pipeline import build_transform  # noqa: E402
 from graphaug.resnet import SmallResNet  # noqa: E402
@@ -322,13 +322,9 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/vi
     cka = cka_section(args.out, args.tag, "SmallResNet", untrained, runs,
                       f"the first {min(CKA_IMAGES, len(y_train)):,} training images (global "
                       "average pool)")
-    write_results(args.out, args.tag, result, args.tag,
-                  [vision_table(result), "", *cka, "",
-                   wall_time_line(result["total_seconds"], cache)])
-    layer_plot(Path(args.out) / f"{args.tag}_layers.png", runs, "val",
-               "linear-probe validation accuracy (%)",
-               "SmallResNet on CIFAR-10 subset, SimCLR + Deep Augmentation",
-               baseline=next(r["val"] for r in runs if r["kind"] is None))
+    sweep_report(args.out, args.tag, result, vision_table(result), cka, cache, "val",
+                 "linear-probe validation accuracy (%)",
+                 "SmallResNet on CIFAR-10 subset, SimCLR + Deep Augmentation")
     return result
 
 

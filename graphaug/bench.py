@@ -42,7 +42,7 @@ from .utils import atomic_write_json, atomic_write_text, move_aside
 __all__ = ["code_version", "file_identity", "tu_identity", "ogb_identity", "spec_key",
            "RunCache", "machine", "run_header", "bench_parser", "modality_parser", "number",
            "with_download", "markdown_table", "header_lines", "wall_time_line", "write_results",
-           "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table", "cka_section",
+           "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table", "cka_section", "sweep_report",
            "select_best",
            "read_json"]
 
@@ -445,6 +445,19 @@ def cka_section(out: os.PathLike | str, tag: str, model: str, untrained: Sequenc
             f"{where}; per target the mean CKA with the targets above it (lower = less "
             "co-adaptation):", "", *coadaptation_table(panels, list(range(size))), "",
             f"![CKA heatmaps]({tag}_cka.png)"]
+
+
+def sweep_report(out: os.PathLike | str, tag: str, result: dict, table: str,
+                 cka: Sequence[str], cache: RunCache, metric: str, ylabel: str,
+                 title: str) -> None:
+    """Write a modality sweep's report: ``<out>/<tag>.{json,md}`` (``table``, the
+    :func:`cka_section` lines ``cka``, the wall-time line) and ``<out>/<tag>_layers.png``
+    (:func:`layer_plot` of ``result["runs"]``' ``metric``, the baseline run as a line)."""
+    runs = result["runs"]
+    write_results(out, tag, result, tag,
+                  [table, "", *cka, "", wall_time_line(result["total_seconds"], cache)])
+    layer_plot(Path(out) / f"{tag}_layers.png", runs, metric, ylabel, title,
+               baseline=next(r[metric] for r in runs if r["kind"] is None))
 
 
 def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
