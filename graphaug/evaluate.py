@@ -11,6 +11,7 @@ else (pretraining epoch, target layer, rate) is to compare ``val`` and only repo
 """
 from __future__ import annotations
 
+import os
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -65,23 +66,56 @@ def _rbf_fold(d2: np.ndarray, x: np.ndarray, y: np.ndarray, train: np.ndarray,
     from sklearn.svm import SVC
 
     gamma = 1.0 / (x.shape[1] * x[train].var())
-    k_train = np.exp(-gamma * d2[np.ix_(train, train)])
-    k_test = np.exp(-gamma * d2[np.ix_(test, train)])
+    k_train = d2[np.ix_(train, train)]  # a fresh copy: scaled and exponentiated in place
+    k_test = d2[np.ix_(test, train)]
+    for k in (k_train, k_test):
+        np.exp(np.multiply(k, -gamma, out=k), out=k)
     return [float((SVC(kernel="precomputed", C=c).fit(k_train, y[train]).predict(k_test)
                    == y[test]).mean()) for c in c_grid]
 
 
-def _outer_fold(d2: np.ndarray, x: np.ndarray, y: np.ndarray, train: np.ndarray,
-                test: np.ndarray, c_grid: Sequence[float], inner_folds: int,
-                seed: int) -> tuple[float, float, float]:
+def _precomputed_protocol(x: np.ndarray, y: np.ndarray, splits: list, c_grid: list[float],
+                          inner_folds: int, seed: int, n_jobs: int,
+                          progress: bool) -> list[tuple[float, float, float]]:
+    """``(test accuracy, inner-CV accuracy of the chosen C, chosen C)`` per outer fold.
+
+    The work is cut into one task per (outer fold, inner fold) -- every ``C`` on one kernel --
+    then one refit per outer fold at its chosen ``C``, run on a thread pool: libsvm and numpy
+    release the GIL, the distance matrix is shared instead of copied into processes, and the
+    small tasks keep both cores busy to the end (whole outer folds as tasks left one idle)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from sklearn.model_selection import StratifiedKFold
 
+    d2 = _sq_distances(x)
     inner = StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed)
-    scores = np.mean([_rbf_fold(d2, x, y, train[a], train[b], c_grid)
-                      for a, b in inner.split(x[train], y[train])], axis=0)
-    best = int(np.argmax(scores))  # first best C, as GridSearchCV's rank picks it
-    test_acc = _rbf_fold(d2, x, y, train, test, [c_grid[best]])[0]
-    return test_acc, float(scores[best]), float(c_grid[best])
+    tasks = [(train[a], train[b]) for train, _ in splits
+             for a, b in inner.split(x[train], y[train])]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(tasks) + len(splits), desc="SVM fits", leave=False)
+
+    def run(args: tuple) -> list[float]:
+        out = _rbf_fold(d2, x, y, *args)
+        if bar is not None:
+            bar.update()
+        return out
+
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        accs = np.asarray(list(pool.map(lambda t: run((*t, c_grid)), tasks)))
+        # [outer, inner, C] -> mean over the inner folds, summed in GridSearchCV's order
+        scores = accs.reshape(len(splits), inner_folds, len(c_grid)).mean(axis=1)
+        best = [int(np.argmax(row)) for row in scores]  # first best C, as GridSearchCV's rank
+        # refits with the largest C first: libsvm's time grows with C, so the longest start
+        # early and the pool does not end on one long fit
+        order = sorted(range(len(splits)), key=lambda f: -best[f])
+        refits = dict(zip(order, pool.map(
+            lambda f: run((splits[f][0], splits[f][1], [c_grid[best[f]]]))[0], order)))
+    if bar is not None:
+        bar.close()
+    return [(refits[f], float(scores[f, best[f]]), float(c_grid[best[f]]))
+            for f in range(len(splits))]
 
 
 def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
@@ -130,14 +164,10 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
     outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(outer.split(x, y))
     if method == "precomputed":
-        from joblib import Parallel, delayed
-        d2 = _sq_distances(x)
-        jobs = (delayed(_outer_fold)(d2, x, y, train, test, c_grid, inner_folds, seed)
-                for train, test in splits)
-        if progress:
-            from tqdm.auto import tqdm
-            jobs = tqdm(jobs, total=folds, desc="SVM folds", leave=False)
-        results = Parallel(n_jobs=n_jobs)(jobs)
+        jobs = n_jobs if n_jobs is not None and n_jobs > 0 else \
+            (1 if n_jobs is None else max(1, (os.cpu_count() or 1) + 1 + n_jobs))
+        results = _precomputed_protocol(x, y, splits, c_grid, inner_folds, seed, jobs,
+                                        progress)
     else:
         results = []
         if progress:
