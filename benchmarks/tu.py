@@ -12,6 +12,11 @@ paired differences against graphcl (mean, 95 % interval, Wilcoxon), accuracy per
   report  write results JSON, a markdown table (mean +- std over seeds, published numbers
           beside) and a plot of accuracy against the targeted layer.
 
+Targets: ``--targets 0 2 3`` sweeps those; ``--targets recommended`` takes the one that
+:func:`graphaug.select.recommend_layer` picks from the CKA matrix of the first seed's graphcl
+encoder (every graphcl run records it; no labels, no sweep). ``--workers N`` runs the runs on N
+processes (one thread each), longest first, before the report is assembled.
+
 Runs are cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the raw
 files' hashes and the code version) and pretraining checkpoints each epoch, so an interrupted
 benchmark resumes where it stopped and a changed flag never reads an old number. Also runnable
@@ -30,13 +35,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from graphaug.bench import (RunCache, bench_parser, line_plot,  # noqa: E402
-                            markdown_table, number, run_header, tu_identity, wall_time_line,
-                            with_download, write_results)
+                            markdown_table, number, run_header, run_in_processes, tu_identity,
+                            wall_time_line, with_download, write_results)
 from graphaug import distributed as _dist  # noqa: E402
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.contrastive.pipeline import METHODS  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
 from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol  # noqa: E402
+from graphaug.select import layer_similarity, recommend_layer  # noqa: E402
 from graphaug.stats import mean_interval, paired_comparison  # noqa: E402
 from graphaug.views import AUGMENTATIONS  # noqa: E402
 
@@ -44,6 +50,8 @@ EXAMPLES = """examples:
   # a writable copy of the data (PyG writes processed/ beside raw/), then a one-minute run
   mkdir -p /tmp/graphaug-data/TU && cp -r ../shared/datasets/TU/MUTAG /tmp/graphaug-data/TU/
   graphaug tu --root /tmp/graphaug-data --datasets MUTAG --epochs 1 --seeds 0 --targets 2 --transforms dropout:0.25 --out /tmp/graphaug-tu
+  # the six-dataset table at the recommended layer, both cores busy
+  python benchmarks/tu.py --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD REDDIT-BINARY --seeds 0 1 2 3 4 5 6 7 8 9 --targets recommended --transforms dropout:0.25 --workers 2 --out /tmp/tu-recommended
   # the committed tables (hours on 2 cores)
   cp -r ../shared/datasets /tmp/graphaug-data
   python benchmarks/tu.py --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD --out benchmarks/results/tu
@@ -83,6 +91,8 @@ class Runner:
         self.cache = RunCache(Path(args.out) / "runs", script=__file__)
         self.datasets: dict = {}
         self.identity: dict = {}
+        self.recommendations: dict = {}
+        self.sizes: dict = {}
 
     def dataset(self, name: str):
         if name not in self.datasets:
@@ -91,10 +101,16 @@ class Runner:
             self.identity[name] = tu_identity(name, self.args.root)
         return self.datasets[name]
 
-    def run(self, name: str, cfg: MethodConfig, seed: int) -> dict:
-        ds = self.dataset(name)
+    def parts_spec(self, name: str, cfg: MethodConfig, seed: int) -> tuple[tuple, dict]:
+        """The run's cache address and specification (see :class:`RunCache`)."""
+        self.dataset(name)
         spec = {"dataset": self.identity[name], "self_loops": True, "method": cfg.to_dict(),
                 "seed": seed, "eval": EVAL, "world_size": _dist.world_size()}
+        return (name, cfg.label(), f"seed{seed}"), spec
+
+    def run(self, name: str, cfg: MethodConfig, seed: int) -> dict:
+        ds = self.dataset(name)
+        parts, spec = self.parts_spec(name, cfg, seed)
 
         def compute(checkpoint: Path) -> dict:
             encoder, history = pretrain(ds.graphs, ds.num_features, cfg, seed,
@@ -102,18 +118,103 @@ class Runner:
                                         config={"dataset": spec["dataset"]})
             start = time.time()
             x, y = embed_graphs(encoder, ds.graphs)
+            cka = None
+            if cfg.method == "graphcl":  # what --targets recommended reads (no labels used)
+                from torch_geometric.loader import DataLoader
+                matrix, targets = layer_similarity(encoder, DataLoader(list(ds.graphs),
+                                                                       batch_size=256))
+                cka = {"matrix": matrix.tolist(), "targets": targets}
             result = svm_protocol(x, y, seed=seed, folds=EVAL["folds"],
                                   inner_folds=EVAL["inner_folds"], c_grid=EVAL["c_grid"],
                                   n_jobs=self.args.jobs, progress=self.args.progress)
             result.update(dataset=name, seed=seed, config=cfg.to_dict(), label=cfg.label(),
                           loss=list(history), train_seconds=history.seconds,
                           eval_seconds=time.time() - start)
+            if cka is not None:
+                result["layer_cka"] = cka
             print(f"{name:14s} seed {seed} {cfg.label():38s} test {100 * result['test']:.2f} "
                   f"val {100 * result['val']:.2f} ({history.seconds:.0f}s + "
                   f"{result['eval_seconds']:.0f}s)", flush=True)
             return result
 
-        return self.cache.run((name, cfg.label(), f"seed{seed}"), spec, compute)
+        return self.cache.run(parts, spec, compute)
+
+    def targets(self, name: str) -> list[int]:
+        """The deep-aug targets swept on ``name``: ``--targets``, or the recommended one."""
+        if self.args.targets == "recommended":
+            return [self.recommendation(name)["target"]]
+        return list(self.args.targets)
+
+    def recommendation(self, name: str) -> dict:
+        """:func:`graphaug.select.recommend_layer` on the CKA matrix of the first seed's graphcl
+        encoder (label-free: no graph's label enters it); the other seeds' picks are kept to
+        show how stable the choice is."""
+        if name not in self.recommendations:
+            cfg = base_config(self.args, method="graphcl")
+            picks = []
+            for seed in self.args.seeds:
+                cka = self.run(name, cfg, seed)["layer_cka"]
+                picks.append(recommend_layer(np.asarray(cka["matrix"]), cka["targets"]))
+            target, scores = picks[0]
+            self.recommendations[name] = {
+                "target": target, "scores": {str(t): v for t, v in scores.items()},
+                "per_seed": [t for t, _ in picks], "seed": self.args.seeds[0]}
+        return self.recommendations[name]
+
+    def estimated_seconds(self, name: str, cfg: MethodConfig) -> float:
+        """Rough single-core seconds of one run (message passing ~ edges x epochs, the SVM
+        protocol ~ graphs squared; constants from this project's 2-core CPU runs), only to
+        start the longest runs first."""
+        if name not in self.sizes:
+            graphs = self.dataset(name).graphs
+            self.sizes[name] = (sum(int(g.edge_index.size(1)) for g in graphs), len(graphs))
+        edges, count = self.sizes[name]
+        return 1.75e-6 * edges * cfg.epochs + 7.4e-6 * count ** 2
+
+
+def worker(state: dict):
+    """One ``--workers`` process: its own :class:`Runner` (one torch thread, one SVM job);
+    a task is ``(dataset, method config dict, seed)`` and its result lands in the run cache
+    that the parent reads."""
+    args = argparse.Namespace(**{**state, "jobs": 1, "progress": False})
+    torch.set_num_threads(args.threads)
+    runner = Runner(args)
+    return lambda name, method, seed: runner.run(name, MethodConfig(**method), seed)["test"]
+
+
+def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]]) -> None:
+    """Compute the runs of ``runs`` that are not cached yet, on ``--workers`` processes,
+    longest first (one process: nothing to do here, the report computes them in turn)."""
+    todo = {(name, cfg.label(), seed): (name, cfg, seed) for name, cfg, seed in runs}
+    todo = [r for r in todo.values() if not runner.cache.has(*runner.parts_spec(*r))]
+    if args.workers <= 1 or not todo:
+        return
+    todo.sort(key=lambda r: -runner.estimated_seconds(r[0], r[1]))
+    run_in_processes(__file__, "worker", vars(args),
+                     [(name, cfg.to_dict(), seed) for name, cfg, seed in todo], args.workers)
+
+
+def prefetch(runner: Runner, args) -> None:
+    """With ``--workers``: every run the report reads, computed in parallel before it is
+    assembled: the graphcl runs first (the recommendation reads their CKA), then the deep-aug
+    candidates, then (``--selection seed``) the chosen configs on every seed."""
+    graphcl = base_config(args, method="graphcl")
+    need_graphcl = "graphcl" in args.methods or args.targets == "recommended"
+    run_planned(runner, args, [(n, graphcl, s) for n in args.datasets for s in args.seeds]
+                if need_graphcl else [])
+    deep = [m for m in args.methods if m != "graphcl"]
+    seeds = args.seeds if args.selection == "nested" else args.select_seeds
+    run_planned(runner, args, [(n, cfg, s) for n in args.datasets for m in deep
+                               for cfg in candidates(runner, args, n, m) for s in seeds])
+    if args.selection == "seed":
+        chosen = []
+        for name in args.datasets:
+            for method, pick in select(runner, args, name).items():
+                best = pick["best"]
+                cfg = base_config(args, method=method, transform=best["transform"],
+                                  rate=best["rate"], target=best["target"])
+                chosen += [(name, cfg, s) for s in args.seeds]
+        run_planned(runner, args, chosen)
 
 
 def base_config(args, **kw) -> MethodConfig:
@@ -127,7 +228,7 @@ def candidates(runner: Runner, args, name: str, method: str) -> list[MethodConfi
     """The deep-aug configurations swept for ``method`` (PCA at the input needs q = 6 input
     features, so it is skipped on the constant-feature social sets)."""
     out = [base_config(args, method=method, transform=kind, rate=rate, target=target)
-           for target in args.targets for kind, rate in args.transforms
+           for target in runner.targets(name) for kind, rate in args.transforms
            if not (kind == "pca" and target == 0 and runner.dataset(name).num_features < 6)]
     if not out:
         raise SystemExit(f"{name}: no deep-aug candidate applies (PCA at target 0 needs 6 "
@@ -169,7 +270,7 @@ def select(runner: Runner, args, name: str) -> dict:
         methods = ["deepaug"]  # graphcl+deepaug then reuses deepaug's validation choice
     for method in methods:
         scores = []
-        for target in args.targets:
+        for target in runner.targets(name):
             for kind, rate in args.transforms:
                 if kind == "pca" and target == 0 and runner.dataset(name).num_features < 6:
                     continue  # PCA needs q = 6 input features (constant-feature social sets)
@@ -193,6 +294,19 @@ def summarise(values: list[float]) -> tuple[float, float]:
     return 100 * float(np.mean(values)), 100 * float(np.std(values))
 
 
+def target_spec(text: str):
+    """A target index (int >= 0) or ``recommended``."""
+    if text == "recommended":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"bad target {text!r}: an index >= 0 or 'recommended'")
+    return value
+
+
 def parser(prog: str = "python benchmarks/tu.py"):
     p = bench_parser(prog, __doc__, out="benchmarks/results/tu", examples=EXAMPLES,
                      root_help="data root holding TU/<NAME>/raw")
@@ -202,9 +316,14 @@ def parser(prog: str = "python benchmarks/tu.py"):
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2, 3, 4])
     p.add_argument("--select-seeds", nargs="+", type=seed, default=[0])
-    p.add_argument("--targets", nargs="+", type=seed, default=None,
+    p.add_argument("--targets", nargs="+", type=target_spec, default=None,
                    help="deep-aug target indices, 0 (input) .. layers+1 (projection head; "
-                        "default: all of them)")
+                        "default: all of them), or 'recommended': the one "
+                        "graphaug.select.recommend_layer picks from the first seed's graphcl "
+                        "encoder (no sweep, no labels)")
+    p.add_argument("--workers", type=count, default=1,
+                   help="processes running the runs in parallel, longest first (one torch "
+                        "thread and one SVM job each; default 1: one run after another)")
     p.add_argument("--transforms", nargs="+", type=parse_transform,
                    default=[("dropout", 0.25), ("pca", -1.0)],
                    help="deep-aug candidates, e.g. dropout:0.5 pca:1 pca:-1")
@@ -236,7 +355,12 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
     args = p.parse_args(argv)
     if args.targets is None:
         args.targets = list(range(args.layers + 2))
-    bad = [t for t in args.targets if t > args.layers + 1]
+    if "recommended" in args.targets:
+        if len(args.targets) > 1:
+            p.error("--targets recommended stands alone (the recommendation picks one target)")
+        args.targets = "recommended"
+    bad = [] if args.targets == "recommended" else \
+        [t for t in args.targets if t > args.layers + 1]
     if bad:
         p.error(f"--targets {bad}: with --layers {args.layers} a target is 0 (input) .. "
                 f"{args.layers + 1} (projection head)")
@@ -251,11 +375,15 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
         except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
             p.error(f"--datasets {name}: {err}")
     started = time.time()
-    report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
-              "datasets": {}}
+    detail = f"{args.threads} torch thread(s)" + \
+        (f", {args.workers} worker processes" if args.workers > 1 else "")
+    report = {**run_header(prog, argv, detail=detail), "datasets": {}}
+    prefetch(runner, args)
     for name in args.datasets:
         entry = {"selection": select(runner, args, name) if args.selection == "seed" else {},
                  "methods": {}}
+        if args.targets == "recommended":
+            entry["recommendation"] = runner.recommendation(name)
         for method in args.methods:
             if method != "graphcl" and args.selection == "nested":
                 entry["methods"][method] = nested(runner, args, name, method)
@@ -343,6 +471,12 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
                                    "Wilcoxon p", "seeds won", "better?"], paired, 2)]
     lines += ["", "Configurations:", ""]
     for name, entry in report["datasets"].items():
+        if "recommendation" in entry:
+            rec = entry["recommendation"]
+            scores = ", ".join(f"{t}: {v:.3f}" for t, v in rec["scores"].items())
+            lines.append(f"- {name}: recommended target {rec['target']} (co-adaptation of the "
+                         f"seed-{rec['seed']} graphcl encoder: {scores}; the pick on each "
+                         f"seed's graphcl encoder: {rec['per_seed']})")
         for method, m in entry["methods"].items():
             if "choice_counts" in m:
                 top = ", ".join(f"`{k}` ×{v}" for k, v in list(m["choice_counts"].items())[:3])

@@ -43,7 +43,7 @@ __all__ = ["code_version", "file_identity", "tu_identity", "ogb_identity", "spec
            "RunCache", "machine", "run_header", "bench_parser", "modality_parser", "number",
            "with_download", "markdown_table", "header_lines", "wall_time_line", "write_results",
            "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table", "cka_section", "sweep_report",
-           "select_best",
+           "select_best", "run_in_processes",
            "read_json"]
 
 PACKAGE = Path(__file__).resolve().parent
@@ -207,6 +207,61 @@ class RunCache:
     def has(self, parts: Sequence[str], spec: Mapping) -> bool:
         """Whether run ``parts`` has a cache file (not yet checked)."""
         return self.path(parts, spec).is_file()
+
+
+# -- worker processes ---------------------------------------------------------------------------
+_WORKER: Optional[Callable] = None
+
+
+def _load_script(path: str):
+    """The benchmark script at ``path`` as a module (a spawned process cannot import it by the
+    name its parent gave it)."""
+    import importlib.util
+
+    name = f"graphaug_worker_{Path(path).stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _start_worker(script: str, factory: str, state: Any) -> None:
+    global _WORKER
+    _WORKER = getattr(_load_script(script), factory)(state)
+
+
+def _work(task: tuple) -> Any:
+    return _WORKER(*task)
+
+
+def run_in_processes(script: os.PathLike | str, factory: str, state: Any,
+                     tasks: Sequence[tuple], workers: int) -> list:
+    r"""Run ``tasks`` on ``workers`` spawned processes, in the given order (put the longest
+    first), and return their results in that order.
+
+    Each process loads ``script`` once and calls its ``factory(state)`` to build the callable
+    that every task is applied to (``worker(*task)``), so a benchmark keeps its own run logic
+    (and its :class:`RunCache`: results written by a worker are what the parent reads back).
+    ``spawn``, not ``fork``: torch's thread pools do not survive a fork.
+
+    Args:
+        script (path): the benchmark script defining ``factory``.
+        factory (str): name of a module-level ``factory(state) -> callable``.
+        state: picklable arguments of the factory (e.g. ``vars(args)``).
+        tasks (list of tuple): positional arguments of each call.
+        workers (int): processes (>= 1).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                             initializer=_start_worker,
+                             initargs=(str(Path(script).resolve()), factory, state)) as pool:
+        return list(pool.map(_work, tasks))
 
 
 def _slug(text: str) -> str:

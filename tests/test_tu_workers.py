@@ -1,0 +1,66 @@
+"""benchmarks/tu.py: runs on worker processes, and the target chosen by the recommendation."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphaug.bench import run_in_processes
+from graphaug.select import recommend_layer
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = ["--datasets", "MUTAG", "--epochs", "1", "--seeds", "0", "1", "--targets", "recommended",
+        "--transforms", "dropout:0.25", "--no-progress"]
+
+
+def _tu():
+    sys.path.insert(0, str(BENCHMARKS))
+    import tu
+    return tu
+
+
+def test_run_in_processes_keeps_order_and_state(tmp_path):
+    script = tmp_path / "square.py"
+    script.write_text("import os\n\ndef factory(offset):\n"
+                      "    return lambda a, b: (a * b + offset, os.getpid())\n")
+    out = run_in_processes(script, "factory", 10, [(i, i) for i in range(6)], workers=2)
+    assert [v for v, _ in out] == [10 + i * i for i in range(6)]
+    assert all(pid != __import__("os").getpid() for _, pid in out)  # computed elsewhere
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        run_in_processes(script, "factory", 0, [(1, 1)], workers=0)
+
+
+def test_recommended_target_on_two_workers_equals_one_process(data_dir, tmp_path):
+    tu = _tu()
+    one = tu.main(["--root", str(data_dir), *TINY, "--out", str(tmp_path / "one")])
+    two = tu.main(["--root", str(data_dir), *TINY, "--workers", "2",
+                   "--out", str(tmp_path / "two")])
+    a, b = one["datasets"]["MUTAG"], two["datasets"]["MUTAG"]
+    assert a["recommendation"] == b["recommendation"]
+    for method in ("graphcl", "deepaug", "graphcl+deepaug"):
+        assert a["methods"][method]["per_seed"] == b["methods"][method]["per_seed"]
+    # the recommendation is recommend_layer on the first seed's graphcl CKA, and the deep-aug
+    # runs used exactly that target
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "two" / "runs").glob("**/seed*.json")]
+    graphcl0 = next(r for r in runs if r["config"]["method"] == "graphcl" and r["seed"] == 0)
+    cka = graphcl0["layer_cka"]
+    target, _ = recommend_layer(np.asarray(cka["matrix"]), cka["targets"])
+    assert b["recommendation"]["target"] == target and len(b["recommendation"]["per_seed"]) == 2
+    deep = [r for r in runs if r["config"]["method"] != "graphcl"]
+    assert len(deep) == 4 and {r["config"]["target"] for r in deep} == {target}
+    assert f"recommended target {target}" in (tmp_path / "two" / "results.md").read_text()
+    assert "2 worker processes" in (tmp_path / "two" / "results.md").read_text()
+
+
+@pytest.mark.parametrize("targets, message", [
+    (["recommended", "2"], "--targets recommended stands alone"),
+    (["two"], "bad target 'two'"),
+    (["-1"], "bad target '-1'"),
+])
+def test_bad_targets_are_named(data_dir, tmp_path, targets, message, capsys):
+    tu = _tu()
+    with pytest.raises(SystemExit):
+        tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--targets", *targets,
+                 "--out", str(tmp_path)])
+    assert message in capsys.readouterr().err
