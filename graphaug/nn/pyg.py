@@ -1,6 +1,7 @@
 """PyTorch Geometric side: GraphCL's encoder with taps and the batch-calling helper."""
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import torch
@@ -67,13 +68,41 @@ class GraphCLEncoder(GraphEncoderBase):
         (see :meth:`GraphEncoderBase.encode`).
         """
         batch, num_graphs = check_graph_batch(x, batch, num_graphs, self.training)
+        graphs: dict = {}  # the conv input of the batch (False) and of its doubled copy (True)
+
+        def graph(doubled: bool):
+            if doubled not in graphs:
+                index = torch.cat([edge_index, edge_index + x.size(0)], dim=1) if doubled \
+                    else edge_index
+                graphs[doubled] = self.conv_input(index, x.size(0) * (1 + doubled), x.dtype)
+            return graphs[doubled]
+
         doubled = None
         if duplicate_at is not None:
-            doubled_index = torch.cat([edge_index, edge_index + x.size(0)], dim=1)
-            doubled = lambda i, h: self.convs[i](h, doubled_index)  # noqa: E731
-        return self.encode(x, lambda i, h: self.convs[i](h, edge_index), batch, num_graphs,
+            doubled = lambda i, h: self.convs[i](h, graph(True))  # noqa: E731
+        return self.encode(x, lambda i, h: self.convs[i](h, graph(False)), batch, num_graphs,
                            project, duplicate_at, doubled,
                            per_view_norm)
+
+    def conv_input(self, edge_index: Tensor, num_nodes: int,
+                   dtype: torch.dtype = torch.float32) -> Tensor:
+        """What every conv of one forward takes: for GIN the transposed adjacency as a CSR
+        tensor (``[num_nodes, num_nodes]``, rows = targets, duplicate edges counted), built
+        once per forward, so each layer's sum aggregation is one sparse-dense product -- about
+        3x faster than PyG's gather + scatter on CPU, forward and backward, the same sums up
+        to float rounding. GCN keeps ``edge_index`` (its normalisation is per edge)."""
+        if self.conv_type != "gin" or edge_index.numel() == 0:
+            return edge_index
+        # PyG's to_torch_csr_tensor coalesces (a repeated edge would count once): build it here
+        order = torch.argsort(edge_index[1], stable=True)
+        counts = torch.bincount(edge_index[1], minlength=num_nodes)
+        crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(crow, edge_index[0][order],
+                                           torch.ones(order.numel(), dtype=dtype,
+                                                      device=order.device),
+                                           (num_nodes, num_nodes))
 
 
 def attach_layer(model: nn.Module, target: int, transform):
