@@ -257,9 +257,9 @@ def training_speed(ds, target: int, repeats: int) -> list[dict]:
 
 
 def _edge_index_path(model):
-    """The encoder on PyG's gather + scatter aggregation instead of its CSR adjacency (what
-    ``GraphCLEncoder.conv_input`` gained; the same sums)."""
-    model.encoder.conv_input = lambda edge_index, num_nodes, dtype=None: edge_index
+    """The encoder on PyG's gather + scatter aggregation instead of its CSR adjacency
+    (``GraphCLEncoder(aggregation="scatter")``; the same sums)."""
+    model.encoder.aggregation = "scatter"
     return model
 
 

@@ -222,7 +222,8 @@ def base_config(args, **kw) -> MethodConfig:
     return MethodConfig(epochs=args.epochs, input_aug=args.input_aug, hidden=args.hidden,
                         num_layers=args.layers, batch_size=args.batch_size, lr=args.lr,
                         backend=args.backend, bn_per_view=args.bn_per_view,
-                        strip_self_loops=args.strip_self_loops, init=args.init, **kw)
+                        strip_self_loops=args.strip_self_loops, init=args.init,
+                        aggregation=args.aggregation, **kw)
 
 
 def candidates(runner: Runner, args, name: str, method: str) -> list[MethodConfig]:
@@ -348,6 +349,10 @@ def parser(prog: str = "python benchmarks/tu.py"):
                    help="official GraphCL: no self-loops in node-drop/subgraph views")
     p.add_argument("--init", choices=["torch", "graphcl"], default="torch",
                    help="graphcl: the official xavier-uniform Linear init")
+    p.add_argument("--aggregation", choices=["csr", "scatter"], default="csr",
+                   help="GIN's neighbour sum: csr (sparse-dense product, faster on large "
+                        "graphs) or scatter (PyG's gather + scatter, what the TU tables "
+                        "committed before the CSR path were measured with)")
     return p
 
 

@@ -128,20 +128,26 @@ def test_gin_sparse_aggregation_equals_pyg_edge_index_path(mutag_batch, duplicat
     adjacency = enc.conv_input(edge_index, b.num_nodes)
     assert adjacency.layout == torch.sparse_csr and adjacency._nnz() == edge_index.size(1)
 
-    def run(path):
+    def run(aggregation):
         x = b.x.clone().requires_grad_()
-        if path == "edge_index":
-            enc.conv_input = lambda index, num_nodes, dtype=None: index
+        enc.aggregation = aggregation
         out = enc(x, edge_index, b.batch, num_graphs=int(b.num_graphs),
                   duplicate_at=duplicate_at)
-        enc.__dict__.pop("conv_input", None)  # back to the class's method
         grads = torch.autograd.grad(out.pow(2).sum(), [x, *enc.parameters()],
                                     allow_unused=True)
         return out, grads
 
-    (fast, fast_grads), (ref, ref_grads) = run("csr"), run("edge_index")
+    (fast, fast_grads), (ref, ref_grads) = run("csr"), run("scatter")
     assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5)
     for g, h in zip(fast_grads, ref_grads):
         assert (g is None) == (h is None) and (g is None or torch.allclose(g, h, atol=1e-4))
     gcn = GraphCLEncoder(mutag_batch.num_features, conv="gcn")
     assert gcn.conv_input(edge_index, b.num_nodes) is edge_index  # per-edge norm: unchanged
+    assert enc.conv_input(edge_index, b.num_nodes) is edge_index  # aggregation="scatter"
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        GraphCLEncoder(3, aggregation="dense")
+    from graphaug.contrastive import MethodConfig
+    from graphaug.contrastive.pipeline import build_encoder
+    assert build_encoder(MethodConfig(aggregation="scatter"), 3).aggregation == "scatter"
+    with pytest.raises(ValueError, match="aggregation must be 'csr' or 'scatter'"):
+        MethodConfig(aggregation="dense")

@@ -63,6 +63,8 @@ class MethodConfig:
             per-view BatchNorm statistics, self-loop-free node-drop/subgraph views and
             xavier-uniform init (see :class:`~graphaug.GraphCL`,
             :class:`~graphaug.views.ViewAugmentation`, :class:`~graphaug.nn.GraphCLEncoder`).
+        aggregation (str): GIN's neighbour sum on the PyG encoder, ``"csr"`` or ``"scatter"``
+            (see :class:`~graphaug.nn.GraphCLEncoder`). (default: ``"csr"``)
     """
 
     method: str = "graphcl"
@@ -89,6 +91,7 @@ class MethodConfig:
     bn_per_view: bool = False
     strip_self_loops: bool = False
     init: str = "torch"
+    aggregation: str = "csr"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,6 +101,8 @@ class MethodConfig:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose from {ENCODERS}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose from {BACKENDS}")
+        if self.aggregation not in ("csr", "scatter"):
+            raise ValueError(f"aggregation must be 'csr' or 'scatter', got {self.aggregation!r}")
         if self.backend == "dgl" and self.encoder != "graphcl":
             raise ValueError("the DGL backend has the GraphCL encoder only (encoder='graphcl')")
         if self.encoder == "mol" and self.conv != "gin":
@@ -137,7 +142,8 @@ def build_encoder(cfg: MethodConfig, in_channels: int) -> nn.Module:
                                  conv=cfg.conv, proj_head=True, init=cfg.init)
     from ..nn import GraphCLEncoder
     return GraphCLEncoder(in_channels, hidden=cfg.hidden, num_layers=cfg.num_layers,
-                          conv=cfg.conv, proj_head=True, init=cfg.init)
+                          conv=cfg.conv, proj_head=True, init=cfg.init,
+                          aggregation=cfg.aggregation)
 
 
 def build_model(cfg: MethodConfig, in_channels: int,

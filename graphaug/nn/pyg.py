@@ -10,7 +10,9 @@ from torch_geometric.nn import GCNConv, GINConv
 
 from .base import GraphEncoderBase, check_graph_batch, gin_mlp
 
-__all__ = ["GraphCLEncoder", "encode_batch"]
+__all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS"]
+
+AGGREGATIONS = ("csr", "scatter")
 
 
 def encode_batch(encoder: nn.Module, batch, **kwargs) -> Tensor:
@@ -39,6 +41,11 @@ class GraphCLEncoder(GraphEncoderBase):
         proj_head (bool): build the projection head (target ``L+1``).
         init (str): ``"torch"`` (PyTorch's default) or ``"graphcl"`` (the official code's
             xavier-uniform weights and zero biases for every Linear). (default: ``"torch"``)
+        aggregation (str): how GIN sums the neighbours: ``"csr"`` (one CSR adjacency per
+            forward, a sparse-dense product per layer; 1.6x faster epochs on DD's large graphs)
+            or ``"scatter"`` (PyG's gather + scatter, what the results committed before the CSR
+            path were measured with; the same sums up to float rounding, which training
+            amplifies like a change of seed). (default: ``"csr"``)
 
     Shapes:
         x ``[N, in_channels]``, edge_index ``[2, E]``, batch ``[N]`` ->
@@ -50,6 +57,14 @@ class GraphCLEncoder(GraphEncoderBase):
         >>> z = enc(data.x, data.edge_index, data.batch)               # readout [B, 96]
         >>> p = enc(data.x, data.edge_index, data.batch, project=True)  # projection [B, 96]
     """
+
+    def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3,
+                 conv: str = "gin", proj_head: bool = True, init: str = "torch",
+                 aggregation: str = "csr") -> None:
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        super().__init__(in_channels, hidden, num_layers, conv, proj_head, init)
+        self.aggregation = aggregation
 
     def make_conv(self, conv: str, in_channels: int, out_channels: int) -> nn.Module:
         if conv == "gin":
@@ -90,8 +105,9 @@ class GraphCLEncoder(GraphEncoderBase):
         tensor (``[num_nodes, num_nodes]``, rows = targets, duplicate edges counted), built
         once per forward, so each layer's sum aggregation is one sparse-dense product -- about
         3x faster than PyG's gather + scatter on CPU, forward and backward, the same sums up
-        to float rounding. GCN keeps ``edge_index`` (its normalisation is per edge)."""
-        if self.conv_type != "gin" or edge_index.numel() == 0:
+        to float rounding. GCN and ``aggregation="scatter"`` keep ``edge_index`` (GCN's
+        normalisation is per edge)."""
+        if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0:
             return edge_index
         # PyG's to_torch_csr_tensor coalesces (a repeated edge would count once): build it here
         order = torch.argsort(edge_index[1], stable=True)
