@@ -349,10 +349,11 @@ def parser(prog: str = "python benchmarks/tu.py"):
                    help="official GraphCL: no self-loops in node-drop/subgraph views")
     p.add_argument("--init", choices=["torch", "graphcl"], default="torch",
                    help="graphcl: the official xavier-uniform Linear init")
-    p.add_argument("--aggregation", choices=["csr", "scatter"], default="csr",
+    p.add_argument("--aggregation", choices=["auto", "csr", "scatter"], default="auto",
                    help="GIN's neighbour sum: csr (sparse-dense product, faster on large "
-                        "graphs) or scatter (PyG's gather + scatter, what the TU tables "
-                        "committed before the CSR path were measured with)")
+                        "graphs), scatter (PyG's gather + scatter, what the TU tables "
+                        "committed before the CSR path were measured with) or auto (csr on "
+                        "batches of >= 50k edges)")
     return p
 
 

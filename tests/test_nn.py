@@ -122,7 +122,8 @@ def test_gin_sparse_aggregation_equals_pyg_edge_index_path(mutag_batch, duplicat
     """The CSR adjacency GraphCLEncoder builds per forward gives PyG's gather + scatter sums
     (repeated edges counted twice), outputs and gradients, on the shared-trunk path too."""
     torch.manual_seed(0)
-    enc = GraphCLEncoder(mutag_batch.num_features, hidden=16, num_layers=3).eval()
+    enc = GraphCLEncoder(mutag_batch.num_features, hidden=16, num_layers=3,
+                         aggregation="csr").eval()
     b = mutag_batch
     edge_index = torch.cat([b.edge_index, b.edge_index[:, :7]], dim=1)  # 7 repeated edges
     adjacency = enc.conv_input(edge_index, b.num_nodes)
@@ -149,5 +150,10 @@ def test_gin_sparse_aggregation_equals_pyg_edge_index_path(mutag_batch, duplicat
     from graphaug.contrastive import MethodConfig
     from graphaug.contrastive.pipeline import build_encoder
     assert build_encoder(MethodConfig(aggregation="scatter"), 3).aggregation == "scatter"
-    with pytest.raises(ValueError, match="aggregation must be 'csr' or 'scatter'"):
+    auto = GraphCLEncoder(3)
+    assert auto.aggregation == "auto" and auto.conv_input(edge_index, b.num_nodes) is edge_index
+    import graphaug.nn.pyg as pyg
+    big = torch.randint(0, 100, (2, pyg.CSR_MIN_EDGES))
+    assert auto.conv_input(big, 100).layout == torch.sparse_csr  # large batches: CSR
+    with pytest.raises(ValueError, match="aggregation must be 'auto', 'csr' or 'scatter'"):
         MethodConfig(aggregation="dense")

@@ -63,8 +63,8 @@ class MethodConfig:
             per-view BatchNorm statistics, self-loop-free node-drop/subgraph views and
             xavier-uniform init (see :class:`~graphaug.GraphCL`,
             :class:`~graphaug.views.ViewAugmentation`, :class:`~graphaug.nn.GraphCLEncoder`).
-        aggregation (str): GIN's neighbour sum on the PyG encoder, ``"csr"`` or ``"scatter"``
-            (see :class:`~graphaug.nn.GraphCLEncoder`). (default: ``"csr"``)
+        aggregation (str): GIN's neighbour sum on the PyG encoder, ``"auto"``, ``"csr"`` or
+            ``"scatter"`` (see :class:`~graphaug.nn.GraphCLEncoder`). (default: ``"auto"``)
     """
 
     method: str = "graphcl"
@@ -91,7 +91,7 @@ class MethodConfig:
     bn_per_view: bool = False
     strip_self_loops: bool = False
     init: str = "torch"
-    aggregation: str = "csr"
+    aggregation: str = "auto"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,8 +101,9 @@ class MethodConfig:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose from {ENCODERS}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose from {BACKENDS}")
-        if self.aggregation not in ("csr", "scatter"):
-            raise ValueError(f"aggregation must be 'csr' or 'scatter', got {self.aggregation!r}")
+        if self.aggregation not in ("auto", "csr", "scatter"):
+            raise ValueError("aggregation must be 'auto', 'csr' or 'scatter', got "
+                             f"{self.aggregation!r}")
         if self.backend == "dgl" and self.encoder != "graphcl":
             raise ValueError("the DGL backend has the GraphCL encoder only (encoder='graphcl')")
         if self.encoder == "mol" and self.conv != "gin":

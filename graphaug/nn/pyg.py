@@ -12,7 +12,10 @@ from .base import GraphEncoderBase, check_graph_batch, gin_mlp
 
 __all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS"]
 
-AGGREGATIONS = ("csr", "scatter")
+AGGREGATIONS = ("auto", "csr", "scatter")
+#: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it made DD's
+#: epochs (~300k edges per batch) 1.6x faster and NCI1's (~10k) no faster (benchmarks/speed.py)
+CSR_MIN_EDGES = 50_000
 
 
 def encode_batch(encoder: nn.Module, batch, **kwargs) -> Tensor:
@@ -42,10 +45,11 @@ class GraphCLEncoder(GraphEncoderBase):
         init (str): ``"torch"`` (PyTorch's default) or ``"graphcl"`` (the official code's
             xavier-uniform weights and zero biases for every Linear). (default: ``"torch"``)
         aggregation (str): how GIN sums the neighbours: ``"csr"`` (one CSR adjacency per
-            forward, a sparse-dense product per layer; 1.6x faster epochs on DD's large graphs)
-            or ``"scatter"`` (PyG's gather + scatter, what the results committed before the CSR
-            path were measured with; the same sums up to float rounding, which training
-            amplifies like a change of seed). (default: ``"csr"``)
+            forward, a sparse-dense product per layer; 1.6x faster epochs on DD's large
+            graphs), ``"scatter"`` (PyG's gather + scatter, what the results committed before
+            the CSR path were measured with) or ``"auto"`` (CSR from ``CSR_MIN_EDGES`` edges
+            per forward, else scatter). The same sums up to float rounding, which training
+            amplifies like a change of seed. (default: ``"auto"``)
 
     Shapes:
         x ``[N, in_channels]``, edge_index ``[2, E]``, batch ``[N]`` ->
@@ -60,7 +64,7 @@ class GraphCLEncoder(GraphEncoderBase):
 
     def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3,
                  conv: str = "gin", proj_head: bool = True, init: str = "torch",
-                 aggregation: str = "csr") -> None:
+                 aggregation: str = "auto") -> None:
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         super().__init__(in_channels, hidden, num_layers, conv, proj_head, init)
@@ -105,9 +109,10 @@ class GraphCLEncoder(GraphEncoderBase):
         tensor (``[num_nodes, num_nodes]``, rows = targets, duplicate edges counted), built
         once per forward, so each layer's sum aggregation is one sparse-dense product -- about
         3x faster than PyG's gather + scatter on CPU, forward and backward, the same sums up
-        to float rounding. GCN and ``aggregation="scatter"`` keep ``edge_index`` (GCN's
-        normalisation is per edge)."""
-        if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0:
+        to float rounding. GCN, ``aggregation="scatter"`` and ``"auto"`` below
+        ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is per edge)."""
+        if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0 \
+                or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):
             return edge_index
         # PyG's to_torch_csr_tensor coalesces (a repeated edge would count once): build it here
         order = torch.argsort(edge_index[1], stable=True)
