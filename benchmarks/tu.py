@@ -353,7 +353,7 @@ def parser(prog: str = "python benchmarks/tu.py"):
                    help="GIN's neighbour sum: csr (sparse-dense product, faster on large "
                         "graphs), scatter (PyG's gather + scatter, what the TU tables "
                         "committed before the CSR path were measured with) or auto (csr on "
-                        "batches of >= 50k edges)")
+                        "batches of >= 100k edges: DD, REDDIT-BINARY)")
     return p
 
 

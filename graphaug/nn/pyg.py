@@ -14,8 +14,9 @@ __all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS"]
 
 AGGREGATIONS = ("auto", "csr", "scatter")
 #: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it made DD's
-#: epochs (~300k edges per batch) 1.6x faster and NCI1's (~10k) no faster (benchmarks/speed.py)
-CSR_MIN_EDGES = 50_000
+#: epochs (~300k edges per batch) 1.4-1.7x faster and NCI1's (~10k) slower (benchmarks/speed.py);
+#: the TU sets with small graphs stay on PyG's path, doubled shared-trunk batches included
+CSR_MIN_EDGES = 100_000
 
 
 def encode_batch(encoder: nn.Module, batch, **kwargs) -> Tensor:
@@ -45,8 +46,8 @@ class GraphCLEncoder(GraphEncoderBase):
         init (str): ``"torch"`` (PyTorch's default) or ``"graphcl"`` (the official code's
             xavier-uniform weights and zero biases for every Linear). (default: ``"torch"``)
         aggregation (str): how GIN sums the neighbours: ``"csr"`` (one CSR adjacency per
-            forward, a sparse-dense product per layer; 1.6x faster epochs on DD's large
-            graphs), ``"scatter"`` (PyG's gather + scatter, what the results committed before
+            forward, a sparse-dense product per layer; 1.4-1.7x faster epochs on DD's large
+            graphs, slower on NCI1's small ones), ``"scatter"`` (PyG's gather + scatter, what the results committed before
             the CSR path were measured with) or ``"auto"`` (CSR from ``CSR_MIN_EDGES`` edges
             per forward, else scatter). The same sums up to float rounding, which training
             amplifies like a change of seed. (default: ``"auto"``)
@@ -107,9 +108,9 @@ class GraphCLEncoder(GraphEncoderBase):
                    dtype: torch.dtype = torch.float32) -> Tensor:
         """What every conv of one forward takes: for GIN the transposed adjacency as a CSR
         tensor (``[num_nodes, num_nodes]``, rows = targets, duplicate edges counted), built
-        once per forward, so each layer's sum aggregation is one sparse-dense product -- about
-        3x faster than PyG's gather + scatter on CPU, forward and backward, the same sums up
-        to float rounding. GCN, ``aggregation="scatter"`` and ``"auto"`` below
+        once per forward, so each layer's sum aggregation is one sparse-dense product (on
+        large graphs several times faster than PyG's gather + scatter on CPU, forward and
+        backward), the same sums up to float rounding. GCN, ``aggregation="scatter"`` and ``"auto"`` below
         ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is per edge)."""
         if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0 \
                 or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):
