@@ -120,18 +120,32 @@ def cka(x: Union[Tensor, np.ndarray], y: Union[Tensor, np.ndarray], kernel: str 
         >>> round(cka(x, x @ torch.linalg.qr(torch.randn(8, 8))[0]), 6)
         1.0
     """
-    if kernel not in ("linear", "rbf"):
-        raise ValueError(f"kernel must be 'linear' or 'rbf', got {kernel!r}")
-    x, y = _as_float64(x), _as_float64(y)
-    if x.size(0) != y.size(0):
-        raise ValueError(f"x and y must describe the same samples: {x.size(0)} vs {y.size(0)} "
-                         "rows")
-    if x.size(0) < (4 if unbiased else 2):
-        raise ValueError(f"cka needs at least {4 if unbiased else 2} rows, got {x.size(0)}")
+    x, y = _checked([x, y], kernel, unbiased)
     sx = sy = None
     if kernel == "rbf":
         sx = sigma if sigma is not None else median_sigma(x)
         sy = sigma if sigma is not None else median_sigma(y)
+    return _cka(x, y, kernel, sx, sy, unbiased)
+
+
+def _checked(reps: Sequence, kernel: str, unbiased: bool) -> list[Tensor]:
+    """``reps`` as float64 ``[n, d]`` tensors, after :func:`cka`'s argument checks."""
+    if kernel not in ("linear", "rbf"):
+        raise ValueError(f"kernel must be 'linear' or 'rbf', got {kernel!r}")
+    reps = [_as_float64(r) for r in reps]
+    rows = {r.size(0) for r in reps}
+    if len(rows) > 1:
+        raise ValueError("x and y must describe the same samples: "
+                         f"{' vs '.join(str(r.size(0)) for r in reps)} rows")
+    n = rows.pop()
+    if n < (4 if unbiased else 2):
+        raise ValueError(f"cka needs at least {4 if unbiased else 2} rows, got {n}")
+    return reps
+
+
+def _cka(x: Tensor, y: Tensor, kernel: str, sx: Optional[float], sy: Optional[float],
+         unbiased: bool) -> float:
+    """:func:`cka` on checked float64 inputs with each side's bandwidth given."""
     kl, kk, ll = _hsic_terms(x, y, kernel, sx, sy, unbiased)
     if kk <= 0 or ll <= 0:
         raise ValueError("a representation is constant over the samples: CKA is undefined")
@@ -214,9 +228,12 @@ def layer_similarity(model: nn.Module, batches: Iterable, targets: Optional[Sequ
     reps = [torch.cat(recorders[t].rows) for t in targets]
     size = len(targets)
     matrix = np.eye(size)
+    reps = _checked(reps, kernel, unbiased)
+    sigmas = [median_sigma(r) if kernel == "rbf" else None for r in reps]  # once per target
     for i in range(size):
         for j in range(i + 1, size):
-            matrix[i, j] = matrix[j, i] = cka(reps[i], reps[j], kernel, unbiased=unbiased)
+            matrix[i, j] = matrix[j, i] = _cka(reps[i], reps[j], kernel, sigmas[i], sigmas[j],
+                                               unbiased)
     return matrix, list(targets)
 
 
