@@ -155,5 +155,5 @@ def test_gin_sparse_aggregation_equals_pyg_edge_index_path(mutag_batch, duplicat
     import graphaug.nn.pyg as pyg
     big = torch.randint(0, 100, (2, pyg.CSR_MIN_EDGES))
     assert auto.conv_input(big, 100).layout == torch.sparse_csr  # large batches: CSR
-    with pytest.raises(ValueError, match="aggregation must be 'auto', 'csr' or 'scatter'"):
+    with pytest.raises(ValueError, match="aggregation must be one of"):
         MethodConfig(aggregation="dense")

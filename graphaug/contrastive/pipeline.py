@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .. import distributed as _dist
+from ..nn.base import AGGREGATIONS
 from ..transforms import ActivationDropout, ActivationPCA, ActivationTransform
 from ..utils import seed_everything
 from .model import DeepAug, GraphCL
@@ -101,8 +102,8 @@ class MethodConfig:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose from {ENCODERS}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose from {BACKENDS}")
-        if self.aggregation not in ("auto", "csr", "scatter"):
-            raise ValueError("aggregation must be 'auto', 'csr' or 'scatter', got "
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got "
                              f"{self.aggregation!r}")
         if self.backend == "dgl" and self.encoder != "graphcl":
             raise ValueError("the DGL backend has the GraphCL encoder only (encoder='graphcl')")

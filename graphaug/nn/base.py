@@ -14,6 +14,8 @@ __all__ = ["GraphEncoderBase", "gin_mlp", "sum_pool", "check_graph_batch"]
 
 CONV_TYPES = ("gin", "gcn")
 INITS = ("torch", "graphcl")
+#: how the PyG GIN sums neighbours (:class:`~graphaug.nn.GraphCLEncoder`)
+AGGREGATIONS = ("auto", "csr", "scatter")
 
 
 def gin_mlp(in_channels: int, hidden: int) -> nn.Sequential:

@@ -8,11 +8,10 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GINConv
 
-from .base import GraphEncoderBase, check_graph_batch, gin_mlp
+from .base import AGGREGATIONS, GraphEncoderBase, check_graph_batch, gin_mlp
 
 __all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS"]
 
-AGGREGATIONS = ("auto", "csr", "scatter")
 #: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it made DD's
 #: epochs (~300k edges per batch) 1.4-1.7x faster and NCI1's (~10k) slower (benchmarks/speed.py);
 #: the TU sets with small graphs stay on PyG's path, doubled shared-trunk batches included
@@ -47,10 +46,10 @@ class GraphCLEncoder(GraphEncoderBase):
             xavier-uniform weights and zero biases for every Linear). (default: ``"torch"``)
         aggregation (str): how GIN sums the neighbours: ``"csr"`` (one CSR adjacency per
             forward, a sparse-dense product per layer; 1.4-1.7x faster epochs on DD's large
-            graphs, slower on NCI1's small ones), ``"scatter"`` (PyG's gather + scatter, what the results committed before
-            the CSR path were measured with) or ``"auto"`` (CSR from ``CSR_MIN_EDGES`` edges
-            per forward, else scatter). The same sums up to float rounding, which training
-            amplifies like a change of seed. (default: ``"auto"``)
+            graphs, slower on NCI1's small ones), ``"scatter"`` (PyG's gather + scatter, what
+            the results committed before the CSR path were measured with) or ``"auto"`` (CSR
+            from ``CSR_MIN_EDGES`` edges per forward, else scatter). The same sums up to float
+            rounding, which training amplifies like a change of seed. (default: ``"auto"``)
 
     Shapes:
         x ``[N, in_channels]``, edge_index ``[2, E]``, batch ``[N]`` ->
@@ -110,8 +109,9 @@ class GraphCLEncoder(GraphEncoderBase):
         tensor (``[num_nodes, num_nodes]``, rows = targets, duplicate edges counted), built
         once per forward, so each layer's sum aggregation is one sparse-dense product (on
         large graphs several times faster than PyG's gather + scatter on CPU, forward and
-        backward), the same sums up to float rounding. GCN, ``aggregation="scatter"`` and ``"auto"`` below
-        ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is per edge)."""
+        backward), the same sums up to float rounding. GCN, ``aggregation="scatter"`` and
+        ``"auto"`` below ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is
+        per edge)."""
         if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0 \
                 or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):
             return edge_index
