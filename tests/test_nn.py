@@ -4,6 +4,7 @@ from torch_geometric.data import Batch, Data
 
 import graphaug as ga
 from graphaug.nn import GraphCLEncoder
+from graphaug.nn.pyg import CSRAdjacency, GINConv, csr_adjacency
 
 
 def test_encoder_shapes_and_targets(mutag_batch):
@@ -117,6 +118,24 @@ def test_graphcl_init_option():
         GraphCLEncoder(7, init="he")
 
 
+def test_csr_adjacency_sum_and_gradient_unsorted_edges():
+    """csr_adjacency on edges in random order (augmented views): the sum equals a dense
+    product, the backward equals autograd's through the dense matrix, repeated edges count."""
+    torch.manual_seed(0)
+    edge_index = torch.randint(0, 30, (2, 200))  # unsorted, with repeats and self-loops
+    adjacency = csr_adjacency(edge_index, 30)
+    dense = torch.zeros(30, 30).index_put_((edge_index[1], edge_index[0]), torch.ones(200),
+                                           accumulate=True)
+    x = torch.randn(30, 5, requires_grad=True)
+    out = adjacency.aggregate(x)
+    assert torch.allclose(out, dense @ x, atol=1e-5)
+    grad = torch.randn(30, 5)
+    (got,) = torch.autograd.grad(out, x, grad)
+    assert torch.allclose(got, dense.t() @ grad, atol=1e-5)
+    conv = GINConv(torch.nn.Linear(5, 4))
+    assert torch.allclose(conv(x, adjacency), conv(x, edge_index), atol=1e-5)
+
+
 @pytest.mark.parametrize("duplicate_at", [None, 0, 2])
 def test_gin_sparse_aggregation_equals_pyg_edge_index_path(mutag_batch, duplicate_at):
     """The CSR adjacency GraphCLEncoder builds per forward gives PyG's gather + scatter sums
@@ -127,7 +146,12 @@ def test_gin_sparse_aggregation_equals_pyg_edge_index_path(mutag_batch, duplicat
     b = mutag_batch
     edge_index = torch.cat([b.edge_index, b.edge_index[:, :7]], dim=1)  # 7 repeated edges
     adjacency = enc.conv_input(edge_index, b.num_nodes)
-    assert adjacency.layout == torch.sparse_csr and adjacency._nnz() == edge_index.size(1)
+    assert isinstance(adjacency, CSRAdjacency)
+    for matrix, (rows, cols) in ((adjacency.matrix, edge_index.flip(0)),
+                                 (adjacency.transpose, edge_index)):
+        dense = torch.zeros(b.num_nodes, b.num_nodes).index_put_((rows, cols), torch.ones(
+            rows.numel()), accumulate=True)
+        assert matrix.layout == torch.sparse_csr and torch.equal(matrix.to_dense(), dense)
 
     def run(aggregation):
         x = b.x.clone().requires_grad_()
@@ -154,6 +178,6 @@ def test_gin_sparse_aggregation_equals_pyg_edge_index_path(mutag_batch, duplicat
     assert auto.aggregation == "auto" and auto.conv_input(edge_index, b.num_nodes) is edge_index
     import graphaug.nn.pyg as pyg
     big = torch.randint(0, 100, (2, pyg.CSR_MIN_EDGES))
-    assert auto.conv_input(big, 100).layout == torch.sparse_csr  # large batches: CSR
+    assert isinstance(auto.conv_input(big, 100), CSRAdjacency)  # large batches: CSR
     with pytest.raises(ValueError, match="aggregation must be one of"):
         MethodConfig(aggregation="dense")

@@ -2,20 +2,92 @@
 from __future__ import annotations
 
 import warnings
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv, GINConv
+from torch_geometric.nn import GCNConv
+from torch_geometric.nn import GINConv as _PyGGINConv
 
 from .base import AGGREGATIONS, GraphEncoderBase, check_graph_batch, gin_mlp
 
-__all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS"]
+__all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS", "CSRAdjacency", "csr_adjacency",
+           "GINConv"]
 
 #: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it made DD's
 #: epochs (~300k edges per batch) 1.4-1.7x faster and NCI1's (~10k) slower (benchmarks/speed.py);
 #: the TU sets with small graphs stay on PyG's path, doubled shared-trunk batches included
 CSR_MIN_EDGES = 100_000
+
+
+class _CSRSum(torch.autograd.Function):
+    """``A @ x`` whose backward is ``A^T @ grad`` with a prebuilt ``A^T``: autograd's own
+    backward of a CSR product re-sorts the transpose at every layer (most of its cost on
+    REDDIT-BINARY / DD batches)."""
+
+    @staticmethod
+    def forward(ctx, matrix: Tensor, transpose: Tensor, x: Tensor) -> Tensor:
+        ctx.transpose = transpose  # not an output: no reference cycle
+        return torch.sparse.mm(matrix, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, None, torch.sparse.mm(ctx.transpose, grad)
+
+
+class CSRAdjacency(NamedTuple):
+    """A batch's sum-aggregation operator: ``matrix`` ``[N, N]`` in CSR with rows = targets
+    (repeated edges counted) and its ``transpose`` (rows = sources) for the backward.
+    Built once per forward by :func:`csr_adjacency` and shared by every layer."""
+
+    matrix: Tensor
+    transpose: Tensor
+
+    def aggregate(self, x: Tensor) -> Tensor:
+        """Sum over incoming edges: ``[N, d]`` -> ``[N, d]`` (differentiable in ``x``)."""
+        return _CSRSum.apply(self.matrix, self.transpose, x)
+
+
+def _csr(rows: Tensor, cols: Tensor, num_nodes: int, dtype: torch.dtype) -> Tensor:
+    """CSR ``[num_nodes, num_nodes]`` with ones at ``(rows, cols)``; each row's entries in edge
+    order (a stable sort, skipped when the rows are sorted already, as in PyG's batches)."""
+    index_dtype = torch.int32 if max(num_nodes, rows.numel()) < 2 ** 31 - 1 else torch.int64
+    if rows.numel() > 1 and not bool((rows[1:] >= rows[:-1]).all()):
+        cols = cols[torch.argsort(rows.to(index_dtype), stable=True)]  # int32 sorts ~2x faster
+    crow = torch.bincount(rows, minlength=num_nodes).cumsum(0)
+    crow = torch.cat([crow.new_zeros(1), crow]).to(index_dtype)
+    with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, cols.to(index_dtype),
+                                       torch.ones(cols.numel(), dtype=dtype, device=cols.device),
+                                       (num_nodes, num_nodes))
+
+
+def csr_adjacency(edge_index: Tensor, num_nodes: int,
+                  dtype: torch.dtype = torch.float32) -> CSRAdjacency:
+    """The :class:`CSRAdjacency` of ``edge_index`` ``[2, E]`` (source, target rows): PyG's
+    ``to_torch_csr_tensor`` would coalesce, counting a repeated edge once.
+
+    Example:
+        >>> adj = csr_adjacency(torch.tensor([[0, 0, 1], [1, 1, 2]]), 3)
+        >>> adj.aggregate(torch.ones(3, 1)).flatten().tolist()
+        [0.0, 2.0, 1.0]
+    """
+    src, dst = edge_index
+    return CSRAdjacency(_csr(dst, src, num_nodes, dtype), _csr(src, dst, num_nodes, dtype))
+
+
+class GINConv(_PyGGINConv):
+    r"""PyG's ``GINConv`` that also takes a :class:`CSRAdjacency` in place of ``edge_index``:
+    the neighbour sum is then one sparse-dense product (forward and backward); the update is
+    PyG's, :math:`\mathrm{nn}((1 + \epsilon) x + \sum_j x_j)`. Same parameters and state dict."""
+
+    def forward(self, x, edge_index, size=None) -> Tensor:
+        if isinstance(edge_index, CSRAdjacency):
+            return self.nn(edge_index.aggregate(x) + (1 + self.eps) * x)
+        # PyG compiles this class's propagate from the line below, as in its own GINConv
+        # propagate_type: (x: OptPairTensor)
+        return super().forward(x, edge_index, size)
 
 
 def encode_batch(encoder: nn.Module, batch, **kwargs) -> Tensor:
@@ -104,27 +176,16 @@ class GraphCLEncoder(GraphEncoderBase):
                            per_view_norm)
 
     def conv_input(self, edge_index: Tensor, num_nodes: int,
-                   dtype: torch.dtype = torch.float32) -> Tensor:
-        """What every conv of one forward takes: for GIN the transposed adjacency as a CSR
-        tensor (``[num_nodes, num_nodes]``, rows = targets, duplicate edges counted), built
-        once per forward, so each layer's sum aggregation is one sparse-dense product (on
-        large graphs several times faster than PyG's gather + scatter on CPU, forward and
-        backward), the same sums up to float rounding. GCN, ``aggregation="scatter"`` and
-        ``"auto"`` below ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is
-        per edge)."""
+                   dtype: torch.dtype = torch.float32):
+        """What every conv of one forward takes: for GIN a :class:`CSRAdjacency` (built once per
+        forward, so each layer's sum is one sparse-dense product, forward and backward; on
+        large graphs several times faster than PyG's gather + scatter on CPU), the same sums up
+        to float rounding. GCN, ``aggregation="scatter"`` and ``"auto"`` below
+        ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is per edge)."""
         if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0 \
                 or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):
             return edge_index
-        # PyG's to_torch_csr_tensor coalesces (a repeated edge would count once): build it here
-        order = torch.argsort(edge_index[1], stable=True)
-        counts = torch.bincount(edge_index[1], minlength=num_nodes)
-        crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        with warnings.catch_warnings():  # torch: "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.sparse_csr_tensor(crow, edge_index[0][order],
-                                           torch.ones(order.numel(), dtype=dtype,
-                                                      device=order.device),
-                                           (num_nodes, num_nodes))
+        return csr_adjacency(edge_index, num_nodes, dtype)
 
 
 def attach_layer(model: nn.Module, target: int, transform):
