@@ -24,6 +24,7 @@ from .transforms import ActivationTransform
 __all__ = ["cka", "median_sigma", "layer_similarity", "coadaptation_scores", "recommend_layer"]
 
 _BLOCK = 2048  # rows per block: a 10k x 10k Gram matrix is never held in memory
+_GRAM_BUDGET = 256 * 2 ** 20  # bytes of Gram blocks held at once (all targets of one block)
 
 
 def _as_float64(x: Union[Tensor, np.ndarray]) -> Tensor:
@@ -67,23 +68,27 @@ def _gram_block(x: Tensor, rows: slice, kernel: str, sigma: Optional[float]) -> 
     return torch.exp(-_sq_dists(x[rows], x) / (2.0 * sigma ** 2))
 
 
-def _hsic_terms(x: Tensor, y: Tensor, kernel: str, sx: Optional[float], sy: Optional[float],
-                unbiased: bool) -> tuple[float, float, float]:
-    """HSIC(K, L), HSIC(K, K), HSIC(L, L), accumulated over row blocks."""
-    n = x.size(0)
-    sums = {"kl": 0.0, "kk": 0.0, "ll": 0.0}
-    row_k, row_l = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64)
-    for start in range(0, n, _BLOCK):
-        rows = slice(start, min(start + _BLOCK, n))
-        k, l_ = _gram_block(x, rows, kernel, sx), _gram_block(y, rows, kernel, sy)
+def _hsic_matrix(reps: Sequence[Tensor], kernel: str, sigmas: Sequence[Optional[float]],
+                 unbiased: bool) -> np.ndarray:
+    """``[T, T]`` HSIC between every pair of the float64 ``[n, d]`` ``reps`` (diagonal:
+    HSIC(K, K)), accumulated over row blocks. Each representation's Gram block is computed
+    once per block and shared by all its pairs; blocks are sized so the ``T`` blocks held
+    together stay within ``_GRAM_BUDGET`` bytes."""
+    n, size = reps[0].size(0), len(reps)
+    block = max(1, min(_BLOCK, _GRAM_BUDGET // (8 * n * size)))
+    traces = np.zeros((size, size))  # sum of K_i * K_j over all entries
+    row_sums = torch.empty(size, n, dtype=torch.float64)
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        grams = [_gram_block(r, rows, kernel, s) for r, s in zip(reps, sigmas)]
         if unbiased:  # the debiased estimator works on Gram matrices with a zero diagonal
             idx = torch.arange(rows.start, rows.stop)
-            k[idx - rows.start, idx] = 0.0
-            l_[idx - rows.start, idx] = 0.0
-        sums["kl"] += float((k * l_).sum())
-        sums["kk"] += float((k * k).sum())
-        sums["ll"] += float((l_ * l_).sum())
-        row_k[rows], row_l[rows] = k.sum(1), l_.sum(1)
+            for gram in grams:
+                gram[idx - rows.start, idx] = 0.0
+        for i, gram in enumerate(grams):
+            row_sums[i, rows] = gram.sum(1)
+            for j in range(i, size):
+                traces[i, j] += float((gram * grams[j]).sum())
 
     def hsic(a_rows: Tensor, b_rows: Tensor, trace: float) -> float:
         if not unbiased:  # tr(K H L H) = sum K∘L - 2/n (K1)·(L1) + (1'K1)(1'L1)/n^2
@@ -92,8 +97,23 @@ def _hsic_terms(x: Tensor, y: Tensor, kernel: str, sx: Optional[float], sy: Opti
         return (trace + float(a_rows.sum()) * float(b_rows.sum()) / ((n - 1) * (n - 2))
                 - 2.0 / (n - 2) * float(a_rows @ b_rows)) / (n * (n - 3))
 
-    return (hsic(row_k, row_l, sums["kl"]), hsic(row_k, row_k, sums["kk"]),
-            hsic(row_l, row_l, sums["ll"]))
+    out = np.empty((size, size))
+    for i in range(size):
+        for j in range(i, size):
+            out[i, j] = out[j, i] = hsic(row_sums[i], row_sums[j], traces[i, j])
+    return out
+
+
+def _cka_matrix(reps: Sequence[Tensor], kernel: str, sigmas: Sequence[Optional[float]],
+                unbiased: bool) -> np.ndarray:
+    """``[T, T]`` CKA of checked float64 inputs with each one's bandwidth given."""
+    hsic = _hsic_matrix(reps, kernel, sigmas, unbiased)
+    self_hsic = np.diag(hsic).copy()
+    if (self_hsic <= 0).any():
+        raise ValueError("a representation is constant over the samples: CKA is undefined")
+    matrix = hsic / np.sqrt(np.outer(self_hsic, self_hsic))
+    np.fill_diagonal(matrix, 1.0)
+    return matrix
 
 
 def cka(x: Union[Tensor, np.ndarray], y: Union[Tensor, np.ndarray], kernel: str = "linear",
@@ -125,7 +145,7 @@ def cka(x: Union[Tensor, np.ndarray], y: Union[Tensor, np.ndarray], kernel: str 
     if kernel == "rbf":
         sx = sigma if sigma is not None else median_sigma(x)
         sy = sigma if sigma is not None else median_sigma(y)
-    return _cka(x, y, kernel, sx, sy, unbiased)
+    return float(_cka_matrix([x, y], kernel, [sx, sy], unbiased)[0, 1])
 
 
 def _checked(reps: Sequence, kernel: str, unbiased: bool) -> list[Tensor]:
@@ -141,15 +161,6 @@ def _checked(reps: Sequence, kernel: str, unbiased: bool) -> list[Tensor]:
     if n < (4 if unbiased else 2):
         raise ValueError(f"cka needs at least {4 if unbiased else 2} rows, got {n}")
     return reps
-
-
-def _cka(x: Tensor, y: Tensor, kernel: str, sx: Optional[float], sy: Optional[float],
-         unbiased: bool) -> float:
-    """:func:`cka` on checked float64 inputs with each side's bandwidth given."""
-    kl, kk, ll = _hsic_terms(x, y, kernel, sx, sy, unbiased)
-    if kk <= 0 or ll <= 0:
-        raise ValueError("a representation is constant over the samples: CKA is undefined")
-    return kl / float(np.sqrt(kk * ll))
 
 
 class _Recorder(ActivationTransform):
@@ -226,15 +237,9 @@ def layer_similarity(model: nn.Module, batches: Iterable, targets: Optional[Sequ
             handle.remove()
         model.train(was_training)
     reps = [torch.cat(recorders[t].rows) for t in targets]
-    size = len(targets)
-    matrix = np.eye(size)
     reps = _checked(reps, kernel, unbiased)
     sigmas = [median_sigma(r) if kernel == "rbf" else None for r in reps]  # once per target
-    for i in range(size):
-        for j in range(i + 1, size):
-            matrix[i, j] = matrix[j, i] = _cka(reps[i], reps[j], kernel, sigmas[i], sigmas[j],
-                                               unbiased)
-    return matrix, list(targets)
+    return _cka_matrix(reps, kernel, sigmas, unbiased), list(targets)
 
 
 def coadaptation_scores(matrix: np.ndarray, targets: Sequence[int]) -> dict[int, float]:

@@ -54,8 +54,11 @@ def test_cka_properties_and_direct_formula(kernel, unbiased):
 def test_cka_is_blockwise_and_bounded(monkeypatch):
     import graphaug.select as sel
     x, y = torch.randn(300, 4), torch.randn(300, 6)
-    full = cka(x, y, "rbf")
+    full, debiased = cka(x, y, "rbf"), cka(x, y, "rbf", unbiased=True)
     monkeypatch.setattr(sel, "_BLOCK", 64)  # many blocks, same answer
+    assert cka(x, y, "rbf") == pytest.approx(full, abs=1e-10)
+    monkeypatch.setattr(sel, "_GRAM_BUDGET", 8 * 300 * 2 * 5)  # blocks of 5 rows
+    assert cka(x, y, "rbf", unbiased=True) == pytest.approx(debiased, abs=1e-10)
     assert cka(x, y, "rbf") == pytest.approx(full, abs=1e-10)
     assert median_sigma(torch.zeros(3, 2) + torch.tensor([[0.0], [1.0], [3.0]])) == \
         pytest.approx(np.sqrt(8.0))  # squared distances 2, 8, 18
@@ -97,5 +100,11 @@ def test_layer_similarity_of_a_graph_encoder(mutag):
         enc, mutag.graphs[:96])
     direct = cka(x[:, :16], x[:, 16:32], "rbf")
     assert matrix[1, 2] == pytest.approx(direct, abs=1e-5)
+    # every entry of the shared-block matrix is the pairwise cka of the two readouts
+    blocks = [x[:, 16 * i:16 * (i + 1)] for i in range(3)]
+    for i in range(3):
+        for j in range(3):
+            assert matrix[i + 1, j + 1] == pytest.approx(cka(blocks[i], blocks[j], "rbf"),
+                                                         abs=1e-5)
     target, scores = recommend_layer(matrix, targets)
     assert target in (1, 2) and set(scores) == {0, 1, 2}
