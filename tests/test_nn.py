@@ -134,6 +134,19 @@ def test_csr_adjacency_sum_and_gradient_unsorted_edges():
     assert torch.allclose(got, dense.t() @ grad, atol=1e-5)
     conv = GINConv(torch.nn.Linear(5, 4))
     assert torch.allclose(conv(x, adjacency), conv(x, edge_index), atol=1e-5)
+    # on one CPU thread each row is summed in edge order on both paths: the same bits as PyG's
+    # gather + scatter, forward and backward (why `auto` reproduces the scatter-path tables)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        outs, out_grad = [], torch.randn(30, 4)
+        for graph in (adjacency, edge_index):
+            leaf = x.detach().clone().requires_grad_()
+            out = conv(leaf, graph)
+            outs.append((out, torch.autograd.grad(out, leaf, out_grad)[0]))
+        assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("duplicate_at", [None, 0, 2])

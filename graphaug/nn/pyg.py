@@ -14,9 +14,9 @@ from .base import AGGREGATIONS, GraphEncoderBase, check_graph_batch, gin_mlp
 __all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS", "CSRAdjacency", "csr_adjacency",
            "GINConv"]
 
-#: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it made DD's
-#: epochs (~300k edges per batch) 1.4-1.7x faster and NCI1's (~10k) slower (benchmarks/speed.py);
-#: the TU sets with small graphs stay on PyG's path, doubled shared-trunk batches included
+#: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it makes DD's
+#: epochs (~300k edges per batch) faster (benchmarks/results/speed_dd/speed.md) and was even on
+#: NCI1's small batches (~10k edges), which keep PyG's path, doubled shared-trunk batches included
 CSR_MIN_EDGES = 100_000
 
 
@@ -116,12 +116,12 @@ class GraphCLEncoder(GraphEncoderBase):
         proj_head (bool): build the projection head (target ``L+1``).
         init (str): ``"torch"`` (PyTorch's default) or ``"graphcl"`` (the official code's
             xavier-uniform weights and zero biases for every Linear). (default: ``"torch"``)
-        aggregation (str): how GIN sums the neighbours: ``"csr"`` (one CSR adjacency per
-            forward, a sparse-dense product per layer; 1.4-1.7x faster epochs on DD's large
-            graphs, slower on NCI1's small ones), ``"scatter"`` (PyG's gather + scatter, what
-            the results committed before the CSR path were measured with) or ``"auto"`` (CSR
-            from ``CSR_MIN_EDGES`` edges per forward, else scatter). The same sums up to float
-            rounding, which training amplifies like a change of seed. (default: ``"auto"``)
+        aggregation (str): how GIN sums the neighbours: ``"csr"`` (one :class:`CSRAdjacency`
+            per forward, a sparse-dense product per layer forward and backward; faster epochs
+            on DD's large graphs), ``"scatter"`` (PyG's gather + scatter) or ``"auto"`` (CSR
+            from ``CSR_MIN_EDGES`` edges per forward, else scatter). On one CPU thread both
+            sum each row in edge order: the same bits, forward and backward (tested); with more
+            threads or on GPU, equal up to float rounding. (default: ``"auto"``)
 
     Shapes:
         x ``[N, in_channels]``, edge_index ``[2, E]``, batch ``[N]`` ->
