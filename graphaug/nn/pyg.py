@@ -15,8 +15,9 @@ __all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS", "CSRAdjacency", "cs
            "GINConv"]
 
 #: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it makes DD's
-#: epochs (~300k edges per batch) faster (benchmarks/results/speed_dd/speed.md) and was even on
-#: NCI1's small batches (~10k edges), which keep PyG's path, doubled shared-trunk batches included
+#: epochs (~300k edges per batch) faster (benchmarks/results/speed_dd/speed.md); on NCI1's small
+#: batches (~10k edges) it was slower before its own backward (speed.md), so they, doubled
+#: shared-trunk batches included, keep PyG's path
 CSR_MIN_EDGES = 100_000
 
 
@@ -179,8 +180,8 @@ class GraphCLEncoder(GraphEncoderBase):
                    dtype: torch.dtype = torch.float32):
         """What every conv of one forward takes: for GIN a :class:`CSRAdjacency` (built once per
         forward, so each layer's sum is one sparse-dense product, forward and backward; on
-        large graphs several times faster than PyG's gather + scatter on CPU), the same sums up
-        to float rounding. GCN, ``aggregation="scatter"`` and ``"auto"`` below
+        large graphs several times faster than PyG's gather + scatter on CPU), the same sums in
+        the same order (bit-equal on one CPU thread). GCN, ``aggregation="scatter"`` and ``"auto"`` below
         ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is per edge)."""
         if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0 \
                 or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):
