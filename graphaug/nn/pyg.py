@@ -16,8 +16,8 @@ __all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS", "CSRAdjacency", "cs
 
 #: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it makes DD's
 #: epochs (~300k edges per batch) faster (benchmarks/results/speed_dd/speed.md); on NCI1's small
-#: batches (~10k edges) it was slower before its own backward (speed.md), so they, doubled
-#: shared-trunk batches included, keep PyG's path
+#: batches (~10k edges) it is even with PyG's path (speed_nci1/speed.md), which they keep,
+#: doubled shared-trunk batches included
 CSR_MIN_EDGES = 100_000
 
 
