@@ -108,3 +108,59 @@ def test_layer_similarity_of_a_graph_encoder(mutag):
                                                          abs=1e-5)
     target, scores = recommend_layer(matrix, targets)
     assert target in (1, 2) and set(scores) == {0, 1, 2}
+
+
+class _FixedConv(__import__("torch_geometric").nn.MessagePassing):
+    """A "layer" with a known relation to its input: ``copy`` passes the node states on,
+    otherwise a fixed random, strongly non-linear map scrambles them."""
+
+    def __init__(self, dim: int, copy: bool, seed: int) -> None:
+        super().__init__()
+        self.copy = copy
+        gen = torch.Generator().manual_seed(seed)
+        self.register_buffer("weight", 6.0 * torch.randn(dim, dim, generator=gen))
+
+    def forward(self, x, edge_index):
+        return x.clone() if self.copy else torch.sin(x @ self.weight)
+
+
+class _ToyGNN(torch.nn.Module):
+    def __init__(self, copies: list[bool], dim: int = 6) -> None:
+        super().__init__()
+        self.convs = torch.nn.ModuleList(_FixedConv(dim, c, i) for i, c in enumerate(copies))
+
+    def forward(self, x, edge_index, batch):
+        for conv in self.convs:
+            x = conv(x, edge_index)
+        return x
+
+
+@pytest.mark.parametrize("copies, expected", [
+    # layer 1 is scrambled by layer 2 and copied by layer 3: layer 2's output is what the
+    # layers above copy (CKA(2, 3) = 1), layer 1's is not
+    ([True, False, True], 2),
+    # layer 2 copies layer 1 and layer 3 scrambles both: layer 1 is copied (CKA(1, 2) = 1)
+    ([True, True, False], 1),
+])
+def test_recommendation_on_a_toy_model(copies, expected):
+    from torch_geometric.data import Batch, Data
+
+    gen = torch.Generator().manual_seed(0)
+    graphs = [Data(x=torch.randn(int(n), 6, generator=gen),
+                   edge_index=torch.zeros(2, 0, dtype=torch.long))
+              for n in torch.randint(3, 9, (80,), generator=gen)]
+    model = _ToyGNN(copies)
+    matrix, targets = layer_similarity(model, [Batch.from_data_list(graphs[i:i + 40])
+                                               for i in (0, 40)])
+    assert targets == [0, 1, 2, 3]
+    copied = {(i, i + 1) for i, c in enumerate(copies) if c}  # (target, target + 1) equal
+    copied |= {(a, c) for a, b in copied for b2, c in copied if b == b2}
+    for a, b in copied:
+        assert matrix[a, b] == pytest.approx(1.0, abs=1e-9)
+    for a in range(4):
+        for b in range(a + 1, 4):
+            if (a, b) not in copied:
+                assert matrix[a, b] < 0.9  # scrambled pairs are far apart
+    target, scores = recommend_layer(matrix, targets)
+    assert target == expected
+    assert scores[expected] == max(scores[t] for t in (1, 2))
