@@ -246,11 +246,27 @@ class ActivationDropout(ActivationTransform):
         return f"p={self.p}"
 
 
+def _eigh_vectors(cov: Tensor) -> Tensor:
+    """Eigenvectors of the symmetric ``cov`` (``[d, d]``), ascending eigenvalues.
+
+    float32 ``eigh`` (LAPACK ``syevd``) can fail to converge on a valid covariance -- seen on DD,
+    whose one-hot input leaves 64 of 89 features empty in some batches -- where float64 does not;
+    only then is it redone in float64, so every input float32 handles keeps its float32 answer.
+    """
+    try:
+        return torch.linalg.eigh(cov)[1]
+    except torch.linalg.LinAlgError:
+        if cov.dtype == torch.float64 or not torch.isfinite(cov).all():
+            raise
+        return torch.linalg.eigh(cov.double())[1].to(cov.dtype)
+
+
 class ActivationPCA(ActivationTransform):
     r"""Project principal directions out of the selected rows (``docs/method.md``).
 
     At every call the principal directions of the *whole* current activation (all rows of both
-    views, selected or not, padding excluded) are recomputed in float32. The selected rows are
+    views, selected or not, padding excluded) are recomputed in float32 (the exact solver redoes
+    a covariance in float64 only where float32 ``eigh`` fails to converge). The selected rows are
     centred, the chosen directions are projected out and the mean is added back; no rescaling.
 
     Args:
@@ -350,8 +366,7 @@ class ActivationPCA(ActivationTransform):
             cov = centred.T @ centred
             if synced:
                 cov = _dist.all_reduce(cov, "pca_stats")
-            _, vecs = torch.linalg.eigh(cov)  # ascending eigenvalues
-            return mean, vecs[:, -q:].flip(-1)
+            return mean, _eigh_vectors(cov)[:, -q:].flip(-1)
         if synced or self.lowrank_solver == "sketch":
             return mean, _dist.subspace_pca(rows - mean, self._test_matrix(d, rows), self.niter)
         if self.generator is None:

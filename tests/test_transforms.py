@@ -108,6 +108,39 @@ def test_pca_computes_in_float32_and_keeps_dtype():
     assert out64.dtype == torch.float64
 
 
+def skewed_one_hot(n=24255, d=89, k=18, power=1.4, seed=47):
+    """One-hot rows over ``k`` of ``d`` features with skewed frequencies (DD-like input): on
+    this machine's float32 LAPACK, ``eigh`` of their covariance fails to converge."""
+    gen = torch.Generator().manual_seed(seed)
+    probs = 1.0 / torch.arange(1, k + 1).float() ** power
+    labels = torch.multinomial(probs, n, replacement=True, generator=gen)
+    columns = torch.randperm(d, generator=gen)[:k]
+    x = torch.zeros(n, d)
+    x[torch.arange(n), columns[labels]] = 1.0
+    return torch.cat([x, x])
+
+
+def test_pca_survives_float32_eigh_failure_on_one_hot_input(monkeypatch):
+    x = skewed_one_hot()
+    out = ga.ActivationPCA(k=1, method="exact", apply_prob=1.0).train()(x)
+    v = reference_directions(x)[:, :1].double()
+    centred = x.double() - x.double().mean(0)
+    expected = x.double() - centred @ v @ v.T
+    assert torch.allclose(out.double(), expected, atol=1e-4)
+    # the fallback path whatever LAPACK does here: float32 fails, float64 answers
+    eigh = torch.linalg.eigh
+
+    def failing_float32(a, *args, **kwargs):
+        if a.dtype == torch.float32:
+            raise torch.linalg.LinAlgError("forced")
+        return eigh(a, *args, **kwargs)
+    y, _ = anisotropic()
+    plain = ga.ActivationPCA(k=-1, q=6, method="exact", apply_prob=1.0).train()(y)
+    monkeypatch.setattr(torch.linalg, "eigh", failing_float32)
+    fallback = ga.ActivationPCA(k=-1, q=6, method="exact", apply_prob=1.0).train()(y)
+    assert fallback.dtype == torch.float32 and torch.allclose(fallback, plain, atol=1e-4)
+
+
 def test_pca_token_mask_excludes_padding():
     x = torch.randn(8, 12, 16)
     mask = torch.ones(8, 12, dtype=torch.bool)
