@@ -45,6 +45,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .utils import eigh_vectors
+
 __all__ = ["init_from_env", "is_active", "world_size", "rank", "is_main", "barrier", "COMM", "CommStats",
            "all_reduce", "broadcast", "gather_with_grad", "all_reduce_gradients",
            "global_mean", "subspace_pca", "SyncBatchNorm", "convert_sync_batchnorm",
@@ -278,8 +280,7 @@ def subspace_pca(centred: Tensor, test_matrix: Tensor, niter: int = 2) -> Tensor
         y = gram(torch.linalg.qr(y).Q)
     basis = torch.linalg.qr(y).Q
     small = basis.T @ gram(basis)
-    _, vecs = torch.linalg.eigh(0.5 * (small + small.T))  # ascending
-    return basis @ vecs.flip(-1)
+    return basis @ eigh_vectors(0.5 * (small + small.T)).flip(-1)  # descending
 
 
 # -- synchronised BatchNorm ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed as _dist
-from .utils import all_finite, finite_hint
+from .utils import all_finite, eigh_vectors, finite_hint
 
 __all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples"]
 
@@ -246,21 +246,6 @@ class ActivationDropout(ActivationTransform):
         return f"p={self.p}"
 
 
-def _eigh_vectors(cov: Tensor) -> Tensor:
-    """Eigenvectors of the symmetric ``cov`` (``[d, d]``), ascending eigenvalues.
-
-    float32 ``eigh`` (LAPACK ``syevd``) can fail to converge on a valid covariance -- seen on DD,
-    whose one-hot input leaves 64 of 89 features empty in some batches -- where float64 does not;
-    only then is it redone in float64, so every input float32 handles keeps its float32 answer.
-    """
-    try:
-        return torch.linalg.eigh(cov)[1]
-    except torch.linalg.LinAlgError:
-        if cov.dtype == torch.float64 or not torch.isfinite(cov).all():
-            raise
-        return torch.linalg.eigh(cov.double())[1].to(cov.dtype)
-
-
 class ActivationPCA(ActivationTransform):
     r"""Project principal directions out of the selected rows (``docs/method.md``).
 
@@ -366,7 +351,7 @@ class ActivationPCA(ActivationTransform):
             cov = centred.T @ centred
             if synced:
                 cov = _dist.all_reduce(cov, "pca_stats")
-            return mean, _eigh_vectors(cov)[:, -q:].flip(-1)
+            return mean, eigh_vectors(cov)[:, -q:].flip(-1)
         if synced or self.lowrank_solver == "sketch":
             return mean, _dist.subspace_pca(rows - mean, self._test_matrix(d, rows), self.niter)
         if self.generator is None:

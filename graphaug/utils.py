@@ -1,4 +1,4 @@
-"""Seeding, atomic result files and resumable checkpoints."""
+"""Seeding, atomic result files, resumable checkpoints and a robust ``eigh``."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,24 @@ import torch
 
 __all__ = ["seed_everything", "finite_hint", "all_finite", "atomic_write_text",
            "atomic_write_json", "atomic_torch_save", "rng_state", "set_rng_state", "move_aside",
-           "CorruptFileWarning"]
+           "CorruptFileWarning", "eigh_vectors"]
+
+
+def eigh_vectors(matrix: torch.Tensor) -> torch.Tensor:
+    """Eigenvectors of the symmetric ``matrix`` (``[d, d]``) as columns, ascending eigenvalues,
+    in ``matrix``'s dtype.
+
+    float32 ``torch.linalg.eigh`` (LAPACK ``syevd``) can fail to converge on a valid covariance
+    -- seen on DD, whose one-hot input leaves 64 of 89 features empty in some batches -- where
+    float64 does not; only then is it redone in float64, so every matrix float32 handles keeps
+    its float32 answer. Non-finite input still raises.
+    """
+    try:
+        return torch.linalg.eigh(matrix)[1]
+    except torch.linalg.LinAlgError:
+        if matrix.dtype == torch.float64 or not torch.isfinite(matrix).all():
+            raise
+        return torch.linalg.eigh(matrix.double())[1].to(matrix.dtype)
 
 
 def finite_hint(x: torch.Tensor) -> torch.Tensor:
