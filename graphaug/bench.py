@@ -241,6 +241,10 @@ def run_in_processes(script: os.PathLike | str, factory: str, state: Any,
     r"""Run ``tasks`` on ``workers`` spawned processes, in the given order (put the longest
     first), and return their results in that order.
 
+    A task that raises does not stop the others: every task runs (a long sweep keeps -- and
+    caches -- every run that can be made), then a ``RuntimeError`` names each failed task and
+    chains the first failure's exception.
+
     Each process loads ``script`` once and calls its ``factory(state)`` to build the callable
     that every task is applied to (``worker(*task)``), so a benchmark keeps its own run logic
     (and its :class:`RunCache`: results written by a worker are what the parent reads back).
@@ -261,7 +265,19 @@ def run_in_processes(script: os.PathLike | str, factory: str, state: Any,
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                              initializer=_start_worker,
                              initargs=(str(Path(script).resolve()), factory, state)) as pool:
-        return list(pool.map(_work, tasks))
+        futures = [pool.submit(_work, task) for task in tasks]
+        results, failed = [], []
+        for task, future in zip(tasks, futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - collected, re-raised below
+                failed.append((task, exc))
+    if failed:
+        listing = "; ".join(f"{task}: {type(exc).__name__}: {exc}" for task, exc in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        raise RuntimeError(f"{len(failed)} of {len(tasks)} tasks failed (the others ran): "
+                           f"{listing}{more}") from failed[0][1]
+    return results
 
 
 def _slug(text: str) -> str:

@@ -31,6 +31,22 @@ def test_run_in_processes_keeps_order_and_state(tmp_path):
         run_in_processes(script, "factory", 0, [(1, 1)], workers=0)
 
 
+def test_run_in_processes_runs_every_task_then_names_the_failures(tmp_path):
+    script = tmp_path / "touch.py"
+    script.write_text("from pathlib import Path\n\ndef factory(folder):\n"
+                      "    def run(i):\n"
+                      "        if i in (1, 3):\n"
+                      "            raise ValueError(f'bad task {i}')\n"
+                      "        Path(folder, str(i)).touch()\n"
+                      "        return i\n"
+                      "    return run\n")
+    with pytest.raises(RuntimeError, match=r"2 of 6 tasks failed.*\(1,\): ValueError: bad "
+                       r"task 1; \(3,\): ValueError: bad task 3") as info:
+        run_in_processes(script, "factory", str(tmp_path), [(i,) for i in range(6)], workers=2)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == ["0", "2", "4", "5"]
+    assert "bad task 1" in str(info.value.__cause__)
+
+
 def test_recommended_target_on_two_workers_equals_one_process(data_dir, tmp_path):
     tu = _tu()
     one = tu.main(["--root", str(data_dir), *TINY, "--out", str(tmp_path / "one")])
