@@ -21,17 +21,28 @@ def eigh_vectors(matrix: torch.Tensor) -> torch.Tensor:
     """Eigenvectors of the symmetric ``matrix`` (``[d, d]``) as columns, ascending eigenvalues,
     in ``matrix``'s dtype.
 
-    float32 ``torch.linalg.eigh`` (LAPACK ``syevd``) can fail to converge on a valid covariance
-    -- seen on DD, whose one-hot input leaves 64 of 89 features empty in some batches -- where
-    float64 does not; only then is it redone in float64, so every matrix float32 handles keeps
-    its float32 answer. Non-finite input still raises.
+    float32 ``torch.linalg.eigh`` (LAPACK ``syevd``) can fail on a valid covariance -- seen on
+    DD, whose one-hot input leaves most of its 89 features empty in some batches: it raises, or
+    returns NaN without raising -- where float64 does not. Only then is it redone in float64, so
+    every matrix float32 handles keeps its float32 answer.
+
+    Raises:
+        ValueError: ``matrix`` is not finite.
+        torch.linalg.LinAlgError: float64 fails too.
     """
     try:
-        return torch.linalg.eigh(matrix)[1]
+        vectors = torch.linalg.eigh(matrix)[1]
     except torch.linalg.LinAlgError:
-        if matrix.dtype == torch.float64 or not torch.isfinite(matrix).all():
-            raise
-        return torch.linalg.eigh(matrix.double())[1].to(matrix.dtype)
+        vectors = None
+    if vectors is not None and bool(torch.isfinite(vectors).all()):
+        return vectors
+    if not bool(torch.isfinite(matrix).all()):
+        raise ValueError(f"eigh of a non-finite {tuple(matrix.shape)} matrix (NaN/Inf in the "
+                         "activations it was computed from)")
+    if matrix.dtype == torch.float64:
+        raise torch.linalg.LinAlgError(f"eigh did not converge on a {tuple(matrix.shape)} "
+                                       "float64 matrix")
+    return eigh_vectors(matrix.double()).to(matrix.dtype)
 
 
 def finite_hint(x: torch.Tensor) -> torch.Tensor:

@@ -131,14 +131,21 @@ def test_pca_survives_float32_eigh_failure_on_one_hot_input(monkeypatch):
     eigh = torch.linalg.eigh
 
     def failing_float32(a, *args, **kwargs):
-        if a.dtype == torch.float32:
+        if a.dtype != torch.float32:
+            return eigh(a, *args, **kwargs)
+        if mode == "raise":
             raise torch.linalg.LinAlgError("forced")
-        return eigh(a, *args, **kwargs)
+        w, v = eigh(a, *args, **kwargs)  # what LAPACK also does on DD: NaN, no error
+        return w, torch.full_like(v, float("nan"))
     y, _ = anisotropic()
     plain = ga.ActivationPCA(k=-1, q=6, method="exact", apply_prob=1.0).train()(y)
     monkeypatch.setattr(torch.linalg, "eigh", failing_float32)
-    fallback = ga.ActivationPCA(k=-1, q=6, method="exact", apply_prob=1.0).train()(y)
-    assert fallback.dtype == torch.float32 and torch.allclose(fallback, plain, atol=1e-4)
+    for mode in ("raise", "nan"):
+        fallback = ga.ActivationPCA(k=-1, q=6, method="exact", apply_prob=1.0).train()(y)
+        assert fallback.dtype == torch.float32 and torch.allclose(fallback, plain, atol=1e-4)
+    from graphaug.utils import eigh_vectors
+    with pytest.raises(ValueError, match="non-finite"):
+        eigh_vectors(torch.full((3, 3), float("nan")))
 
 
 def test_pca_token_mask_excludes_padding():
