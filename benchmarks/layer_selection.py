@@ -151,7 +151,8 @@ def markdown(report: dict, cache: Optional[RunCache] = None) -> list[str]:
         ran = e["recommended_test"] is not None
         regret = e["val_best_test"] - e["recommended_test"] if ran else None
         swept = len(e.get("sweep_targets", [None, None])) > 1  # else nothing to agree with
-        rows.append([name, e["recommended_per_seed"], e["recommended"],
+        rows.append([name, len(e.get("sweep_seeds", [])), e["recommended_per_seed"],
+                     e["recommended"],
                      e["val_best_target"] if swept else "only the recommended target run",
                      ("yes" if e["recommended"] == e["val_best_target"] else "no") if swept
                      else "—", f"{e['val_best_test']:.2f}" if swept else "—",
@@ -168,7 +169,8 @@ def markdown(report: dict, cache: Optional[RunCache] = None) -> list[str]:
         "seeds. Validation-best: the sweep's config with the best mean inner-CV accuracy; "
         "regret = its test accuracy minus that of the validation-best config at the "
         "recommended target (positive = the recommendation loses).", "",
-        *markdown_table(["dataset", "recommended per seed", "recommended", "val-best target",
+        *markdown_table(["dataset", "sweep seeds", "recommended per seed", "recommended",
+                         "val-best target",
                          "agree", "val-best test", "recommended test", "regret",
                          "test-best (information)"], rows),
         "", "Co-adaptation score per target (mean CKA with the targets above it); lower = "
