@@ -128,12 +128,12 @@ def test_pca_survives_float32_eigh_failure_on_one_hot_input(monkeypatch):
     expected = x.double() - centred @ v @ v.T
     assert torch.allclose(out.double(), expected, atol=1e-4)
     # the fallback path whatever LAPACK does here: float32 fails, float64 answers
-    eigh = torch.linalg.eigh
+    eigh, failure = torch.linalg.eigh, {"mode": "raise"}
 
     def failing_float32(a, *args, **kwargs):
         if a.dtype != torch.float32:
             return eigh(a, *args, **kwargs)
-        if mode == "raise":
+        if failure["mode"] == "raise":
             raise torch.linalg.LinAlgError("forced")
         w, v = eigh(a, *args, **kwargs)  # what LAPACK also does on DD: NaN, no error
         return w, torch.full_like(v, float("nan"))
@@ -141,6 +141,7 @@ def test_pca_survives_float32_eigh_failure_on_one_hot_input(monkeypatch):
     plain = ga.ActivationPCA(k=-1, q=6, method="exact", apply_prob=1.0).train()(y)
     monkeypatch.setattr(torch.linalg, "eigh", failing_float32)
     for mode in ("raise", "nan"):
+        failure["mode"] = mode
         fallback = ga.ActivationPCA(k=-1, q=6, method="exact", apply_prob=1.0).train()(y)
         assert fallback.dtype == torch.float32 and torch.allclose(fallback, plain, atol=1e-4)
     from graphaug.utils import eigh_vectors
