@@ -251,8 +251,9 @@ class ActivationPCA(ActivationTransform):
 
     At every call the principal directions of the *whole* current activation (all rows of both
     views, selected or not, padding excluded) are recomputed in float32 (the exact solver redoes
-    a covariance in float64 only where float32 ``eigh`` fails: raises or returns NaN). The selected rows are
-    centred, the chosen directions are projected out and the mean is added back; no rescaling.
+    a covariance in float64 only where float32 ``eigh`` fails: raises or returns NaN). The
+    selected rows are centred, the chosen directions are projected out and the mean is added
+    back; no rescaling.
 
     Args:
         k (int): ``+K`` removes the top-K directions, ``-K`` the last K of the ``q`` computed.

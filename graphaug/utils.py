@@ -34,9 +34,9 @@ def eigh_vectors(matrix: torch.Tensor) -> torch.Tensor:
         vectors = torch.linalg.eigh(matrix)[1]
     except torch.linalg.LinAlgError:
         vectors = None
-    if vectors is not None and bool(torch.isfinite(vectors).all()):
+    if vectors is not None and all_finite(vectors):
         return vectors
-    if not bool(torch.isfinite(matrix).all()):
+    if not all_finite(matrix):
         raise ValueError(f"eigh of a non-finite {tuple(matrix.shape)} matrix (NaN/Inf in the "
                          "activations it was computed from)")
     if matrix.dtype == torch.float64:

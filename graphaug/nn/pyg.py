@@ -181,8 +181,9 @@ class GraphCLEncoder(GraphEncoderBase):
         """What every conv of one forward takes: for GIN a :class:`CSRAdjacency` (built once per
         forward, so each layer's sum is one sparse-dense product, forward and backward; on
         large graphs several times faster than PyG's gather + scatter on CPU), the same sums in
-        the same order (bit-equal on one CPU thread). GCN, ``aggregation="scatter"`` and ``"auto"`` below
-        ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is per edge)."""
+        the same order (bit-equal on one CPU thread). GCN, ``aggregation="scatter"`` and
+        ``"auto"`` below ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is
+        per edge)."""
         if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0 \
                 or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):
             return edge_index
