@@ -430,7 +430,8 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
 
 def _layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
     """``(transform, rate, target, mean, low, high)`` of every swept config (test accuracy %,
-    95 % interval over seeds): accuracy against the targeted layer."""
+    95 % interval over seeds; ``low = high = None`` with one seed): accuracy against the
+    targeted layer."""
     out = []
     sweep = entry["methods"].get(method, {}).get("sweep") or \
         entry["selection"].get(method, {}).get("sweep", [])
@@ -439,7 +440,7 @@ def _layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
         if values and len(values) > 1:
             mean, low, high = (100 * v for v in mean_interval(values))
         else:  # one seed (or the seed-selection sweep): no interval
-            mean = low = high = 100 * (values[0] if values else s["test"])
+            mean, low, high = 100 * (values[0] if values else s["test"]), None, None
         out.append((s["transform"], s["rate"], s["target"], mean, low, high))
     return out
 
@@ -453,7 +454,9 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
                  f"{PUBLISHED_SIMGRACE[name]:.2f}" if name in PUBLISHED_SIMGRACE else "—"]
         for method in methods:
             m = entry["methods"].get(method)
-            cells.append(f"{m['test_mean']:.2f} ± {m['test_std']:.2f}" if m else "—")
+            cells.append("—" if not m else f"{m['test_mean']:.2f} (1 seed)"
+                         if len(m["per_seed"]) == 1 else
+                         f"{m['test_mean']:.2f} ± {m['test_std']:.2f}")
             if m and "vs_graphcl" in m:
                 c = m["vs_graphcl"]
                 verdict = "yes" if c["significant"] and c["mean"] > 0 else \
@@ -497,7 +500,8 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
     if any(curves.values()):
         lines += ["", "Accuracy against the targeted layer (deepaug, test %, mean and 95 % "
                   "interval over seeds; every config, not a selection):", ""]
-        table = [[name, f"{kind} {rate:g}", target, f"{mean:.2f}", f"[{low:.2f}, {high:.2f}]"]
+        table = [[name, f"{kind} {rate:g}", target, f"{mean:.2f}",
+                  "— (1 seed)" if low is None else f"[{low:.2f}, {high:.2f}]"]
                  for name, curve in curves.items()
                  for kind, rate, target, mean, low, high in sorted(curve, key=lambda c: c[:3])]
         lines += markdown_table(["dataset", "transform", "target", "test", "95 % interval"],
@@ -513,7 +517,8 @@ def plot_layers(report: dict, path: Path) -> None:
         for kind, rate, target, mean, low, high in sorted(_layer_curve(entry),
                                                           key=lambda c: c[2]):
             series.setdefault(f"{kind} {rate:g}", []).append((target, mean))
-            series.setdefault(f"{kind} {rate:g} (95% low)", []).append((target, low))
+            if low is not None:
+                series.setdefault(f"{kind} {rate:g} (95% low)", []).append((target, low))
         if "graphcl" in entry["methods"]:
             baselines[name] = entry["methods"]["graphcl"]["test_mean"]
     line_plot(path, panels, "target (0 = input, L+1 = head)", "accuracy (%)", baselines)

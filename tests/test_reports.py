@@ -51,6 +51,24 @@ def tu_folder(data_dir, tmp_path_factory):
     return out
 
 
+def test_tu_report_with_one_seed_shows_no_spread(data_dir, tmp_path):
+    """One seed has no std or interval: the report says "1 seed" instead of "± 0.00" or a
+    zero-width interval that would read as certainty."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import tu
+
+    report = tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--epochs", "1", "--seeds",
+                      "0", "--targets", "0", "2", "--transforms", "dropout:0.25", "--methods",
+                      "graphcl", "deepaug", "--out", str(tmp_path), "--no-progress"])
+    text = (tmp_path / "results.md").read_text()
+    graphcl = report["datasets"]["MUTAG"]["methods"]["graphcl"]["test_mean"]
+    assert f"| {graphcl:.2f} (1 seed) |" in text and "± 0.00" not in text
+    layer_rows = [line for line in text.splitlines() if line.startswith("| MUTAG | dropout")]
+    assert len(layer_rows) == 2 and all(r.endswith("| — (1 seed) |") for r in layer_rows)
+    assert "Paired against graphcl" not in text  # no paired test on one seed
+    assert (tmp_path / "accuracy_vs_layer.png").is_file()
+
+
 def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path):
     import tu_table
 
