@@ -430,8 +430,8 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
 
 def _layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
     """``(transform, rate, target, mean, low, high)`` of every swept config (test accuracy %,
-    95 % interval over seeds; ``low = high = None`` with one seed): accuracy against the
-    targeted layer."""
+    95 % interval over seeds; ``low = high = None`` without per-seed values to take it from:
+    one seed, or ``--selection seed``'s mean): accuracy against the targeted layer."""
     out = []
     sweep = entry["methods"].get(method, {}).get("sweep") or \
         entry["selection"].get(method, {}).get("sweep", [])
@@ -499,9 +499,10 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
     curves = {name: _layer_curve(entry) for name, entry in report["datasets"].items()}
     if any(curves.values()):
         lines += ["", "Accuracy against the targeted layer (deepaug, test %, mean and 95 % "
-                  "interval over seeds; every config, not a selection):", ""]
+                  "interval over seeds; every config, not a selection; — : no interval, from "
+                  "one seed or the selection seeds' mean):", ""]
         table = [[name, f"{kind} {rate:g}", target, f"{mean:.2f}",
-                  "— (1 seed)" if low is None else f"[{low:.2f}, {high:.2f}]"]
+                  "—" if low is None else f"[{low:.2f}, {high:.2f}]"]
                  for name, curve in curves.items()
                  for kind, rate, target, mean, low, high in sorted(curve, key=lambda c: c[:3])]
         lines += markdown_table(["dataset", "transform", "target", "test", "95 % interval"],
