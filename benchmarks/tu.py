@@ -28,6 +28,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -445,6 +446,15 @@ def _layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
     return out
 
 
+def _mean_cell(m: Optional[dict]) -> str:
+    """``mean ± std`` over seeds; one seed has no spread to show."""
+    if not m:
+        return "—"
+    if len(m["per_seed"]) == 1:
+        return f"{m['test_mean']:.2f} (1 seed)"
+    return f"{m['test_mean']:.2f} ± {m['test_std']:.2f}"
+
+
 def markdown(report: dict, args, cache: RunCache) -> list[str]:
     methods = args.methods
     rows, paired = [], []
@@ -454,9 +464,7 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
                  f"{PUBLISHED_SIMGRACE[name]:.2f}" if name in PUBLISHED_SIMGRACE else "—"]
         for method in methods:
             m = entry["methods"].get(method)
-            cells.append("—" if not m else f"{m['test_mean']:.2f} (1 seed)"
-                         if len(m["per_seed"]) == 1 else
-                         f"{m['test_mean']:.2f} ± {m['test_std']:.2f}")
+            cells.append(_mean_cell(m))
             if m and "vs_graphcl" in m:
                 c = m["vs_graphcl"]
                 verdict = "yes" if c["significant"] and c["mean"] > 0 else \

@@ -52,8 +52,8 @@ def tu_folder(data_dir, tmp_path_factory):
 
 
 def test_tu_report_with_one_seed_shows_no_spread(data_dir, tmp_path):
-    """One seed has no std or interval: the report says "1 seed" instead of "± 0.00" or a
-    zero-width interval that would read as certainty."""
+    """One seed has no std or interval: the report says "1 seed" instead of "± 0.00" and "—"
+    instead of a zero-width interval, either of which would read as certainty."""
     sys.path.insert(0, str(BENCHMARKS))
     import tu
 
