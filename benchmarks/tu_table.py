@@ -1,16 +1,19 @@
 """The TU table across ``benchmarks/tu.py`` result folders: GraphCL preset, Deep Augmentation and
-both, 10 paired seeds, with the target layer chosen two ways:
+both, paired seeds, with the target layer chosen two ways:
 
 * **recommended**: the target :func:`graphaug.select.recommend_layer` picks from a GraphCL-trained
   encoder's CKA matrix (``--recommended NAME=T``, from ``benchmarks/layer_selection.py`` or
   ``graphaug select-layer``); its runs are read from the folder's sweep, no sweep is needed;
 * **nested**: each folder's strict nested selection (per outer fold, on that fold's training part
-  only), where the folder swept more than one config.
+  only), where the folder swept more than one config; with where the folds' choices land and the
+  best config at the input against the best deeper one (claim a).
 
-Per dataset: mean ± std, the paired difference from the preset (95 % t-interval, Wilcoxon), the
-published GraphCL and SimGRACE accuracies, and the compute of the recommended-layer table: the
-summed pretraining + SVM seconds of its runs as cached (one core each), and that sum over the two
-cores of the machine, which is the wall time of running them two at a time.
+Per dataset: the number of seeds, mean ± std, the paired difference from the preset (95 %
+t-interval, Wilcoxon; none with one seed), the published GraphCL and SimGRACE accuracies, and the
+compute of the recommended-layer table: the summed pretraining + SVM seconds of its runs as cached
+(one core each), and that sum over the two cores of the machine, which is the wall time of running
+them two at a time. A folder may lack a deep-aug method (``tu.py --methods graphcl deepaug``): its
+cells read "—" in the nested table; the recommended table needs all three.
 
 Example:
   python benchmarks/tu_table.py benchmarks/results/tu_nested_a benchmarks/results/tu_nested_b \\
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -30,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graphaug.bench import markdown_table, run_header, write_results  # noqa: E402
 from graphaug.stats import paired_comparison  # noqa: E402
 
-from tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE  # noqa: E402
+from graphaug.stats import mean_interval  # noqa: E402
+from tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, _layer_curve, _mean_cell  # noqa: E402
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 
@@ -73,17 +78,23 @@ def run_seconds(folder: Path, name: str, label_prefix: str, target, per_seed: li
 
 
 def compare(rows: dict) -> dict:
-    """Mean/std per method and the paired difference of each deep-aug method from graphcl."""
+    """Mean/std per method and the paired difference of each deep-aug method from graphcl (not
+    with one seed: a single difference has no interval)."""
     out = {}
     base = rows["graphcl"]["per_seed"]
     for method, r in rows.items():
         values = 100 * np.asarray(r["per_seed"])
         out[method] = {**r, "mean": float(values.mean()), "std": float(values.std())}
-        if method != "graphcl":
+        if method != "graphcl" and len(base) > 1:
             c = paired_comparison(r["per_seed"], base)
             out[method]["vs_graphcl"] = {k: 100 * v if k in ("mean", "low", "high") else v
                                          for k, v in c.items()}
     return out
+
+
+def _cell(m: dict | None) -> str:
+    return _mean_cell(m and {"per_seed": m["per_seed"], "test_mean": m["mean"],
+                             "test_std": m["std"]})
 
 
 def table(block: dict) -> list[str]:
@@ -91,20 +102,27 @@ def table(block: dict) -> list[str]:
     for name, e in block.items():
         paper = PUBLISHED_GRAPHCL.get(name)
         simgrace = PUBLISHED_SIMGRACE.get(name)
-        rows.append([name, e["choice"], f"{paper[0]:.2f} ± {paper[1]:.2f}" if paper else "—",
+        seeds = len(e["methods"]["graphcl"]["per_seed"])
+        rows.append([name, e["choice"], seeds,
+                     f"{paper[0]:.2f} ± {paper[1]:.2f}" if paper else "—",
                      f"{simgrace:.2f}" if simgrace else "—",
-                     *(f"{e['methods'][m]['mean']:.2f} ± {e['methods'][m]['std']:.2f}"
-                       for m in METHODS)])
+                     *(_cell(e["methods"].get(m)) for m in METHODS)])
         for method in METHODS[1:]:
-            m = e["methods"][method]
-            c = m["vs_graphcl"]
+            m = e["methods"].get(method)
+            if m is None:
+                continue
+            above = "—" if simgrace is None else ("yes" if m["mean"] > simgrace else "no")
+            c = m.get("vs_graphcl")
+            if c is None:  # one seed: the difference, nothing to test it with
+                diff = 100 * (m["per_seed"][0] - e["methods"]["graphcl"]["per_seed"][0])
+                paired.append([name, method, f"{diff:+.2f}", "—", "—",
+                               f"{int(diff > 0)}/1", "— (1 seed)", above])
+                continue
             verdict = "yes" if c["significant"] and c["mean"] > 0 else \
                 ("worse" if c["significant"] else "no")
             paired.append([name, method, f"{c['mean']:+.2f}", f"[{c['low']:+.2f}, {c['high']:+.2f}]",
-                           f"{c['wilcoxon_p']:.3f}", f"{c['wins']}/{c['n']}", verdict,
-                           "—" if simgrace is None else
-                           ("yes" if m["mean"] > simgrace else "no")])
-    return [*markdown_table(["dataset", "layer", "GraphCL (paper)", "SimGRACE (paper)",
+                           f"{c['wilcoxon_p']:.3f}", f"{c['wins']}/{c['n']}", verdict, above])
+    return [*markdown_table(["dataset", "layer", "seeds", "GraphCL (paper)", "SimGRACE (paper)",
                              *METHODS], rows, 2), "",
             *markdown_table(["dataset", "method", "diff vs graphcl", "95 % interval",
                              "Wilcoxon p", "seeds won", "beats the preset?",
@@ -114,13 +132,47 @@ def table(block: dict) -> list[str]:
 def tally(block: dict) -> str:
     parts = []
     for method in METHODS[1:]:
-        wins = sum(e["methods"][method]["vs_graphcl"]["significant"]
-                   and e["methods"][method]["vs_graphcl"]["mean"] > 0 for e in block.values())
-        above = sum(e["methods"][method]["mean"] > PUBLISHED_SIMGRACE[n]
-                    for n, e in block.items() if n in PUBLISHED_SIMGRACE)
-        parts.append(f"{method}: beats the preset significantly on {wins}/{len(block)}, "
-                     f"above SimGRACE's published accuracy on {above}/{len(block)}")
+        ran = {n: e["methods"][method] for n, e in block.items() if method in e["methods"]}
+        tested = [m["vs_graphcl"] for m in ran.values() if "vs_graphcl" in m]
+        wins = sum(c["significant"] and c["mean"] > 0 for c in tested)
+        above = sum(m["mean"] > PUBLISHED_SIMGRACE[n] for n, m in ran.items()
+                    if n in PUBLISHED_SIMGRACE)
+        parts.append(f"{method}: beats the preset significantly on {wins}/{len(tested)} "
+                     f"(datasets with several seeds), above SimGRACE's published accuracy on "
+                     f"{above}/{len(ran)}")
     return "; ".join(parts) + "."
+
+
+def _target(label: str) -> int:
+    """The target of a run label such as ``deepaug[dropout p=0.25 @2]``."""
+    found = re.search(r"@(\d+)\]$", label)
+    if found is None:
+        raise ValueError(f"no target in the run label {label!r}")
+    return int(found.group(1))
+
+
+def where_chosen(entries: dict) -> list[str]:
+    """Per dataset (deepaug's nested selection): how many outer folds choose the input, the
+    most frequent choice, and the best config at the input against the best deeper one (test
+    accuracy of every swept config, mean and 95 % interval over seeds: for information, not a
+    selection)."""
+    rows = []
+    for name, entry in entries.items():
+        m = entry["methods"]["deepaug"]
+        choices = [c for fold in m["fold_choices"] for c in fold]
+        top, count = next(iter(m["choice_counts"].items()))
+        best = {}
+        for kind, rate, target, mean, low, high in _layer_curve(entry):
+            side = "input" if target == 0 else "deeper"
+            if side not in best or mean > best[side][0]:
+                spread = "" if low is None else f" [{low:.2f}, {high:.2f}]"
+                best[side] = (mean, f"{kind} {rate:g} @{target}: {mean:.2f}{spread}")
+        rows.append([name, len(m["per_seed"]),
+                     f"{sum(_target(c) == 0 for c in choices)}/{len(choices)}",
+                     f"`{top}` ×{count}", *(best[s][1] if s in best else "—"
+                                             for s in ("input", "deeper"))])
+    return markdown_table(["dataset", "seeds", "folds choosing the input", "most frequent choice",
+                           "best input config (test %)", "best deeper config (test %)"], rows, 2)
 
 
 def main(argv=None, prog: str = "python benchmarks/tu_table.py") -> dict:
@@ -146,8 +198,8 @@ def main(argv=None, prog: str = "python benchmarks/tu_table.py") -> dict:
         for name, entry in report["datasets"].items():
             if name in entries:
                 p.error(f"{name} is in two folders: {commands[name][0]} and {folder}")
-            if any(m not in entry["methods"] for m in METHODS):
-                p.error(f"{folder}: {name} lacks one of {METHODS}")
+            if "graphcl" not in entry["methods"]:
+                p.error(f"{folder}: {name} has no graphcl run to pair against")
             entries[name] = (folder, entry)
             commands[name] = (folder, report["command"], report["machine"], report["date"])
     missing = sorted(set(targets) - set(entries))
@@ -160,6 +212,9 @@ def main(argv=None, prog: str = "python benchmarks/tu_table.py") -> dict:
             rows = {"graphcl": {"label": entry["methods"]["graphcl"]["label"],
                                 "per_seed": entry["methods"]["graphcl"]["per_seed"]}}
             for method in METHODS[1:]:
+                if method not in entry["methods"]:
+                    p.error(f"{folder}: {name} has no {method} runs (the recommended table "
+                            f"needs all of {METHODS})")
                 found = recommended_runs(entry, method, t)
                 if found is None:
                     p.error(f"{folder}: {name} has no {method} run at the recommended target {t}")
@@ -168,21 +223,23 @@ def main(argv=None, prog: str = "python benchmarks/tu_table.py") -> dict:
                                       rows[m]["per_seed"]) for m in METHODS)
             recommended[name] = {"choice": f"recommended: {t}", "methods": compare(rows),
                                  "seconds": seconds}
-        sweep = len(entry["methods"]["deepaug"].get("sweep", []))
+        sweep = len(entry["methods"].get("deepaug", {}).get("sweep", []))
         if sweep > 1:
             nested[name] = {"choice": f"nested over {sweep}",
                             "methods": compare({m: {"label": entry["methods"][m]["label"],
                                                     "per_seed": entry["methods"][m]["per_seed"]}
-                                                for m in METHODS})}
+                                                for m in METHODS if m in entry["methods"]})}
     result = {**run_header(prog, argv), "sources": {n: list(map(str, c))
                                                     for n, c in commands.items()},
               "recommended": recommended, "nested": nested}
-    lines = ["Every number is read from the `benchmarks/tu.py` result folders below (10 paired "
-             "seeds: same seed, same folds across methods; dropout p = 0.25 at the target); "
-             "intervals are 95 % t-intervals of the per-seed difference.", ""]
+    lines = ["Every number is read from the `benchmarks/tu.py` result folders below (paired "
+             "seeds: same seed, same folds across methods; the seeds column says how many); "
+             "intervals are 95 % t-intervals of the per-seed difference; — : not run, or no "
+             "interval or test from one seed.", ""]
     if recommended:
         total = sum(e["seconds"] for e in recommended.values())
         lines += ["## Target chosen by the recommendation (no sweep)", "",
+                  "Dropout p = 0.25 at the recommended target.", "",
                   *table(recommended), "", tally(recommended), "",
                   "Compute of this table (pretraining + SVM protocol of its "
                   f"{sum(len(e['methods']['graphcl']['per_seed']) for e in recommended.values()) * 3}"
@@ -193,11 +250,15 @@ def main(argv=None, prog: str = "python benchmarks/tu_table.py") -> dict:
         result["core_minutes"] = total / 60
     if nested:
         lines += ["## Target chosen by strict nested selection", "", *table(nested), "",
-                  tally(nested), ""]
+                  tally(nested), "",
+                  "Where deepaug's choice lands (outer folds over all seeds), and the best "
+                  "config at the input against the best at a deeper target (test accuracy of "
+                  "every swept config, mean and 95 % interval over seeds; for information, not "
+                  "a selection):", "", *where_chosen({n: entries[n][1] for n in nested}), ""]
     lines += ["Sources:", ""] + [f"- {n}: `{c[1]}` ({c[2]}, {c[3]})"
                                  for n, c in commands.items()]
     print(write_results(args.out, args.tag, result,
-                        "TU table: GraphCL preset vs Deep Augmentation, 10 paired seeds", lines))
+                        "TU table: GraphCL preset vs Deep Augmentation, paired seeds", lines))
     return result
 
 

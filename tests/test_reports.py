@@ -51,22 +51,52 @@ def tu_folder(data_dir, tmp_path_factory):
     return out
 
 
-def test_tu_report_with_one_seed_shows_no_spread(data_dir, tmp_path):
-    """One seed has no std or interval: the report says "1 seed" instead of "± 0.00" and "—"
-    instead of a zero-width interval, either of which would read as certainty."""
+@pytest.fixture(scope="module")
+def one_seed_folder(data_dir, tmp_path_factory):
+    """A real tu.py run with one seed and without graphcl+deepaug (as NCI1's sweep)."""
     sys.path.insert(0, str(BENCHMARKS))
     import tu
 
+    out = tmp_path_factory.mktemp("tu1")
     report = tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--epochs", "1", "--seeds",
                       "0", "--targets", "0", "2", "--transforms", "dropout:0.25", "--methods",
-                      "graphcl", "deepaug", "--out", str(tmp_path), "--no-progress"])
-    text = (tmp_path / "results.md").read_text()
+                      "graphcl", "deepaug", "--out", str(out), "--no-progress"])
+    return out, report
+
+
+def test_tu_report_with_one_seed_shows_no_spread(one_seed_folder):
+    """One seed has no std or interval: the report says "1 seed" instead of "± 0.00" and "—"
+    instead of a zero-width interval, either of which would read as certainty."""
+    folder, report = one_seed_folder
+    text = (folder / "results.md").read_text()
     graphcl = report["datasets"]["MUTAG"]["methods"]["graphcl"]["test_mean"]
     assert f"| {graphcl:.2f} (1 seed) |" in text and "± 0.00" not in text
     layer_rows = [line for line in text.splitlines() if line.startswith("| MUTAG | dropout")]
     assert len(layer_rows) == 2 and all(r.endswith("| — |") for r in layer_rows)
     assert "Paired against graphcl" not in text  # no paired test on one seed
-    assert (tmp_path / "accuracy_vs_layer.png").is_file()
+    assert (folder / "accuracy_vs_layer.png").is_file()
+
+
+def test_tu_table_with_one_seed_and_a_method_not_run(one_seed_folder, tmp_path, capsys):
+    """A one-seed folder without graphcl+deepaug: its nested row says "1 seed" and "—", the
+    paired row gives the single difference with no interval or test, and the tally leaves it
+    out of the significance count; the recommended table refuses it, naming the method."""
+    import tu_table
+
+    folder, report = one_seed_folder
+    methods = report["datasets"]["MUTAG"]["methods"]
+    result = tu_table.main([str(folder), "--out", str(tmp_path), "--tag", "t"])
+    nested = result["nested"]["MUTAG"]["methods"]
+    assert set(nested) == {"graphcl", "deepaug"} and "vs_graphcl" not in nested["deepaug"]
+    text = (tmp_path / "t.md").read_text()
+    assert f"| MUTAG | nested over 2 | 1 | 86.80 ± 1.34 | 89.01 | {methods['graphcl']['test_mean']:.2f}" \
+        f" (1 seed) | {methods['deepaug']['test_mean']:.2f} (1 seed) | — |" in text
+    diff = methods["deepaug"]["test_mean"] - methods["graphcl"]["test_mean"]
+    assert f"| MUTAG | deepaug | {diff:+.2f} | — | — |" in text and "— (1 seed)" in text
+    assert "significantly on 0/0 (datasets with several seeds)" in text and "± 0.00" not in text
+    with pytest.raises(SystemExit):
+        tu_table.main([str(folder), "--recommended", "MUTAG=2", "--out", str(tmp_path)])
+    assert "has no graphcl+deepaug runs" in capsys.readouterr().err
 
 
 def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path):
@@ -93,6 +123,14 @@ def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path
     text = (tmp_path / "tu_six.md").read_text()
     assert "## Target chosen by the recommendation" in text and "| MUTAG | recommended: 2 |" in text
     assert "## Target chosen by strict nested selection" in text
+    # where the folds' choices land: counted from the folder's own per-fold choices
+    choices = [c for fold in report["methods"]["deepaug"]["fold_choices"] for c in fold]
+    at_input = sum(c.endswith("@0]") for c in choices)
+    best = {t: 100 * np.mean(s["per_seed"]) for s in report["methods"]["deepaug"]["sweep"]
+            for t in [s["target"]]}
+    (row,) = [line for line in text.splitlines() if line.startswith("| MUTAG | 3 |")]
+    assert f"| {at_input}/{len(choices)} |" in row
+    assert f"dropout 0.25 @0: {best[0]:.2f} [" in row and f"dropout 0.25 @2: {best[2]:.2f} [" in row
 
 
 @pytest.mark.parametrize("argv, message", [
