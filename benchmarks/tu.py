@@ -42,7 +42,7 @@ from graphaug import distributed as _dist  # noqa: E402
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.contrastive.pipeline import METHODS  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
-from graphaug.nn.base import AGGREGATIONS  # noqa: E402
+from graphaug.nn.base import AGGREGATIONS, INITS  # noqa: E402
 from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol  # noqa: E402
 from graphaug.select import layer_similarity, recommend_layer  # noqa: E402
 from graphaug.stats import mean_interval, paired_comparison  # noqa: E402
@@ -349,7 +349,7 @@ def parser(prog: str = "python benchmarks/tu.py"):
                    help="official GraphCL: BatchNorm statistics per view")
     p.add_argument("--strip-self-loops", action="store_true",
                    help="official GraphCL: no self-loops in node-drop/subgraph views")
-    p.add_argument("--init", choices=["torch", "graphcl"], default="torch",
+    p.add_argument("--init", choices=INITS, default="torch",
                    help="graphcl: the official xavier-uniform Linear init")
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="auto",
                    help="GIN's neighbour sum: csr (sparse-dense product, faster on large "
