@@ -1,5 +1,6 @@
 """Reports built from benchmark results: the CKA figures/tables and the TU table across folders."""
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -133,8 +134,25 @@ def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path
     assert f"dropout 0.25 @0: {best[0]:.2f} [" in row and f"dropout 0.25 @2: {best[2]:.2f} [" in row
 
 
+def test_tu_table_takes_the_recommended_rate_from_a_full_sweep(tu_folder, tmp_path):
+    """A sweep with several dropout rates at the recommended target: the table takes p = 0.25,
+    whichever comes first in the sweep."""
+    import tu_table
+
+    report = json.loads((tu_folder / "results.json").read_text())
+    sweep = report["datasets"]["MUTAG"]["methods"]["deepaug"]["sweep"]
+    (at2,) = [s for s in sweep if s["target"] == 2]
+    other = {**at2, "rate": 0.125, "per_seed": [v + 0.01 for v in at2["per_seed"]]}
+    sweep.insert(sweep.index(at2), other)  # the other rate first
+    folder = tmp_path / "full"
+    shutil.copytree(tu_folder / "runs", folder / "runs")
+    (folder / "results.json").write_text(json.dumps(report))
+    result = tu_table.main([str(folder), "--recommended", "MUTAG=2", "--out", str(tmp_path)])
+    assert result["recommended"]["MUTAG"]["methods"]["deepaug"]["per_seed"] == at2["per_seed"]
+
+
 @pytest.mark.parametrize("argv, message", [
-    (["--recommended", "MUTAG=3"], "no deepaug run at the recommended target 3"),
+    (["--recommended", "MUTAG=3"], "no deepaug run with dropout p = 0.25 at the recommended target 3"),
     (["--recommended", "NCI1=2"], "datasets without results: ['NCI1']"),
     (["--recommended", "MUTAG"], "NAME=TARGET"),
 ])
