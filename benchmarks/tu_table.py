@@ -34,13 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graphaug.bench import markdown_table, run_header, write_results  # noqa: E402
 from graphaug.stats import paired_comparison  # noqa: E402
 
-from graphaug.stats import mean_interval  # noqa: E402
 from tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, _layer_curve, _mean_cell  # noqa: E402
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 
 
-RECOMMENDED = ("dropout", 0.25)  # the config run at the recommended target (tu.py's default)
+RECOMMENDED = ("dropout", 0.25)  # as run by `tu.py --targets recommended --transforms dropout:0.25`
 
 
 def recommended_runs(entry: dict, method: str, target: int) -> dict | None:
