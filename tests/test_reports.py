@@ -128,8 +128,8 @@ def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path
     # where the folds' choices land: counted from the folder's own per-fold choices
     choices = [c for fold in report["methods"]["deepaug"]["fold_choices"] for c in fold]
     at_input = sum(c.endswith("@0]") for c in choices)
-    best = {t: 100 * np.mean(s["per_seed"]) for s in report["methods"]["deepaug"]["sweep"]
-            for t in [s["target"]]}
+    best = {s["target"]: 100 * np.mean(s["per_seed"])
+            for s in report["methods"]["deepaug"]["sweep"]}
     (row,) = [line for line in text.splitlines() if line.startswith("| MUTAG | 3 |")]
     assert f"| {at_input}/{len(choices)} |" in row
     assert f"dropout 0.25 @0: {best[0]:.2f} [" in row and f"dropout 0.25 @2: {best[2]:.2f} [" in row
