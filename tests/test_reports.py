@@ -167,3 +167,29 @@ def test_tu_table_bad_arguments_are_named(tu_folder, tmp_path, argv, message, ca
     with pytest.raises(SystemExit):
         tu_table.main([str(tmp_path / "nothing"), "--out", str(tmp_path)])
     assert "no results.json" in capsys.readouterr().err
+
+
+def test_layer_selection_trains_graphcl_once_whichever_config_is_best(tu_folder, data_dir,
+                                                                      tmp_path):
+    """The GraphCL encoders do not depend on the deep-aug config that is validation-best: when
+    another config becomes best, only its deep-aug encoders are trained, and the GraphCL matrix
+    is read from the cache unchanged."""
+    import layer_selection
+
+    sweep, out = tmp_path / "sweep", tmp_path / "out"
+    shutil.copytree(tu_folder, sweep, ignore=shutil.ignore_patterns("checkpoints"))
+    argv = ["--root", str(data_dir), "--datasets", "MUTAG", "--sweep", str(sweep),
+            "--seeds", "0", "--out", str(out), "--no-progress"]
+    first = layer_selection.main(argv)["datasets"]["MUTAG"]
+    # make the other swept config validation-best (validation only: the test split stays)
+    other = next(p for p in (sweep / "runs" / "MUTAG").glob("deepaug*/**/seed0.json")
+                 if json.loads(p.read_text())["label"] != first["val_best"])
+    run = json.loads(other.read_text())
+    other.write_text(json.dumps({**run, "val": 1.0}))
+    second = layer_selection.main(argv)["datasets"]["MUTAG"]
+    assert second["val_best"] == run["label"] != first["val_best"]
+    runs = out / "layer_selection" / "runs" / "MUTAG"
+    assert len(list(runs.glob("graphcl*/**/seed0.json"))) == 1
+    assert len(list(runs.glob("deepaug*/**/seed0.json"))) == 2
+    assert second["matrices"]["graphcl"] == first["matrices"]["graphcl"]
+    assert second["matrices"]["deepaug"] != first["matrices"]["deepaug"]
