@@ -429,7 +429,7 @@ def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
     return report
 
 
-def _layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
+def layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
     """``(transform, rate, target, mean, low, high)`` of every swept config (test accuracy %,
     95 % interval over seeds; ``low = high = None`` without per-seed values to take it from:
     one seed, or ``--selection seed``'s mean): accuracy against the targeted layer."""
@@ -446,7 +446,7 @@ def _layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
     return out
 
 
-def _mean_cell(m: Optional[dict]) -> str:
+def mean_cell(m: Optional[dict]) -> str:
     """``mean ± std`` over seeds; one seed has no spread to show."""
     if not m:
         return "—"
@@ -464,7 +464,7 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
                  f"{PUBLISHED_SIMGRACE[name]:.2f}" if name in PUBLISHED_SIMGRACE else "—"]
         for method in methods:
             m = entry["methods"].get(method)
-            cells.append(_mean_cell(m))
+            cells.append(mean_cell(m))
             if m and "vs_graphcl" in m:
                 c = m["vs_graphcl"]
                 verdict = "yes" if c["significant"] and c["mean"] > 0 else \
@@ -504,7 +504,7 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
             else:
                 lines.append(f"- {name} {method}: `{m['label']}` (val {m['val_mean']:.2f}, "
                              f"{m['train_seconds']:.0f}s pretraining per seed)")
-    curves = {name: _layer_curve(entry) for name, entry in report["datasets"].items()}
+    curves = {name: layer_curve(entry) for name, entry in report["datasets"].items()}
     if any(curves.values()):
         lines += ["", "Accuracy against the targeted layer (deepaug, test %, mean and 95 % "
                   "interval over seeds; every config, not a selection; — : no interval, from "
@@ -523,7 +523,7 @@ def plot_layers(report: dict, path: Path) -> None:
     panels, baselines = {}, {}
     for name, entry in report["datasets"].items():
         series = panels.setdefault(name, {})
-        for kind, rate, target, mean, low, high in sorted(_layer_curve(entry),
+        for kind, rate, target, mean, low, high in sorted(layer_curve(entry),
                                                           key=lambda c: c[2]):
             series.setdefault(f"{kind} {rate:g}", []).append((target, mean))
             if low is not None:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graphaug.bench import markdown_table, run_header, write_results  # noqa: E402
 from graphaug.stats import paired_comparison  # noqa: E402
 
-from tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, _layer_curve, _mean_cell  # noqa: E402
+from tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, layer_curve, mean_cell  # noqa: E402
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 
@@ -95,7 +95,7 @@ def compare(rows: dict) -> dict:
 
 
 def _cell(m: dict | None) -> str:
-    return _mean_cell(m and {"per_seed": m["per_seed"], "test_mean": m["mean"],
+    return mean_cell(m and {"per_seed": m["per_seed"], "test_mean": m["mean"],
                              "test_std": m["std"]})
 
 
@@ -164,7 +164,7 @@ def where_chosen(entries: dict) -> list[str]:
         choices = [c for fold in m["fold_choices"] for c in fold]
         top, count = next(iter(m["choice_counts"].items()))
         best = {}
-        for kind, rate, target, mean, low, high in _layer_curve(entry):
+        for kind, rate, target, mean, low, high in layer_curve(entry):
             side = "input" if target == 0 else "deeper"
             if side not in best or mean > best[side][0]:
                 spread = "" if low is None else f" [{low:.2f}, {high:.2f}]"
