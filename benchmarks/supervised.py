@@ -94,7 +94,8 @@ def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
     p.add_argument("--lr-step", type=number(int, 0), default=0,
                    help="multiply the learning rate by --lr-gamma every this many epochs "
                         "(default: 0, constant)")
-    p.add_argument("--lr-gamma", type=number(float, 0, 1, low_open=True), default=0.5)
+    p.add_argument("--lr-gamma", type=number(float, 0, 1, low_open=True), default=0.5,
+                   help="the factor of --lr-step (default: 0.5)")
     args = p.parse_args(argv)
     bad = [t for t in args.targets if t > args.layers]
     if bad:
@@ -133,8 +134,8 @@ def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
                          "—" if c is None else f"{c['wilcoxon_p']:.3f}"])
     decay = f" x {args.lr_gamma:g} every {args.lr_step} epochs" if args.lr_step else ""
     body = [f"10-fold stratified CV x seeds {args.seeds}; {args.epochs} epochs, Adam lr "
-            f"{args.lr}{decay}, batch {args.batch_size}; GIN {args.layers} x {args.hidden} (GraphCL's "
-            f"encoder) + linear classifier; deep augmentation = ActivationDropout({args.p}) at "
+            f"{args.lr}{decay}, batch {args.batch_size}; GIN {args.layers} x {args.hidden} "
+            f"(GraphCL's encoder) + linear classifier; deep augmentation = ActivationDropout({args.p}) at "
             "the target, training only; accuracy at the last epoch; differences paired per "
             "(seed, fold).", "",
             *markdown_table(["dataset", "training", "test accuracy %",
