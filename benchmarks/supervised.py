@@ -135,9 +135,9 @@ def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
     decay = f" x {args.lr_gamma:g} every {args.lr_step} epochs" if args.lr_step else ""
     body = [f"10-fold stratified CV x seeds {args.seeds}; {args.epochs} epochs, Adam lr "
             f"{args.lr}{decay}, batch {args.batch_size}; GIN {args.layers} x {args.hidden} "
-            f"(GraphCL's encoder) + linear classifier; deep augmentation = ActivationDropout({args.p}) at "
-            "the target, training only; accuracy at the last epoch; differences paired per "
-            "(seed, fold).", "",
+            "(GraphCL's encoder) + linear classifier; deep augmentation = "
+            f"ActivationDropout({args.p}) at the target, training only; accuracy at the last "
+            "epoch; differences paired per (seed, fold).", "",
             *markdown_table(["dataset", "training", "test accuracy %",
                              "vs none (mean [95 % interval])", "Wilcoxon p"], rows, 2),
             "", f"Wall time: {report['wall_seconds'] / 60:.1f} min"]

@@ -96,7 +96,7 @@ def compare(rows: dict) -> dict:
 
 def _cell(m: dict | None) -> str:
     return mean_cell(m and {"per_seed": m["per_seed"], "test_mean": m["mean"],
-                             "test_std": m["std"]})
+                            "test_std": m["std"]})
 
 
 def table(block: dict) -> list[str]:
