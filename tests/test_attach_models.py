@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 import graphaug as ga
+from conftest import load_benchmark
 from graphaug.attach.layouts import resolve_site
 from graphaug.resnet import SmallResNet
 from graphaug.transforms import select_samples
@@ -662,18 +663,8 @@ def test_training_mode_head_target_changes_output():
 
 
 # -- smoke tests of the benchmark scripts' core functions (tiny inputs, no weights) ------------
-def _benchmark(name: str):
-    import importlib
-    import sys
-    from pathlib import Path
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"benchmarks.{name}")
-
-
 def test_text_benchmark_core(tmp_path):
-    text = _benchmark("text")
+    text = load_benchmark("text")
     tokenizer_words = [f"w{i}" for i in range(20)]
 
     def tokenizer(batch, padding, truncation, max_length, return_tensors):
@@ -700,12 +691,12 @@ def test_text_benchmark_core(tmp_path):
     runs = [{"name": "baseline", "kind": None, "stsb_dev": 1.0},
             {"name": "pca1@2", "kind": "pca", "stsb_dev": 2.0},
             {"name": "pca1@4", "kind": "pca", "stsb_dev": 3.0}]
-    report = _benchmark("report")
+    report = load_benchmark("report")
     assert report.select_best(runs, "stsb_dev") == {"baseline": "baseline", "pca": "pca1@4"}
 
 
 def test_vision_benchmark_core():
-    vision = _benchmark("vision")
+    vision = load_benchmark("vision")
     g = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
     view = vision.simclr_view(pixels, g)

@@ -3,7 +3,8 @@ import pytest
 
 pytest.importorskip("ogb")
 
-from conftest import SHARED, assert_same_loss_and_grads, copy_dataset  # noqa: E402
+from conftest import (SHARED, assert_same_loss_and_grads, copy_dataset,  # noqa: E402
+                      load_benchmark)
 from graphaug.data import find_ogb_root, load_ogb  # noqa: E402
 from graphaug.evaluate import ogb_score  # noqa: E402
 
@@ -41,8 +42,6 @@ def test_missing_files_are_named(tmp_path):
 # --- molecule encoder, linear probe, fine-tuning, benchmark -------------------------------
 
 import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 from torch_geometric.loader import DataLoader  # noqa: E402
@@ -184,7 +183,7 @@ def test_finetune_selects_on_validation_with_missing_labels(tox21):
 
 def test_ogb_benchmark_runs_and_resumes(tmp_path):
     root = copy_dataset(tmp_path / "data", "ogb", "ogbg_molfreesolv")
-    bench = _load_benchmark()
+    bench = load_benchmark("ogb")
     argv = ["--root", str(root), "--datasets", "ogbg-molfreesolv", "--methods", "none",
             "deepaug", "--seeds", "0", "--hidden", "8", "--layers", "2", "--epochs", "2",
             "--probe-every", "1", "--ft-epochs", "2", "--ft-batch-size", "64",
@@ -207,13 +206,3 @@ def test_ogb_benchmark_runs_and_resumes(tmp_path):
     assert again["datasets"]["ogbg-molfreesolv"]["methods"] == entry["methods"]
     assert (root / "ogb" / "ogbg_molfreesolv" / "processed").is_dir()  # cache in the copy
     assert not (SHARED / "ogb" / "ogbg_molfreesolv" / "processed").exists()
-
-
-def _load_benchmark():
-    import importlib.util
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ogb.py"
-    spec = importlib.util.spec_from_file_location("graphaug_ogb_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its worker processes look their functions up here
-    spec.loader.exec_module(module)
-    return module

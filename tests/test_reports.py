@@ -1,16 +1,13 @@
 """Reports built from benchmark results: the CKA figures/tables and the TU table across folders."""
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_benchmark
 from graphaug.bench import cka_heatmaps, cka_section, coadaptation_table
 from graphaug.select import coadaptation_scores
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _matrix(values):
@@ -42,8 +39,7 @@ def test_coadaptation_table_reports_the_scores(tmp_path):
 @pytest.fixture(scope="module")
 def tu_folder(data_dir, tmp_path_factory):
     """A real (tiny) tu.py run: MUTAG, 1 epoch, 3 seeds, dropout at targets 0 and 2."""
-    sys.path.insert(0, str(BENCHMARKS))
-    import tu
+    tu = load_benchmark("tu")
 
     out = tmp_path_factory.mktemp("tu")
     tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--epochs", "1", "--seeds", "0",
@@ -55,8 +51,7 @@ def tu_folder(data_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def one_seed_folder(data_dir, tmp_path_factory):
     """A real tu.py run with one seed and without graphcl+deepaug (as NCI1's sweep)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    import tu
+    tu = load_benchmark("tu")
 
     out = tmp_path_factory.mktemp("tu1")
     report = tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--epochs", "1", "--seeds",
@@ -82,7 +77,7 @@ def test_tu_table_with_one_seed_and_a_method_not_run(one_seed_folder, tmp_path, 
     """A one-seed folder without graphcl+deepaug: its nested row says "1 seed" and "—", the
     paired row gives the single difference with no interval or test, and the tally leaves it
     out of the significance count; the recommended table refuses it, naming the method."""
-    import tu_table
+    tu_table = load_benchmark("tu_table")
 
     folder, report = one_seed_folder
     methods = report["datasets"]["MUTAG"]["methods"]
@@ -102,7 +97,7 @@ def test_tu_table_with_one_seed_and_a_method_not_run(one_seed_folder, tmp_path, 
 
 
 def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path):
-    import tu_table
+    tu_table = load_benchmark("tu_table")
 
     report = json.loads((tu_folder / "results.json").read_text())["datasets"]["MUTAG"]
     result = tu_table.main([str(tu_folder), "--recommended", "MUTAG=2", "--out", str(tmp_path)])
@@ -138,7 +133,7 @@ def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path
 def test_tu_table_takes_the_recommended_rate_from_a_full_sweep(tu_folder, tmp_path):
     """A sweep with several dropout rates at the recommended target: the table takes p = 0.25,
     whichever comes first in the sweep."""
-    import tu_table
+    tu_table = load_benchmark("tu_table")
 
     report = json.loads((tu_folder / "results.json").read_text())
     sweep = report["datasets"]["MUTAG"]["methods"]["deepaug"]["sweep"]
@@ -159,7 +154,7 @@ def test_tu_table_takes_the_recommended_rate_from_a_full_sweep(tu_folder, tmp_pa
     (["--recommended", "MUTAG"], "NAME=TARGET"),
 ])
 def test_tu_table_bad_arguments_are_named(tu_folder, tmp_path, argv, message, capsys):
-    import tu_table
+    tu_table = load_benchmark("tu_table")
 
     with pytest.raises(SystemExit) as err:
         tu_table.main([str(tu_folder), *argv, "--out", str(tmp_path)])

@@ -2,22 +2,18 @@
 from __future__ import annotations
 
 import json
-import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def supervised():
-    sys.path.insert(0, str(BENCHMARKS))
-    import supervised
-    return supervised
+    return load_benchmark("supervised")
 
 
 def test_supervised_report_pairs_every_target_with_no_augmentation(supervised, data_dir,

@@ -1,23 +1,15 @@
 """benchmarks/tu.py: runs on worker processes, and the target chosen by the recommendation."""
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_benchmark
 from graphaug.bench import run_in_processes
 from graphaug.select import recommend_layer
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY = ["--datasets", "MUTAG", "--epochs", "1", "--seeds", "0", "1", "--targets", "recommended",
         "--transforms", "dropout:0.25", "--no-progress"]
-
-
-def _tu():
-    sys.path.insert(0, str(BENCHMARKS))
-    import tu
-    return tu
 
 
 def test_run_in_processes_keeps_order_and_state(tmp_path):
@@ -48,7 +40,7 @@ def test_run_in_processes_runs_every_task_then_names_the_failures(tmp_path):
 
 
 def test_recommended_target_on_two_workers_equals_one_process(data_dir, tmp_path):
-    tu = _tu()
+    tu = load_benchmark("tu")
     one = tu.main(["--root", str(data_dir), *TINY, "--out", str(tmp_path / "one")])
     two = tu.main(["--root", str(data_dir), *TINY, "--workers", "2",
                    "--out", str(tmp_path / "two")])
@@ -80,7 +72,7 @@ def test_recommended_target_on_two_workers_equals_one_process(data_dir, tmp_path
     (["-1"], "bad target '-1'"),
 ])
 def test_bad_targets_are_named(data_dir, tmp_path, targets, message, capsys):
-    tu = _tu()
+    tu = load_benchmark("tu")
     with pytest.raises(SystemExit):
         tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--targets", *targets,
                  "--out", str(tmp_path)])

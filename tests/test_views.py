@@ -4,6 +4,7 @@ import torch
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
+from conftest import load_benchmark
 from graphaug.views import ViewAugmentation
 
 
@@ -231,22 +232,11 @@ def test_sample_is_exact_and_uniform_per_group(sizes):
             assert (hits[ptr[j]:ptr[j + 1]] - mean).abs().max() <= 6 * sigma + 3
 
 
-def _reference_views():
-    """``benchmarks/reference_views.py``, the per-graph references of the speed benchmark."""
-    import importlib
-    import sys
-    from pathlib import Path
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module("benchmarks.reference_views")
-
-
 @pytest.mark.parametrize("style", ["official", "numpy"])
 def test_per_graph_references_make_graphaugs_default_views(mutag, style):
     """Both speed references do graphaug's work: exact counts, nodes removed with their induced
     edges, as many edges added as dropped, connected subgraphs; inputs untouched."""
-    ref = _reference_views()
+    ref = load_benchmark("reference_views")
     augment = ref.augment_list_official if style == "official" else ref.augment_list
     graphs = [Data(x=torch.cat([g.x, torch.arange(g.num_nodes).float().unsqueeze(1)], 1),
                    edge_index=g.edge_index.clone(), y=g.y) for g in mutag.graphs[:32]]
