@@ -21,7 +21,6 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -36,10 +35,6 @@ from graphaug.bench import (RunCache, bench_parser, cka_heatmaps,  # noqa: E402
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
 from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer  # noqa: E402
-
-# MethodConfig fields read by the deep-aug transform only (build_model)
-DEEP_AUG_FIELDS = ("transform", "rate", "target", "apply_prob", "stop_grad")
-
 
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
     """``{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}`` of the ``tu.py`` runs of
@@ -95,10 +90,9 @@ def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
         ds = with_download(load_tu, name, args.root, self_loops=True, download=args.download)
         cfg_da = MethodConfig(**{k: v for k, v in best["config"].items()
                                  if k in MethodConfig.__dataclass_fields__})
-        # GraphCL ignores the deep-aug fields: they take their defaults so that its encoders
-        # are cached once per dataset and seed, whichever config is validation-best
-        cfg_gc = replace(cfg_da, method="graphcl",
-                         **{k: getattr(MethodConfig, k) for k in DEEP_AUG_FIELDS})
+        # its deep-aug fields at their defaults: GraphCL's encoders are cached once per
+        # dataset and seed, whichever config is validation-best
+        cfg_gc = cfg_da.with_method("graphcl")
         mats = {"graphcl": [], "deepaug": []}
         recommended = []
         identity = tu_identity(name, args.root)

@@ -35,6 +35,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from .utils import atomic_write_json, atomic_write_text, move_aside
@@ -43,8 +44,7 @@ __all__ = ["code_version", "file_identity", "tu_identity", "ogb_identity", "spec
            "RunCache", "machine", "run_header", "bench_parser", "modality_parser", "number",
            "with_download", "markdown_table", "header_lines", "wall_time_line", "write_results",
            "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table", "cka_section", "sweep_report",
-           "select_best", "run_in_processes",
-           "read_json"]
+           "select_best", "run_in_processes", "load_script", "read_json"]
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -213,23 +213,42 @@ class RunCache:
 _WORKER: Optional[Callable] = None
 
 
-def _load_script(path: str):
-    """The benchmark script at ``path`` as a module (a spawned process cannot import it by the
-    name its parent gave it)."""
+def load_script(path: os.PathLike | str) -> ModuleType:
+    """The Python file at ``path`` (a benchmark script) as a module, loaded once per process.
+
+    A spawned worker cannot import a script by the name its parent gave it, so every process
+    loads it by path, as ``graphaug_worker_<file stem>``, a name that goes into ``sys.modules``
+    before the file runs so that its functions can be pickled.
+
+    Args:
+        path (str or Path): the ``.py`` file.
+
+    Example::
+
+        >>> tu = load_script("benchmarks/tu.py")
+        >>> tu.main(["--datasets", "MUTAG", "--seeds", "0"])  # doctest: +SKIP
+    """
     import importlib.util
 
-    name = f"graphaug_worker_{Path(path).stem}"
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no script at {path}")
+    name = f"graphaug_worker_{path.stem}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]  # a half-run module must not be served next time
+            raise
     return sys.modules[name]
 
 
 def _start_worker(script: str, factory: str, state: Any) -> None:
     global _WORKER
-    _WORKER = getattr(_load_script(script), factory)(state)
+    _WORKER = getattr(load_script(script), factory)(state)
 
 
 def _work(task: tuple) -> Any:

@@ -6,7 +6,6 @@ of a source checkout) with the same arguments."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .bench import number
+from .bench import load_script, number
 
 __all__ = ["main", "demo", "select_layer", "run_benchmark", "BENCHMARKS"]
 
@@ -41,12 +40,7 @@ def run_benchmark(name: str, argv: Sequence[str]):
     if not path.is_file():
         raise SystemExit(f"graphaug {name}: {path} not found; the benchmarks ship with the "
                          "source checkout (git clone, then pip install -e .)")
-    module_name = f"graphaug_{name}_benchmark"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # worker processes look its functions up by this name
-    spec.loader.exec_module(module)
-    return module.main(list(argv), prog=f"graphaug {name}")
+    return load_script(path).main(list(argv), prog=f"graphaug {name}")
 
 
 def demo(seeds=(0, 1, 2), num_graphs: int = 400, epochs: int = 20, threads: int = 1) -> dict:

@@ -22,10 +22,10 @@ def load_benchmark(name: str) -> ModuleType:
     (``tu_table`` imports ``tu``, ``speed`` imports ``reference_views``) find it as they do when
     run as scripts, while ``benchmarks/ogb.py`` never shadows the ``ogb`` package.
     """
-    from graphaug.bench import _load_script
+    from graphaug.bench import load_script
     if str(BENCHMARKS) not in sys.path:
         sys.path.append(str(BENCHMARKS))
-    return _load_script(str(BENCHMARKS / f"{name}.py"))
+    return load_script(BENCHMARKS / f"{name}.py")
 
 
 def copy_dataset(tmp_root: Path, *parts: str) -> Path:

@@ -176,6 +176,21 @@ def test_method_config_validation():
         "deepaug[pca k=-1 @3]"
 
 
+def test_method_config_with_method_resets_only_what_graphcl_ignores():
+    cfg = MethodConfig("deepaug", transform="pca", rate=-1, target=3, apply_prob=1.0,
+                       stop_grad=False, epochs=7, hidden=16, input_aug="dnodes")
+    graphcl = cfg.with_method("graphcl")
+    # the deep-aug fields are back at their defaults, everything else is kept
+    assert graphcl == MethodConfig("graphcl", epochs=7, hidden=16, input_aug="dnodes")
+    assert graphcl.to_dict() == cfg.with_method("deepaug").with_method("graphcl").to_dict()
+    both = cfg.with_method("graphcl+deepaug")
+    assert (both.method, both.transform, both.rate, both.target) == \
+        ("graphcl+deepaug", "pca", -1, 3)
+    assert cfg.method == "deepaug"  # a copy: the original is unchanged
+    with pytest.raises(ValueError, match="unknown method"):
+        cfg.with_method("simclr")
+
+
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     path = tmp_path / "r.json"
     atomic_write_json(path, {"a": 1})

@@ -166,3 +166,17 @@ def test_train_seconds_add_up_across_a_resume(tmp_path):
     assert rest.resumed_from == 2 and len(rest) == 4
     assert rest.seconds >= 0.4 and rest.seconds > this_call + 0.15  # the first call's counted
     assert torch.load(ckpt, weights_only=False)["seconds"] == pytest.approx(rest.seconds, abs=0.05)
+
+
+def test_load_script_loads_once_and_never_serves_a_failed_load(tmp_path):
+    from graphaug.bench import load_script
+    with pytest.raises(FileNotFoundError, match="no script"):
+        load_script(tmp_path / "missing.py")
+    script = tmp_path / "graphaug_test_script_a.py"
+    script.write_text("raise RuntimeError('broken on purpose')\n")
+    with pytest.raises(RuntimeError, match="broken on purpose"):
+        load_script(script)
+    script.write_text("LOADS = []\nLOADS.append(1)\n")
+    module = load_script(script)  # the failed load was not kept: the fixed file runs
+    assert module.LOADS == [1]
+    assert load_script(str(script)) is module and module.LOADS == [1]  # loaded once

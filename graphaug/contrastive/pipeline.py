@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Callable, ClassVar, Optional
 
 import torch
 from torch import nn
@@ -95,6 +95,10 @@ class MethodConfig:
     aggregation: str = "auto"
     extra: dict = field(default_factory=dict)
 
+    #: the fields only the deep-aug transform reads (:func:`build_model`)
+    DEEP_AUG_FIELDS: ClassVar[tuple[str, ...]] = ("transform", "rate", "target", "apply_prob",
+                                                  "stop_grad")
+
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
@@ -130,6 +134,20 @@ class MethodConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def with_method(self, method: str) -> "MethodConfig":
+        """A copy for ``method``; for ``"graphcl"`` the :attr:`DEEP_AUG_FIELDS` it ignores
+        go back to their defaults, so that the same GraphCL run always has the same config
+        (and cache key) whatever deep-aug config it is compared with.
+
+        Example::
+
+            >>> cfg = MethodConfig("deepaug", transform="pca", rate=-1, target=3)
+            >>> cfg.with_method("graphcl") == MethodConfig("graphcl")
+            True
+        """
+        defaults = {f.name: f.default for f in fields(self) if f.name in self.DEEP_AUG_FIELDS}
+        return replace(self, method=method, **(defaults if method == "graphcl" else {}))
 
 
 def build_encoder(cfg: MethodConfig, in_channels: int) -> nn.Module:
