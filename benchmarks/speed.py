@@ -327,15 +327,17 @@ class PyGCLEncoder(torch.nn.Module):
         return z, g, z1, z2, g1, g2
 
 
-def pygcl_graphcl(in_dim: int, hidden: int = 32, num_layers: int = 3):
+def pygcl_graphcl(in_dim: int, hidden: int = 32, num_layers: int = 3, views=None):
     """``(encoder_model, contrast_model)`` of PyGCL's GraphCL example, RWSampling left out of
-    the random choice (it crashes on this torch)."""
+    the random choice (it crashes on this torch); ``views`` (a pair of PyGCL augmentors)
+    replaces the example's pair."""
     import GCL.augmentors as A
     import GCL.losses as L
     from GCL.models import DualBranchContrast
 
-    views = (A.Identity(), A.RandomChoice([A.NodeDropping(pn=0.1), A.FeatureMasking(pf=0.1),
-                                           A.EdgeRemoving(pe=0.1)], 1))
+    if views is None:
+        views = (A.Identity(), A.RandomChoice([A.NodeDropping(pn=0.1), A.FeatureMasking(pf=0.1),
+                                               A.EdgeRemoving(pe=0.1)], 1))
     return (PyGCLEncoder(PyGCLGConv(in_dim, hidden, num_layers), views),
             DualBranchContrast(loss=L.InfoNCE(tau=0.2), mode="G2G"))
 

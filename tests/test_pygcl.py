@@ -2,10 +2,11 @@
 
 PyGCL is a peer for comparisons, never a dependency: this module skips where it is not
 installed (see ../shared/peer/README.md for the peer environment). The model mirrors PyGCL's
-GraphCL example: a user ``GConv`` (GIN layers, each followed by ReLU and a BatchNorm, sum
-readout of every layer), an ``Encoder`` wrapping it with a pair of PyGCL augmentors that calls
-the GConv once per view, and ``DualBranchContrast(InfoNCE(tau=0.2), mode="G2G")``. Deep
-Augmentation is added to that unchanged code with one ``ga.attach`` line.
+GraphCL example as ``benchmarks/speed.py`` writes it out for its speed comparison: a user
+``GConv`` (GIN layers, each followed by ReLU and a BatchNorm, sum readout of every layer), an
+``Encoder`` wrapping it with a pair of PyGCL augmentors that calls the GConv once per view, and
+``DualBranchContrast(InfoNCE(tau=0.2), mode="G2G")``. Deep Augmentation is added to that
+unchanged code with one ``ga.attach`` line.
 
 PyGCL's ``RWSampling`` is left out of the view augmentors: on this stack it crashes the
 interpreter (``torch_sparse``'s random walk needs ``torch_cluster``, which has no build here).
@@ -16,8 +17,7 @@ import importlib.util
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
+from conftest import load_benchmark
 
 import graphaug  # noqa: F401  (installs the import hook that lets PyGCL's `import dgl` work)
 
@@ -26,66 +26,18 @@ if importlib.util.find_spec("GCL") is None:  # not pytest.importorskip: a broken
                 allow_module_level=True)
 
 import GCL.augmentors as A  # noqa: E402
-import GCL.losses as L  # noqa: E402
-from GCL.models import DualBranchContrast  # noqa: E402
 from torch_geometric.data import Data  # noqa: E402
 from torch_geometric.loader import DataLoader  # noqa: E402
-from torch_geometric.nn import GINConv, global_add_pool  # noqa: E402
 from torch_geometric.utils import to_undirected  # noqa: E402
 
 IN_DIM, HIDDEN, NUM_LAYERS = 3, 16, 3
 
 
-# -- PyGCL's GraphCL setup, written out for this test -----------------------------------------
-def gin_layer(in_dim: int, out_dim: int) -> GINConv:
-    return GINConv(nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(),
-                                 nn.Linear(out_dim, out_dim)))
-
-
-class GConv(nn.Module):
-    """GIN stack as in PyGCL's GraphCL example; ``project`` is the projection head."""
-
-    def __init__(self, in_dim: int, hidden: int, num_layers: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(gin_layer(in_dim if i == 0 else hidden, hidden)
-                                    for i in range(num_layers))
-        self.batch_norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(num_layers))
-        width = hidden * num_layers
-        self.project = nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True),
-                                     nn.Linear(width, width))
-
-    def forward(self, x, edge_index, batch):
-        per_layer = []
-        h = x
-        for conv, norm in zip(self.layers, self.batch_norms):
-            h = norm(F.relu(conv(h, edge_index)))
-            per_layer.append(h)
-        pooled = [global_add_pool(h, batch) for h in per_layer]
-        return torch.cat(per_layer, dim=1), torch.cat(pooled, dim=1)
-
-
-class Encoder(nn.Module):
-    """Two augmented views plus the original graph, one GConv call each (as in PyGCL)."""
-
-    def __init__(self, encoder: nn.Module, augmentor) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.augmentor = augmentor
-
-    def forward(self, x, edge_index, batch):
-        aug1, aug2 = self.augmentor
-        x1, edge_index1, _ = aug1(x, edge_index)
-        x2, edge_index2, _ = aug2(x, edge_index)
-        z, g = self.encoder(x, edge_index, batch)
-        z1, g1 = self.encoder(x1, edge_index1, batch)
-        z2, g2 = self.encoder(x2, edge_index2, batch)
-        return z, g, z1, z2, g1, g2
-
-
-def graphcl_views():
-    return (A.Identity(),
-            A.RandomChoice([A.NodeDropping(pn=0.1), A.FeatureMasking(pf=0.1),
-                            A.EdgeRemoving(pe=0.1)], 1))
+# -- PyGCL's GraphCL example, as benchmarks/speed.py writes it out ---------------------------
+def build(augmentor=None):
+    """``(encoder_model, contrast_model)``: the example's GConv (GIN layers, each followed by
+    ReLU and a BatchNorm; ``project`` is its head) inside its view ``Encoder``."""
+    return load_benchmark("speed").pygcl_graphcl(IN_DIM, HIDDEN, NUM_LAYERS, views=augmentor)
 
 
 def small_graphs(count: int = 8, seed: int = 0) -> list[Data]:
@@ -105,13 +57,6 @@ def one_batch():
     batch = next(iter(DataLoader(small_graphs(), batch_size=8, shuffle=False)))
     assert batch.num_graphs == 8
     return batch
-
-
-def build(augmentor=None):
-    gconv = GConv(IN_DIM, HIDDEN, NUM_LAYERS)
-    encoder_model = Encoder(encoder=gconv, augmentor=augmentor or graphcl_views())
-    contrast_model = DualBranchContrast(loss=L.InfoNCE(tau=0.2), mode="G2G")
-    return encoder_model, contrast_model
 
 
 def train_step(encoder_model, contrast_model, data):
