@@ -213,15 +213,21 @@ class RunCache:
 _WORKER: Optional[Callable] = None
 
 
-def load_script(path: os.PathLike | str) -> ModuleType:
-    """The Python file at ``path`` (a benchmark script) as a module, loaded once per process.
+def load_script(path: os.PathLike | str, name: Optional[str] = None,
+                reload: bool = False) -> ModuleType:
+    """The Python file at ``path`` (a benchmark script) as a module.
 
     A spawned worker cannot import a script by the name its parent gave it, so every process
-    loads it by path, as ``graphaug_worker_<file stem>``, a name that goes into ``sys.modules``
-    before the file runs so that its functions can be pickled.
+    loads it by path. The module goes into ``sys.modules`` under ``name`` before the file runs,
+    so that its functions can be pickled; a second call returns it unless ``reload``.
 
     Args:
         path (str or Path): the ``.py`` file.
+        name (str, optional): the module's name (default: ``graphaug_worker_<file stem>``,
+            the name worker processes use).
+        reload (bool): run the file again even if ``name`` is loaded (the CLI does: each
+            command runs the file as it is then, with the package as it is then).
+            (default: ``False``)
 
     Example::
 
@@ -233,8 +239,8 @@ def load_script(path: os.PathLike | str) -> ModuleType:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no script at {path}")
-    name = f"graphaug_worker_{path.stem}"
-    if name not in sys.modules:
+    name = name or f"graphaug_worker_{path.stem}"
+    if reload or name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

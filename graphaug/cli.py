@@ -40,7 +40,9 @@ def run_benchmark(name: str, argv: Sequence[str]):
     if not path.is_file():
         raise SystemExit(f"graphaug {name}: {path} not found; the benchmarks ship with the "
                          "source checkout (git clone, then pip install -e .)")
-    return load_script(path).main(list(argv), prog=f"graphaug {name}")
+    # its own name, run afresh: a command never reuses a module another caller loaded
+    module = load_script(path, name=f"graphaug_{name}_benchmark", reload=True)
+    return module.main(list(argv), prog=f"graphaug {name}")
 
 
 def demo(seeds=(0, 1, 2), num_graphs: int = 400, epochs: int = 20, threads: int = 1) -> dict:

@@ -180,3 +180,20 @@ def test_load_script_loads_once_and_never_serves_a_failed_load(tmp_path):
     module = load_script(script)  # the failed load was not kept: the fixed file runs
     assert module.LOADS == [1]
     assert load_script(str(script)) is module and module.LOADS == [1]  # loaded once
+    script.write_text("LOADS = [2]\n")
+    again = load_script(script, reload=True)  # run afresh, under the same name
+    assert again is not module and again.LOADS == [2] and load_script(script) is again
+    other = load_script(script, name="graphaug_test_script_b")
+    assert other is not again and other.__name__ == "graphaug_test_script_b"
+
+
+def test_the_cli_runs_a_benchmark_afresh_under_its_own_name(capsys):
+    import sys
+    seen = []
+    for _ in range(2):
+        with pytest.raises(SystemExit):
+            run_benchmark("tu", ["--help"])
+        seen.append(sys.modules["graphaug_tu_benchmark"])
+    assert seen[0] is not seen[1]  # each command runs the file afresh
+    assert all(m is not sys.modules.get("graphaug_worker_tu") for m in seen)  # not the workers'
+    assert "usage: graphaug tu" in capsys.readouterr().out
