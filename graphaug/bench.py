@@ -241,13 +241,18 @@ def load_script(path: os.PathLike | str, name: Optional[str] = None,
         raise FileNotFoundError(f"no script at {path}")
     name = name or f"graphaug_worker_{path.stem}"
     if reload or name not in sys.modules:
+        previous = sys.modules.get(name)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
         except BaseException:
-            del sys.modules[name]  # a half-run module must not be served next time
+            # a half-run module must not be served next time; a good earlier load stays
+            if previous is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = previous
             raise
     return sys.modules[name]
 

@@ -185,6 +185,10 @@ def test_load_script_loads_once_and_never_serves_a_failed_load(tmp_path):
     assert again is not module and again.LOADS == [2] and load_script(script) is again
     other = load_script(script, name="graphaug_test_script_b")
     assert other is not again and other.__name__ == "graphaug_test_script_b"
+    script.write_text("raise RuntimeError('broken again')\n")
+    with pytest.raises(RuntimeError, match="broken again"):
+        load_script(script, reload=True)
+    assert load_script(script) is again  # a failed reload keeps the good module
 
 
 def test_the_cli_runs_a_benchmark_afresh_under_its_own_name(capsys):
