@@ -36,6 +36,7 @@ from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.data import load_tu  # noqa: E402
 from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer  # noqa: E402
 
+
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
     """``{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}`` of the ``tu.py`` runs of
     ``method`` on ``name`` that each folder's ``results.json`` reports: a cached run file
