@@ -4,13 +4,16 @@ A supervised GIN — the same encoder as the GraphCL preset (3 x 32, readout of 
 plus a linear classifier — trained with cross-entropy under 10-fold stratified CV, without and
 with Deep Augmentation (dropout at one target, training only) at each target. The test
 accuracy of each fold is read at the last epoch (no epoch is chosen on test). Differences are
-paired per (seed, fold): same split, same initialisation seed.
+paired per (seed, fold): same split, same initialisation seed. Each (dataset, training, seed)
+run is cached under ``<out>/runs`` (key: the whole configuration, the raw files' identity and
+the code version), so an interrupted invocation resumes and a finished one is re-read.
 
 Example:
   python benchmarks/supervised.py --root /tmp/graphaug-data --datasets MUTAG --seeds 0 1 2
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -22,9 +25,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import graphaug as ga  # noqa: E402
-from graphaug.bench import bench_parser, markdown_table, number, run_header, \
-    with_download, write_results  # noqa: E402
-from graphaug.data import load_tu  # noqa: E402
+from graphaug.bench import (RunCache, TUDatasets, bench_parser, markdown_table,  # noqa: E402
+                            number, run_header, run_in_processes, wall_time_line,
+                            write_results)
 from graphaug.nn import GraphCLEncoder  # noqa: E402
 from graphaug.nn.pyg import encode_batch  # noqa: E402
 from graphaug.stats import paired_comparison  # noqa: E402
@@ -77,9 +80,56 @@ def fold_accuracy(ds, train, test, target, args, seed: int) -> float:
     return correct / len(test)
 
 
-def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
-    from sklearn.model_selection import StratifiedKFold
+# what a run depends on besides dataset, training and seed (p only where dropout is applied)
+RUN_FIELDS = ("epochs", "hidden", "layers", "batch_size", "lr", "lr_step", "lr_gamma")
 
+
+class Runner:
+    """Runs (dataset, training, seed) once -- its ten fold accuracies -- cached under
+    ``out/runs``, so an interrupted invocation resumes where it stopped."""
+
+    def __init__(self, args) -> None:
+        self.args = args
+        self.cache = RunCache(Path(args.out) / "runs", script=__file__)
+        self.dataset = TUDatasets(args.root, args.download)
+
+    def parts_spec(self, name: str, training: str, seed: int) -> tuple[tuple, dict]:
+        """The run's cache address and specification (see :class:`RunCache`)."""
+        spec = {"dataset": self.dataset.identity(name), "self_loops": True,
+                "training": training, "p": None if training == "none" else self.args.p,
+                "seed": seed, "folds": 10,
+                **{field: getattr(self.args, field) for field in RUN_FIELDS}}
+        return (name, training, f"seed{seed}"), spec
+
+    def run(self, name: str, training: str, seed: int) -> dict:
+        """``{"per_fold": [accuracy, ...], "seconds": ...}`` of ``training`` (``"none"`` or
+        ``"dropout@<target>"``) under seed ``seed``'s 10-fold split."""
+        ds = self.dataset(name)
+        target = None if training == "none" else int(training.split("@")[1])
+
+        def compute(_checkpoint: Path) -> dict:
+            from sklearn.model_selection import StratifiedKFold
+
+            start = time.time()
+            y = np.array([int(g.y) for g in ds.graphs])
+            folds = StratifiedKFold(10, shuffle=True, random_state=seed).split(y, y)
+            return {"per_fold": [fold_accuracy(ds, train, test, target, self.args, seed)
+                                 for train, test in folds],
+                    "seconds": time.time() - start}
+
+        return self.cache.run(*self.parts_spec(name, training, seed), compute)
+
+
+def worker(state: dict):
+    """One ``--workers`` process: its own :class:`Runner`; a task is ``(dataset, training,
+    seed)`` and its result lands in the run cache that the parent reads."""
+    args = argparse.Namespace(**{**state, "progress": False})
+    torch.set_num_threads(args.threads)
+    runner = Runner(args)
+    return lambda name, training, seed: runner.run(name, training, seed)["per_fold"]
+
+
+def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
     p = bench_parser(prog, __doc__, out="benchmarks/results/supervised")
     p.add_argument("--datasets", nargs="+", default=["MUTAG"])
     p.add_argument("--seeds", nargs="+", type=number(int, 0), default=[0, 1, 2])
@@ -96,6 +146,9 @@ def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
                         "(default: 0, constant)")
     p.add_argument("--lr-gamma", type=number(float, 0, 1, low_open=True), default=0.5,
                    help="the factor of --lr-step (default: 0.5)")
+    p.add_argument("--workers", type=number(int, 1), default=1,
+                   help="processes running the (dataset, training, seed) runs in parallel "
+                        "(e.g. 2 on a 2-core CPU with --threads 1; default 1)")
     args = p.parse_args(argv)
     bad = [t for t in args.targets if t > args.layers]
     if bad:
@@ -104,15 +157,17 @@ def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
     started = time.time()
     report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "datasets": {}}
+    runner = Runner(args)
+    keys = ["none", *(f"dropout@{t}" for t in args.targets)]
+    runs = [(name, key, seed) for name in args.datasets for seed in args.seeds for key in keys]
+    todo = [r for r in runs if not runner.cache.has(*runner.parts_spec(*r))]
+    if args.workers > 1 and todo:
+        run_in_processes(__file__, "worker", vars(args), todo, args.workers)
     for name in args.datasets:
-        ds = with_download(load_tu, name, args.root, self_loops=True, download=args.download)
-        y = np.array([int(g.y) for g in ds.graphs])
-        scores = {"none": [], **{f"dropout@{t}": [] for t in args.targets}}
+        scores = {key: [] for key in keys}
         for seed in args.seeds:
-            for train, test in StratifiedKFold(10, shuffle=True, random_state=seed).split(y, y):
-                for key in scores:
-                    target = None if key == "none" else int(key.split("@")[1])
-                    scores[key].append(fold_accuracy(ds, train, test, target, args, seed))
+            for key in keys:  # seed-major, fold order within: the pairing of vs_none
+                scores[key].extend(runner.run(name, key, seed)["per_fold"])
             print(f"{name} seed {seed}: " + ", ".join(
                 f"{k} {100 * np.mean(v):.2f}" for k, v in scores.items()), flush=True)
         entry = {k: {"mean": 100 * float(np.mean(v)), "std": 100 * float(np.std(v)),
@@ -140,7 +195,7 @@ def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
             "epoch; differences paired per (seed, fold).", "",
             *markdown_table(["dataset", "training", "test accuracy %",
                              "vs none (mean [95 % interval])", "Wilcoxon p"], rows, 2),
-            "", f"Wall time: {report['wall_seconds'] / 60:.1f} min"]
+            "", wall_time_line(report["wall_seconds"], runner.cache)]
     text = write_results(args.out, "supervised", report,
                          "Supervised GIN with and without Deep Augmentation", body)
     print(text)

@@ -35,13 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import (RunCache, bench_parser, line_plot,  # noqa: E402
-                            markdown_table, number, run_header, run_in_processes, tu_identity,
-                            wall_time_line, with_download, write_results)
+from graphaug.bench import (RunCache, TUDatasets, bench_parser, line_plot,  # noqa: E402
+                            markdown_table, number, run_header, run_in_processes,
+                            wall_time_line, write_results)
 from graphaug import distributed as _dist  # noqa: E402
 from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
 from graphaug.contrastive.pipeline import METHODS  # noqa: E402
-from graphaug.data import load_tu  # noqa: E402
 from graphaug.nn.base import AGGREGATIONS, INITS  # noqa: E402
 from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol  # noqa: E402
 from graphaug.select import layer_similarity, recommend_layer  # noqa: E402
@@ -91,23 +90,15 @@ class Runner:
     def __init__(self, args) -> None:
         self.args = args
         self.cache = RunCache(Path(args.out) / "runs", script=__file__)
-        self.datasets: dict = {}
-        self.identity: dict = {}
+        self.dataset = TUDatasets(args.root, args.download)
         self.recommendations: dict = {}
         self.sizes: dict = {}
 
-    def dataset(self, name: str):
-        if name not in self.datasets:
-            self.datasets[name] = with_download(load_tu, name, self.args.root, self_loops=True,
-                                                download=self.args.download)
-            self.identity[name] = tu_identity(name, self.args.root)
-        return self.datasets[name]
-
     def parts_spec(self, name: str, cfg: MethodConfig, seed: int) -> tuple[tuple, dict]:
         """The run's cache address and specification (see :class:`RunCache`)."""
-        self.dataset(name)
-        spec = {"dataset": self.identity[name], "self_loops": True, "method": cfg.to_dict(),
-                "seed": seed, "eval": EVAL, "world_size": _dist.world_size()}
+        spec = {"dataset": self.dataset.identity(name), "self_loops": True,
+                "method": cfg.to_dict(), "seed": seed, "eval": EVAL,
+                "world_size": _dist.world_size()}
         return (name, cfg.label(), f"seed{seed}"), spec
 
     def run(self, name: str, cfg: MethodConfig, seed: int) -> dict:

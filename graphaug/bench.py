@@ -104,6 +104,48 @@ def tu_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
     return {"name": name, "files": file_identity((p for p in raw.iterdir() if p.is_file()), raw)}
 
 
+class TUDatasets:
+    r"""TU datasets of one data root, each loaded once per process with self-loops added (as
+    every TU benchmark trains on it), and their identities (:func:`tu_identity`) for run-cache
+    keys.
+
+    Args:
+        root (path): data root holding ``TU/<NAME>/raw``.
+        download (bool): fetch a missing dataset; ``False`` makes it an error.
+            (default: ``True``)
+
+    Example::
+
+        >>> datasets = TUDatasets("/tmp/graphaug-data")  # doctest: +SKIP
+        >>> datasets("MUTAG").num_features, datasets.identity("MUTAG")["name"]  # doctest: +SKIP
+        (7, 'MUTAG')
+    """
+
+    def __init__(self, root: Optional[os.PathLike | str], download: bool = True) -> None:
+        self.root = root
+        self.download = download
+        self._loaded: dict = {}
+        self._identity: dict = {}
+
+    def __call__(self, name: str):
+        if name not in self._loaded:
+            from .data import load_tu
+
+            self._loaded[name] = with_download(load_tu, name, self.root, self_loops=True,
+                                               download=self.download)
+            self._identity[name] = tu_identity(name, self.root)
+        return self._loaded[name]
+
+    def identity(self, name: str) -> dict:
+        """The identity of ``name``'s raw files (the dataset is loaded first, so a missing one
+        fails with the loader's message)."""
+        self(name)
+        return self._identity[name]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r}, loaded={sorted(self._loaded)})"
+
+
 def ogb_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
     """Identity of OGB dataset ``name``: its raw files and its official split (``processed/``
     is derived from them by OGB and left out)."""

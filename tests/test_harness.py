@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from graphaug.bench import RunCache, code_version, number, spec_key, tu_identity
+from graphaug.bench import RunCache, TUDatasets, code_version, number, spec_key, tu_identity
 from graphaug.cli import run_benchmark
 from graphaug.contrastive import MethodConfig, pretrain, train
 from graphaug.utils import CorruptFileWarning
@@ -105,6 +105,17 @@ def test_identities_and_code_version(data_dir, tmp_path):
     assert code_version(one) != code_version(two) != code_version()
     with pytest.raises(Exception, match="out of range"):
         number(int, 1)("0")
+
+
+def test_tu_datasets_load_each_set_once_with_self_loops_and_its_identity(data_dir, tmp_path):
+    datasets = TUDatasets(data_dir, download=False)
+    mutag = datasets("MUTAG")
+    assert datasets("MUTAG") is mutag and "MUTAG" in repr(datasets)
+    g = mutag.graphs[0]
+    assert bool((g.edge_index[0] == g.edge_index[1]).any())  # self-loops, as the benchmarks train
+    assert datasets.identity("MUTAG") == tu_identity("MUTAG", data_dir)
+    with pytest.raises(FileNotFoundError, match="NCI1"):
+        TUDatasets(tmp_path, download=False).identity("NCI1")
 
 
 @pytest.fixture

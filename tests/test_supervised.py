@@ -59,3 +59,24 @@ def test_supervised_rejects_a_target_the_encoder_does_not_have(supervised, data_
         supervised.main(["--root", str(data_dir), "--targets", "4", "--layers", "3",
                          "--out", str(tmp_path)])
     assert "targets 0..3" in capsys.readouterr().err
+
+
+def test_supervised_runs_are_cached_and_workers_give_the_same_folds(supervised, data_dir,
+                                                                    tmp_path):
+    argv = ["--root", str(data_dir), "--datasets", "MUTAG", "--seeds", "0", "--epochs", "1",
+            "--targets", "1", "--no-progress"]
+    one = supervised.main([*argv, "--out", str(tmp_path / "one")])
+    two = supervised.main([*argv, "--out", str(tmp_path / "two"), "--workers", "2"])
+    assert two["datasets"] == one["datasets"]
+    runs = sorted(p.relative_to(tmp_path / "two" / "runs").parts[:2]
+                  for p in (tmp_path / "two" / "runs").rglob("seed0.json"))
+    assert runs == [("MUTAG", "dropout_1"), ("MUTAG", "none")]
+    # an interrupted or repeated invocation reads what was made, and says so
+    again = supervised.main([*argv, "--out", str(tmp_path / "two")])
+    assert again["datasets"] == one["datasets"]
+    assert "2 run(s) were read from the run cache" in (tmp_path / "two" / "supervised.md"
+                                                       ).read_text()
+    # another schedule is another run, not a stale read
+    supervised.main([*argv, "--out", str(tmp_path / "two"), "--lr", "0.02"])
+    assert "read from the run cache" not in (tmp_path / "two" / "supervised.md").read_text()
+    assert len(list((tmp_path / "two" / "runs").rglob("seed0.json"))) == 4
