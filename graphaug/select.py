@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .attach import AttachHandle
-from .attach.layouts import find_layout, is_graph_model
+from .hooks import AttachHandle
+from .hooks.layouts import find_layout, is_graph_model
 from .transforms import ActivationTransform
 
 __all__ = ["cka", "median_sigma", "layer_similarity", "coadaptation_scores", "recommend_layer"]

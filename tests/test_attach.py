@@ -11,7 +11,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GINConv, global_add_pool
 
 import graphaug as ga
-from graphaug.attach.layouts import resolve_site
+from graphaug.hooks.layouts import resolve_site
 from graphaug.nn import GraphCLEncoder
 from graphaug.resnet import SmallResNet
 

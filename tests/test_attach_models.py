@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 import graphaug as ga
 from conftest import load_benchmark
-from graphaug.attach.layouts import resolve_site
+from graphaug.hooks.layouts import resolve_site
 from graphaug.resnet import SmallResNet
 from graphaug.transforms import select_samples
 

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import distributed as _dist
-from ..attach.hook import AttachHandle
-from ..attach.layouts import Site, find_layout, resolve_site
+from ..hooks.hook import AttachHandle
+from ..hooks.layouts import Site, find_layout, resolve_site
 from ..nn.call import EncoderCall, encoder_call
 from ..transforms import ActivationTransform
 from ..views import get_augmentation

@@ -195,7 +195,7 @@ def attach_layer(model: nn.Module, target: int, transform):
     release)."""
     import warnings
 
-    from ..attach import attach
+    from ..hooks import attach
     warnings.warn("graphaug.nn.attach_layer is deprecated: use graphaug.attach(model, target, "
                   "transform)", DeprecationWarning, stacklevel=2)
     return attach(model, target, transform)

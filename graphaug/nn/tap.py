@@ -70,7 +70,7 @@ class TapMixin:
                       stacklevel=2)
         self.clear_transforms()
         if transform is not None:
-            from ..attach import attach
+            from ..hooks import attach
             self.__dict__["_deprecated_handle"] = attach(self, self._check_target(target),
                                                          transform)
 

@@ -4,7 +4,7 @@
 a user's own PyG or DGL GNN, Hugging Face Transformers (BERT family, ALBERT, ModernBERT, GPT-2,
 Llama-style decoders, T5 encoder, ViT, SentenceTransformer), HF ResNet/ConvNeXt and
 torchvision-style ResNets, also wrapped in a user's module. Which rows form one sample is read
-from the model's own calls (see :mod:`graphaug.attach.grouping`).
+from the model's own calls (see :mod:`graphaug.hooks.grouping`).
 """
 from __future__ import annotations
 

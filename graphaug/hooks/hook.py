@@ -75,7 +75,7 @@ def _replace_first(output: Any, value: Tensor) -> Any:
 
 
 class AttachHandle:
-    r"""A transform attached at one :class:`~graphaug.attach.layouts.Site` of a model.
+    r"""A transform attached at one :class:`~graphaug.hooks.layouts.Site` of a model.
 
     Made by :func:`graphaug.attach`; remove it with :meth:`remove` or use it as a context
     manager (removed on exit, also when the body raises). The transform runs while the hooked
