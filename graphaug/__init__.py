@@ -12,7 +12,6 @@ install_import_hook()  # `import dgl` / `import GCL` work on current torch (DGL 
 from .transforms import ActivationDropout, ActivationPCA, ActivationTransform, \
     select_samples  # noqa: E402
 from .hooks import AttachHandle, attach, targets  # noqa: E402
-from .hooks.deprecated import attach_target  # noqa: E402,F401  (deprecated alias)
 from .contrastive import DeepAug, GraphCL  # noqa: E402
 
 __version__ = "0.1.0"

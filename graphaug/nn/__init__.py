@@ -5,7 +5,7 @@ load DGL lazily on first access so that graphaug works without DGL installed, an
 encoder (``MolGINEncoder``) loads ``ogb`` lazily the same way.
 """
 from .base import GraphEncoderBase, check_graph_batch, gin_mlp, sum_pool
-from .pyg import GraphCLEncoder, attach_layer, encode_batch
+from .pyg import GraphCLEncoder, encode_batch
 from .tap import Tap
 
 _DGL_NAMES = ("DGLGraphCLEncoder", "graph_batch_vector")

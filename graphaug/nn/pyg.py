@@ -188,14 +188,3 @@ class GraphCLEncoder(GraphEncoderBase):
                 or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):
             return edge_index
         return csr_adjacency(edge_index, num_nodes, dtype)
-
-
-def attach_layer(model: nn.Module, target: int, transform):
-    """Deprecated alias of ``graphaug.attach(model, target, transform)`` (removed in the next
-    release)."""
-    import warnings
-
-    from ..hooks import attach
-    warnings.warn("graphaug.nn.attach_layer is deprecated: use graphaug.attach(model, target, "
-                  "transform)", DeprecationWarning, stacklevel=2)
-    return attach(model, target, transform)

@@ -1,7 +1,6 @@
 """Named identity points inside graphaug's encoders, one per target index."""
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 from torch import Tensor, nn
@@ -61,21 +60,3 @@ class TapMixin:
                              f"L = {self.num_layers} layers: valid targets are 0..{n - 1} "
                              f"(0 = input features, 1..L = layer outputs{head})")
         return target
-
-    def set_transform(self, target: int, transform) -> None:
-        """Deprecated: use ``graphaug.attach(encoder, target, transform)``. Attaches (and keeps
-        attached until :meth:`clear_transforms`) a transform at ``target``."""
-        warnings.warn("set_transform is deprecated and will be removed in the next release: "
-                      "use graphaug.attach(encoder, target, transform)", DeprecationWarning,
-                      stacklevel=2)
-        self.clear_transforms()
-        if transform is not None:
-            from ..hooks import attach
-            self.__dict__["_deprecated_handle"] = attach(self, self._check_target(target),
-                                                         transform)
-
-    def clear_transforms(self) -> None:
-        """Remove a transform placed by the deprecated :meth:`set_transform`."""
-        handle = self.__dict__.pop("_deprecated_handle", None)
-        if handle is not None:
-            handle.remove()
