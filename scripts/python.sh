@@ -3,22 +3,10 @@
 # graphaug_python [--setup] prints it:
 #   1. $PYTHON when set (an explicit choice always wins);
 #   2. the active virtual environment's python ($VIRTUAL_ENV);
-#   3. .venv/bin/python in the repository, when an earlier setup created it;
-#   4. python3 (or $GRAPHAUG_BASE_PYTHON), unless it is marked externally managed (PEP 668):
-#      then .venv/bin/python, which --setup creates first.
+#   3. the active conda environment's python ($CONDA_PREFIX), unless it is conda's base;
+#   4. otherwise .venv/bin/python in the repository, which --setup creates when missing
+#      (from python3, or $GRAPHAUG_BASE_PYTHON). A global interpreter is never installed into.
 # --setup also says on stderr which interpreter is used and why.
-# $GRAPHAUG_EXTERNALLY_MANAGED_MARKER replaces the path of the EXTERNALLY-MANAGED marker (tests).
-
-graphaug_externally_managed() {
-    # PEP 668: a marker file in the stdlib folder, ignored inside a virtual environment
-    local marker=${GRAPHAUG_EXTERNALLY_MANAGED_MARKER-}
-    if [ -z "$marker" ]; then
-        marker=$("$1" -c 'import os, sys, sysconfig
-if sys.prefix == sys.base_prefix:
-    print(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))') || return 1
-    fi
-    [ -n "$marker" ] && [ -f "$marker" ]
-}
 
 graphaug_python() {
     local setup=${1-} base=${GRAPHAUG_BASE_PYTHON:-python3}
@@ -30,23 +18,22 @@ graphaug_python() {
     elif [ -n "${VIRTUAL_ENV-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then
         $say "installing into the active virtual environment $VIRTUAL_ENV"
         echo "$VIRTUAL_ENV/bin/python"
-    elif [ -x .venv/bin/python ]; then
-        $say "using the repository's virtual environment $PWD/.venv"
-        echo "$PWD/.venv/bin/python"
-    elif graphaug_externally_managed "$base"; then
-        if [ "$setup" = --setup ]; then
-            $say "$base is externally managed (PEP 668) and no virtual environment is active:" \
-                 "creating $PWD/.venv and installing there"
+    elif [ -n "${CONDA_PREFIX-}" ] && [ "${CONDA_DEFAULT_ENV-base}" != base ] \
+            && [ -x "$CONDA_PREFIX/bin/python" ]; then
+        $say "installing into the active conda environment $CONDA_PREFIX"
+        echo "$CONDA_PREFIX/bin/python"
+    else
+        if [ ! -x .venv/bin/python ] && [ "$setup" = --setup ]; then
+            $say "no virtual environment is active: creating $PWD/.venv and installing there"
             "$base" -m venv .venv >&2 || {
                 graphaug_say "could not create .venv; install the venv module (Debian/Ubuntu:" \
-                             "apt install python3-venv) or set PYTHON=/path/to/python"
+                             "apt install python3-venv) or activate an environment first"
                 return 1
             }
+        elif [ -x .venv/bin/python ]; then
+            $say "using the repository's virtual environment $PWD/.venv"
         fi
         echo "$PWD/.venv/bin/python"
-    else
-        $say "using $base"
-        echo "$base"
     fi
 }
 

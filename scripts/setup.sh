@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs graphaug with every extra on a fresh machine (Python 3.11 + pip only), into $PYTHON,
-# the active virtual environment, or python3; where python3 is externally managed (PEP 668) and
-# no environment is active, into .venv in the repository (created here; see scripts/python.sh).
+# the active virtual or conda environment, or else .venv in the repository (created here from
+# python3; see scripts/python.sh). It never installs into a global interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/python.sh

@@ -261,11 +261,10 @@ def fake_repo(tmp_path):
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(FAKE_PYTHON)
     (bin_dir / "python3").chmod(0o755)
-    marker = tmp_path / "EXTERNALLY-MANAGED"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "VIRTUAL_ENV")}
-    env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_LOG=str(tmp_path / "log"),
-               GRAPHAUG_EXTERNALLY_MANAGED_MARKER=str(marker))
-    return repo, env, marker
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHON", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV")}
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_LOG=str(tmp_path / "log"))
+    return repo, env
 
 
 def run_setup(repo, env):
@@ -282,22 +281,24 @@ def chosen(repo, env):
                           timeout=60).stdout.strip()
 
 
-def test_setup_creates_and_uses_venv_when_externally_managed(fake_repo):
-    repo, env, marker = fake_repo
-    marker.write_text("[externally-managed]\n")
+def test_setup_creates_and_uses_venv_when_no_environment_is_active(fake_repo):
+    repo, env = fake_repo
     stderr, log = run_setup(repo, env)
     venv_python = f"{repo}/.venv/bin/python"
-    assert "externally managed (PEP 668)" in stderr and "creating" in stderr
+    assert "no virtual environment is active: creating" in stderr
     assert "source .venv/bin/activate" in stderr
     assert log[0].endswith("python3 -m venv .venv")
     assert all(line.startswith(f"{venv_python} -m pip install") for line in log[1:]) and \
         len(log) == 3
     assert chosen(repo, env) == venv_python  # what test.sh and main.sh run
+    stderr, log = run_setup(repo, env)  # a second set-up reuses it, never the global python3
+    assert "using the repository's virtual environment" in stderr
+    assert not any("-m venv" in line for line in log[3:])
+    assert all(line.startswith(f"{venv_python} -m pip install") for line in log[3:])
 
 
 def test_setup_installs_into_the_active_virtual_environment(fake_repo, tmp_path):
-    repo, env, marker = fake_repo
-    marker.write_text("[externally-managed]\n")
+    repo, env = fake_repo
     venv = tmp_path / "active"
     (venv / "bin").mkdir(parents=True)
     shutil.copy(tmp_path / "bin" / "python3", venv / "bin" / "python")
@@ -307,11 +308,18 @@ def test_setup_installs_into_the_active_virtual_environment(fake_repo, tmp_path)
     assert not (repo / ".venv").exists()
 
 
-def test_setup_uses_python3_when_not_externally_managed_and_python_override(fake_repo):
-    repo, env, marker = fake_repo
-    stderr, log = run_setup(repo, env)  # no marker file
-    assert len(log) == 2 and all(" -m pip install" in line and "/bin/python3 " in line
-                                 for line in log)
-    assert not (repo / ".venv").exists() and chosen(repo, env) == "python3"
-    marker.write_text("[externally-managed]\n")
+def test_setup_installs_into_an_active_conda_environment_but_not_base(fake_repo, tmp_path):
+    repo, env = fake_repo
+    conda = tmp_path / "conda-env"
+    (conda / "bin").mkdir(parents=True)
+    shutil.copy(tmp_path / "bin" / "python3", conda / "bin" / "python")
+    active = {**env, "CONDA_PREFIX": str(conda), "CONDA_DEFAULT_ENV": "myenv"}
+    assert chosen(repo, active) == f"{conda}/bin/python"
+    base = {**env, "CONDA_PREFIX": str(conda), "CONDA_DEFAULT_ENV": "base"}
+    assert chosen(repo, base) == f"{repo}/.venv/bin/python"  # base is a global interpreter
+
+
+def test_setup_never_uses_the_global_python3_and_python_override_wins(fake_repo):
+    repo, env = fake_repo
+    assert chosen(repo, env) == f"{repo}/.venv/bin/python"
     assert chosen(repo, {**env, "PYTHON": "/opt/py"}) == "/opt/py"
