@@ -7,6 +7,13 @@ outputs, pooled per sample; :func:`coadaptation_scores` turns the matrix into on
 target and :func:`recommend_layer` picks the target whose output the layers above it copy most.
 The rule is graphaug's formalisation of the paper's idea; how well it matches a full sweep is
 measured, not assumed (``benchmarks/results/layer_selection.md`` when it has been run).
+
+Label-free criteria choose a whole configuration (target, transform, rate, or none) from the
+trained encoders alone, without labels: :func:`rankme` (effective rank, Garrido et al., ICML
+2023), :func:`alignment` and :func:`uniformity` (Wang & Isola, ICML 2020), the contrastive loss
+on a fixed sample of graphs and the CKA co-adaptation; :func:`graph_criteria` computes them all
+for a graph encoder and :func:`select_config` picks the best candidate by one of them
+(directions in :data:`CRITERIA`).
 """
 from __future__ import annotations
 
@@ -21,7 +28,9 @@ from .hooks import AttachHandle
 from .hooks.layouts import find_layout, is_graph_model
 from .transforms import ActivationTransform
 
-__all__ = ["cka", "median_sigma", "layer_similarity", "coadaptation_scores", "recommend_layer"]
+__all__ = ["cka", "median_sigma", "layer_similarity", "coadaptation_scores", "recommend_layer",
+           "rankme", "alignment", "uniformity", "coadaptation", "graph_criteria", "CRITERIA",
+           "select_config"]
 
 _BLOCK = 2048  # rows per block: a 10k x 10k Gram matrix is never held in memory
 _GRAM_BUDGET = 256 * 2 ** 20  # bytes of Gram blocks held at once (all targets of one block)
@@ -263,3 +272,261 @@ def recommend_layer(matrix: np.ndarray, targets: Sequence[int],
         raise ValueError(f"no candidate target has a score; scored: {sorted(scores)}")
     best = max(pool, key=lambda t: (scores[t], t))
     return best, scores
+
+
+# ---------------------------------------------------------------------------------------------
+# Label-free criteria
+
+#: eps of RankMe as Garrido et al. (ICML 2023) define it
+RANKME_EPS = 1e-7
+
+#: every label-free criterion: ``name -> (direction, meaning)``; ``"max"``: higher is better
+CRITERIA: dict[str, tuple[str, str]] = {
+    "rankme": ("max", "effective rank of the readout embeddings (Garrido et al., 2023)"),
+    "alignment": ("min", "mean squared distance between the l2-normalised embeddings of a graph "
+                         "and its augmented view (Wang & Isola, 2020)"),
+    "uniformity": ("min", "log mean Gaussian potential between l2-normalised embeddings "
+                          "(Wang & Isola, 2020)"),
+    "loss": ("min", "the contrastive loss (GraphCL NT-Xent) on a fixed sample of graphs and "
+                    "fixed augmented views, encoder in eval mode"),
+    "cka": ("min", "co-adaptation: mean RBF-CKA between each layer's output and the layers "
+                   "above it"),
+}
+
+
+def _matrix(z: Union[Tensor, np.ndarray], name: str, min_rows: int = 1) -> Tensor:
+    z = torch.as_tensor(np.asarray(z) if not isinstance(z, Tensor) else z.detach())
+    z = z.to(torch.float64).cpu()
+    if z.dim() != 2 or z.size(0) < min_rows:
+        raise ValueError(f"{name} needs an embedding matrix [n, d] with n >= {min_rows}, got "
+                         f"shape {tuple(z.shape)}")
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError(f"{name} received NaN or Inf embeddings")
+    return z
+
+
+def rankme(z: Union[Tensor, np.ndarray], eps: float = RANKME_EPS) -> float:
+    r"""RankMe, the effective rank of an embedding matrix (Garrido, Balestriero, Najman, LeCun,
+    "RankMe: Assessing the downstream performance of pretrained self-supervised
+    representations by their rank", ICML 2023, eq. 1).
+
+    With :math:`\sigma_k` the singular values of ``z`` (not centred, as in the paper),
+
+    .. math::
+        p_k = \frac{\sigma_k}{\lVert \sigma \rVert_1} + \epsilon, \qquad
+        \mathrm{RankMe}(z) = \exp\Big(-\sum_k p_k \log p_k\Big).
+
+    It lies in about ``[1, min(n, d)]``: ``k`` for a matrix of rank ``k`` with equal singular
+    values, ``1`` for a collapsed (rank-one) embedding. Invariant to scaling and to rotations
+    of either side. Higher is better (less dimensional collapse).
+
+    Args:
+        z (Tensor or ndarray): ``[n, d]`` embeddings (e.g. the readout of ``n`` graphs).
+        eps (float): :math:`\epsilon`. (default: ``1e-7``, the paper's)
+
+    Example:
+        >>> z = torch.randn(1000, 4) @ torch.randn(4, 32)   # rank 4
+        >>> 3.0 < rankme(z) <= 4.0
+        True
+    """
+    z = _matrix(z, "rankme")
+    sigma = torch.linalg.svdvals(z)
+    if float(sigma.sum()) == 0.0:
+        raise ValueError("rankme received an all-zero embedding matrix (rank 0)")
+    p = sigma / sigma.sum() + eps
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def alignment(z1: Union[Tensor, np.ndarray], z2: Union[Tensor, np.ndarray],
+              alpha: float = 2.0) -> float:
+    r"""Alignment of positive pairs (Wang & Isola, "Understanding contrastive representation
+    learning through alignment and uniformity on the hypersphere", ICML 2020):
+
+    .. math::
+        \mathcal{L}_{align} = \frac{1}{n}\sum_i \lVert f(x_i) - f(y_i) \rVert_2^{\alpha}
+
+    with :math:`f` the l2-normalised embedding and :math:`(x_i, y_i)` two views of sample
+    ``i``. In ``[0, 2^alpha]``; ``0`` when the views coincide. Lower is better.
+
+    Args:
+        z1, z2 (Tensor or ndarray): ``[n, d]`` embeddings of the two views, row ``i`` of each
+            from sample ``i``.
+        alpha (float): the exponent (default: ``2``, the paper's).
+
+    Example:
+        >>> z = torch.randn(10, 8)
+        >>> alignment(z, 3 * z)
+        0.0
+    """
+    a, b = _matrix(z1, "alignment"), _matrix(z2, "alignment")
+    if a.shape != b.shape:
+        raise ValueError(f"alignment needs two views of the same samples, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    a, b = torch.nn.functional.normalize(a, dim=1), torch.nn.functional.normalize(b, dim=1)
+    return float((a - b).norm(dim=1).pow(alpha).mean())
+
+
+def uniformity(z: Union[Tensor, np.ndarray], t: float = 2.0) -> float:
+    r"""Uniformity (Wang & Isola, ICML 2020): the log of the mean Gaussian potential between
+    the l2-normalised embeddings of distinct samples,
+
+    .. math::
+        \mathcal{L}_{uniform} = \log \frac{2}{n(n-1)} \sum_{i<j}
+            e^{-t \lVert f(x_i) - f(x_j) \rVert_2^2}.
+
+    In ``[-4t, 0]``: ``0`` when every embedding points the same way (collapse), ``-4t`` for two
+    antipodal points. Lower is better (more uniform on the sphere).
+
+    Args:
+        z (Tensor or ndarray): ``[n, d]`` embeddings, ``n >= 2``.
+        t (float): the potential's scale. (default: ``2``, the paper's)
+
+    Example:
+        >>> uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+        -8.0
+    """
+    z = torch.nn.functional.normalize(_matrix(z, "uniformity", min_rows=2), dim=1)
+    if t <= 0:
+        raise ValueError(f"t must be > 0, got {t}")
+    d2 = torch.pdist(z).pow(2)
+    return float(torch.logsumexp(-t * d2, 0) - np.log(d2.numel()))
+
+
+def coadaptation(matrix: np.ndarray, targets: Sequence[int]) -> float:
+    """One co-adaptation score of a trained model: the mean of :func:`coadaptation_scores`
+    (each target's mean CKA with the outputs of the layers above it) over its targets. Lower
+    is better: the layers copy each other less."""
+    scores = coadaptation_scores(matrix, targets)
+    if not scores:
+        raise ValueError(f"co-adaptation needs at least two targets, got {list(targets)}")
+    return float(np.mean(list(scores.values())))
+
+
+def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, seed: int = 0,
+                   input_aug: str = "random2", aug_ratio: float = 0.1,
+                   temperature: float = 0.2, batch_size: int = 128,
+                   criteria: Optional[Sequence[str]] = None) -> dict[str, float]:
+    r"""Every label-free criterion (:data:`CRITERIA`) of a trained graph encoder, on
+    un-augmented embeddings with the encoder in eval mode (its mode is restored).
+
+    A fixed subset of ``sample`` graphs (drawn with ``seed``) and fixed input-augmented views
+    of it (``input_aug`` at ``aug_ratio``, also drawn with ``seed``) are used, so every
+    candidate of a selection is scored on the same graphs and views:
+
+    - ``rankme``, ``uniformity``: the readout of the subset;
+    - ``alignment``: readout of each graph against readout of its view;
+    - ``loss``: GraphCL's NT-Xent (temperature ``temperature``) of the projections of the
+      graphs (anchors) and their views, averaged over batches of ``batch_size``; it needs the
+      encoder's projection head (``project=True``, graphaug encoders);
+    - ``cka``: :func:`coadaptation` of :func:`layer_similarity` on the subset.
+
+    Labels are never read.
+
+    Args:
+        encoder (nn.Module): a graphaug graph encoder (PyG or DGL).
+        graphs (sequence): PyG ``Data`` graphs.
+        sample (int): subset size (all graphs when fewer). (default: ``512``)
+        seed (int): seed of the subset and the views. (default: ``0``)
+        criteria (list of str, optional): which to compute (default: all).
+
+    Returns:
+        ``{criterion: value}``, plus ``"sample"``: the number of graphs used.
+
+    Example:
+        >>> encoder, _ = pretrain(graphs, num_features, MethodConfig(), seed=0)
+        >>> graph_criteria(encoder, graphs)["rankme"]  # doctest: +SKIP
+        41.7
+    """
+    from torch_geometric.loader import DataLoader
+
+    from .contrastive.losses import graphcl_nt_xent
+    from .contrastive.model import concat_batches
+    from .nn.call import encoder_call
+    from .views import ViewAugmentation
+
+    names = list(CRITERIA) if criteria is None else list(criteria)
+    unknown = [c for c in names if c not in CRITERIA]
+    if unknown:
+        raise ValueError(f"unknown criteria {unknown}; choose from {list(CRITERIA)}")
+    graphs = list(graphs)
+    if len(graphs) < 2 or sample < 2:
+        raise ValueError(f"graph_criteria needs at least 2 graphs (got {len(graphs)}) and "
+                         f"sample >= 2 (got {sample})")
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(graphs), generator=gen)[:sample].sort().values.tolist()
+    subset = [graphs[i] for i in order]
+    view_gen = torch.Generator().manual_seed(seed + 1)
+    aug = ViewAugmentation(input_aug, aug_ratio, generator=view_gen)
+    call = encoder_call(encoder)
+    device = next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    h1, h2, losses, weights = [], [], [], []
+    try:
+        with torch.no_grad():
+            for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
+                batch = batch.to(device)
+                n = int(batch.num_graphs)
+                both = concat_batches(batch, aug(batch))
+                h = call(encoder, both)
+                h1.append(h[:n].cpu())
+                h2.append(h[n:].cpu())
+                if "loss" in names and n >= 2:
+                    z = call(encoder, both, project=True)
+                    losses.append(float(graphcl_nt_xent(z[:n], z[n:], temperature)))
+                    weights.append(n)
+    finally:
+        encoder.train(was_training)
+    h1, h2 = torch.cat(h1), torch.cat(h2)
+    out: dict[str, float] = {}
+    if "rankme" in names:
+        out["rankme"] = rankme(h1)
+    if "alignment" in names:
+        out["alignment"] = alignment(h1, h2)
+    if "uniformity" in names:
+        out["uniformity"] = uniformity(h1)
+    if "loss" in names:
+        out["loss"] = float(np.average(losses, weights=weights))
+    if "cka" in names:
+        matrix, targets = layer_similarity(encoder, DataLoader(subset, batch_size=256))
+        out["cka"] = coadaptation(matrix, targets)
+    out["sample"] = len(subset)
+    return out
+
+
+def select_config(candidates: Mapping[str, Mapping[str, float]], criterion: str) -> str:
+    """The candidate configuration a label-free ``criterion`` picks: the highest ``rankme``,
+    the lowest ``alignment``, ``uniformity``, ``loss`` or ``cka`` (see :data:`CRITERIA`).
+    Ties go to the first candidate in ``candidates`` order (put the preset first to prefer
+    it).
+
+    Args:
+        candidates (mapping): ``{label: {criterion: value, ...}}``, e.g. one
+            :func:`graph_criteria` result per configuration.
+        criterion (str): a key of :data:`CRITERIA`.
+
+    Returns:
+        the chosen label.
+
+    Example:
+        >>> select_config({"none": {"rankme": 20.0}, "dropout:0.25@2": {"rankme": 31.5}},
+        ...               "rankme")
+        'dropout:0.25@2'
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose from {list(CRITERIA)} "
+                         "(validation needs labels: use nested selection)")
+    labels = list(candidates)
+    if not labels:
+        raise ValueError("select_config needs at least one candidate")
+    values = {}
+    for label in labels:
+        value = candidates[label].get(criterion)
+        if value is None or not np.isfinite(value):
+            raise ValueError(f"candidate {label!r} has no finite {criterion!r} value "
+                             f"(got {value!r}); compute it with graph_criteria")
+        values[label] = float(value)
+    sign = 1.0 if CRITERIA[criterion][0] == "max" else -1.0
+    return max(labels, key=lambda k: (sign * values[k], -labels.index(k)))

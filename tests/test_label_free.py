@@ -1,0 +1,187 @@
+"""Label-free criteria (RankMe, alignment, uniformity, held-out loss, co-adaptation) and
+select_config, each against a direct formula on small matrices."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from graphaug.select import CRITERIA, alignment, coadaptation, coadaptation_scores, \
+    graph_criteria, rankme, select_config, uniformity
+
+
+@pytest.fixture(scope="module")
+def tiny_graphs():
+    from graphaug.synthetic import synthetic_graphs
+
+    ds = synthetic_graphs(40, seed=0)
+    return list(ds.graphs), ds.num_features
+
+
+def direct_rankme(z, eps=1e-7):
+    s = np.linalg.svd(np.asarray(z, np.float64), compute_uv=False)
+    p = s / np.abs(s).sum() + eps
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def direct_uniformity(z, t=2.0):
+    z = np.asarray(z, np.float64)
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n = len(z)
+    vals = [np.exp(-t * ((z[i] - z[j]) ** 2).sum()) for i in range(n) for j in range(i + 1, n)]
+    return float(np.log(np.mean(vals)))
+
+
+def direct_alignment(a, b, alpha=2.0):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float(np.mean(np.linalg.norm(a - b, axis=1) ** alpha))
+
+
+def rotation(d, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))[0]
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_rankme_of_rank_k_with_equal_singular_values_is_k(k):
+    n, d = 40, 16
+    u = rotation(n, 0)[:, :k]
+    v = rotation(d, 1)[:, :k]
+    z = 5.0 * u @ v.T  # k equal singular values, the rest zero
+    value = rankme(z)
+    # only the eps terms of the d - k zero singular values move it away from k
+    assert value == pytest.approx(k, rel=1e-4)
+    assert value == pytest.approx(direct_rankme(z.numpy()), rel=1e-9)
+
+
+def test_rankme_matches_direct_formula_and_is_scale_and_rotation_invariant():
+    gen = torch.Generator().manual_seed(2)
+    z = torch.randn(200, 12, generator=gen, dtype=torch.float64) * torch.linspace(0.1, 3, 12,
+                                                                              dtype=torch.float64)
+    value = rankme(z)
+    assert value == pytest.approx(direct_rankme(z.numpy()), rel=1e-9)
+    assert 1.0 < value < 12.0
+    assert rankme(0.01 * z) == pytest.approx(value, rel=1e-9)
+    assert rankme(rotation(200, 3) @ z @ rotation(12, 4)) == pytest.approx(value, rel=1e-6)
+    assert rankme(z.numpy()) == pytest.approx(value)  # numpy input too
+
+
+def test_rankme_of_an_isotropic_gaussian_is_near_full_rank_and_of_a_collapse_is_one():
+    gen = torch.Generator().manual_seed(5)
+    d = 8
+    iso = torch.randn(20000, d, generator=gen)
+    assert rankme(iso) == pytest.approx(d, rel=0.01)
+    collapsed = torch.randn(50, 1, generator=gen) @ torch.randn(1, d, generator=gen)
+    assert rankme(collapsed) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_alignment_direct_formula_identical_views_and_bounds():
+    gen = torch.Generator().manual_seed(6)
+    a, b = torch.randn(30, 5, generator=gen), torch.randn(30, 5, generator=gen)
+    assert alignment(a, b) == pytest.approx(direct_alignment(a, b), rel=1e-9)
+    assert alignment(a, b, alpha=1) == pytest.approx(direct_alignment(a, b, 1), rel=1e-9)
+    assert alignment(a, a) == 0.0
+    assert alignment(a, 4 * a) == pytest.approx(0.0, abs=1e-12)  # l2-normalised first
+    assert alignment(a, -a) == pytest.approx(4.0)  # antipodal: the maximum 2^alpha
+    q = rotation(5, 7)
+    assert alignment(a.double() @ q, b.double() @ q) == pytest.approx(alignment(a, b), rel=1e-6)
+
+
+def test_uniformity_direct_formula_and_bounds():
+    gen = torch.Generator().manual_seed(8)
+    z = torch.randn(25, 4, generator=gen)
+    assert uniformity(z) == pytest.approx(direct_uniformity(z), rel=1e-9)
+    assert uniformity(z, t=0.5) == pytest.approx(direct_uniformity(z, 0.5), rel=1e-9)
+    assert -8.0 <= uniformity(z) <= 0.0
+    same = torch.ones(6, 4)
+    assert uniformity(same) == pytest.approx(0.0, abs=1e-12)  # collapse: the maximum
+    assert uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-8.0)
+    # invariant to scale and rotation; spreading points out lowers it
+    assert uniformity(3 * z.double() @ rotation(4, 9)) == pytest.approx(uniformity(z), rel=1e-6)
+    clustered = torch.tensor([1.0, 0, 0, 0]) + 0.05 * torch.randn(25, 4, generator=gen)
+    assert uniformity(clustered) > uniformity(z)
+
+
+def test_criteria_reject_bad_input():
+    with pytest.raises(ValueError, match="NaN"):
+        rankme(torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match="all-zero"):
+        rankme(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="same samples"):
+        alignment(torch.ones(3, 2), torch.ones(4, 2))
+    with pytest.raises(ValueError, match="n >= 2"):
+        uniformity(torch.ones(1, 3))
+    with pytest.raises(ValueError, match=r"\[n, d\]"):
+        rankme(torch.ones(3))
+
+
+def test_coadaptation_is_the_mean_of_the_per_target_scores():
+    m = np.array([[1.0, 0.9, 0.7], [0.9, 1.0, 0.4], [0.7, 0.4, 1.0]])
+    scores = coadaptation_scores(m, [0, 1, 2])
+    assert scores == {0: pytest.approx(0.8), 1: pytest.approx(0.4)}
+    assert coadaptation(m, [0, 1, 2]) == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="two targets"):
+        coadaptation(np.ones((1, 1)), [0])
+
+
+def test_select_config_directions_ties_and_errors():
+    cands = {"none": {"rankme": 10.0, "alignment": 0.5, "uniformity": -1.0, "loss": 4.0,
+                      "cka": 0.8},
+             "dropout:0.25@2": {"rankme": 12.0, "alignment": 0.7, "uniformity": -1.5,
+                                "loss": 4.5, "cka": 0.7},
+             "pca:-1@3": {"rankme": 12.0, "alignment": 0.4, "uniformity": -1.2, "loss": 3.0,
+                          "cka": 0.9}}
+    assert set(CRITERIA) == {"rankme", "alignment", "uniformity", "loss", "cka"}
+    assert select_config(cands, "rankme") == "dropout:0.25@2"  # tie: the first in order
+    assert select_config(cands, "alignment") == "pca:-1@3"
+    assert select_config(cands, "uniformity") == "dropout:0.25@2"
+    assert select_config(cands, "loss") == "pca:-1@3"
+    assert select_config(cands, "cka") == "dropout:0.25@2"
+    with pytest.raises(ValueError, match="validation needs labels"):
+        select_config(cands, "validation")
+    with pytest.raises(ValueError, match="no finite 'loss'"):
+        select_config({"none": {"loss": math.nan}}, "loss")
+    with pytest.raises(ValueError, match="at least one"):
+        select_config({}, "rankme")
+
+
+def test_graph_criteria_on_a_tiny_run_and_selection(tiny_graphs):
+    from graphaug.contrastive import MethodConfig, pretrain
+
+    graphs, num_features = tiny_graphs
+    results = {}
+    for name, cfg in {"none": MethodConfig("graphcl", epochs=2, batch_size=16),
+                      "dropout:0.25@2": MethodConfig("deepaug", transform="dropout", rate=0.25,
+                                                     target=2, epochs=2, batch_size=16)}.items():
+        encoder, _ = pretrain(graphs, num_features, cfg, seed=0)
+        encoder.train()
+        results[name] = graph_criteria(encoder, graphs, sample=24, batch_size=16)
+        assert encoder.training  # mode restored
+        again = graph_criteria(encoder, graphs, sample=24, batch_size=16)
+        assert again == results[name]  # fixed subset and views: deterministic
+    for crit in results.values():
+        assert crit["sample"] == 24
+        assert 1.0 <= crit["rankme"] <= 96.0
+        assert 0.0 <= crit["alignment"] <= 4.0
+        assert -8.0 <= crit["uniformity"] <= 0.0
+        assert crit["loss"] > 0 and 0.0 <= crit["cka"] <= 1.0 + 1e-9
+    for criterion in CRITERIA:
+        assert select_config(results, criterion) in results
+    with pytest.raises(ValueError, match="unknown criteria"):
+        graph_criteria(encoder, graphs, criteria=["accuracy"])
+
+
+def test_graph_criteria_rankme_is_the_readout_rank(tiny_graphs):
+    from graphaug.evaluate import embed_graphs
+    from graphaug.nn import GraphCLEncoder
+
+    graphs, num_features = tiny_graphs
+    torch.manual_seed(0)
+    encoder = GraphCLEncoder(num_features, proj_head=True)
+    x, _ = embed_graphs(encoder, graphs)
+    crit = graph_criteria(encoder, graphs, sample=len(graphs), criteria=["rankme"])
+    assert set(crit) == {"rankme", "sample"}
+    assert crit["rankme"] == pytest.approx(direct_rankme(x), rel=1e-5)
