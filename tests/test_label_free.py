@@ -185,3 +185,50 @@ def test_graph_criteria_rankme_is_the_readout_rank(tiny_graphs):
     crit = graph_criteria(encoder, graphs, sample=len(graphs), criteria=["rankme"])
     assert set(crit) == {"rankme", "sample"}
     assert crit["rankme"] == pytest.approx(direct_rankme(x), rel=1e-5)
+
+
+def _row(dataset, seed, cand, test, fold_val, rankme_value):
+    return {"dataset": dataset, "seed": seed, "candidate": cand, "test": test,
+            "fold_val": fold_val, "fold_test": [test] * len(fold_val),
+            "criteria": {"rankme": rankme_value, "alignment": 1.0, "uniformity": -1.0,
+                         "loss": 4.0, "cka": 0.5},
+            "reproduced": True, "loss_rel_diff": 0.0, "train_seconds": 2.0,
+            "criteria_seconds": 0.5, "svm_seconds": 3.0}
+
+
+def test_label_free_report_columns_and_selections():
+    from conftest import load_benchmark
+
+    lf = load_benchmark("label_free")
+    rows = []
+    for seed in range(3):
+        # rankme ranks the candidates as their test accuracy does; validation prefers "b"
+        rows += [_row("MUTAG", seed, "none", 0.80 + 0.01 * seed, [0.7, 0.7], 5.0),
+                 _row("MUTAG", seed, "dropout:0.25@2", 0.85 + 0.01 * seed, [0.6, 0.6], 9.0),
+                 _row("MUTAG", seed, "pca:-1@3", 0.70, [0.9, 0.9], 1.0)]
+    rows.append(_row("PROTEINS", 0, "none", 0.7, [0.7, 0.7], 5.0))  # incomplete seed
+    analysis = lf.analyse(rows, expected={"PROTEINS": {"none", "pca:1@1"}})
+    assert analysis["PROTEINS"]["seeds"] == [] and "selections" not in analysis["PROTEINS"]
+    mutag = analysis["MUTAG"]
+    assert mutag["seeds"] == [0, 1, 2] and mutag["candidates"][0] == "none"
+    sel = mutag["selections"]
+    assert set(sel) == {*lf.SELECTIONS, "preset"}
+    assert sel["rankme"]["spearman_mean"] == pytest.approx(1.0)
+    assert sel["rankme"]["picks"] == [("dropout:0.25@2", 3)]
+    assert sel["rankme"]["regret"] == pytest.approx(0.0)
+    assert sel["rankme"]["vs_preset"]["mean"] == pytest.approx(0.05)
+    assert sel["validation"]["test"] == pytest.approx([0.70] * 3)  # fold_val picks pca:-1@3
+    assert sel["rankme"]["vs_validation"]["mean"] == pytest.approx(0.16)
+    assert sel["validation"]["vs_preset"]["significant"]
+    # compute: every candidate pretrained and scored, SVM for the pick and the preset only
+    assert sel["rankme"]["seconds_per_seed"] == pytest.approx(3 * 2.5 + 2 * 3.0)
+    assert sel["validation"]["seconds_per_seed"] == pytest.approx(3 * 2.0 + 3 * 3.0)
+    goal = lf.goals(analysis)
+    assert goal["validation"]["worse_than_preset"] == ["MUTAG"]
+    assert goal["rankme"]["ties_validation"] == ["MUTAG"]
+    estimate = lf.table_estimate(rows, {})
+    text = lf.markdown(analysis, goal, estimate, ["Command: x"])
+    header = text.splitlines()[text.splitlines().index(next(
+        line for line in text.splitlines() if line.startswith("| dataset | seeds")))]
+    assert header.split(" | ")[1:5] == ["seeds", "selection", "Spearman rho", "test %"]
+    assert "| PROTEINS | 0 | no complete seed yet" in text
