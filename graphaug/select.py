@@ -422,7 +422,7 @@ def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, s
       encoder's projection head (``project=True``, graphaug encoders);
     - ``cka``: :func:`coadaptation` of :func:`layer_similarity` on the subset.
 
-    Labels are never read.
+    Labels are never read, and the global RNG is left as it was.
 
     Args:
         encoder (nn.Module): a graphaug graph encoder (PyG or DGL).
@@ -464,8 +464,8 @@ def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, s
     was_training = encoder.training
     encoder.eval()
     h1, h2, losses, weights = [], [], [], []
-    try:
-        with torch.no_grad():
+    try:  # a loader's iterator draws a seed from the global RNG: keep the caller's stream
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
                 batch = batch.to(device)
                 n = int(batch.num_graphs)
@@ -490,7 +490,8 @@ def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, s
     if "loss" in names:
         out["loss"] = float(np.average(losses, weights=weights))
     if "cka" in names:
-        matrix, targets = layer_similarity(encoder, DataLoader(subset, batch_size=256))
+        with torch.random.fork_rng(devices=[]):
+            matrix, targets = layer_similarity(encoder, DataLoader(subset, batch_size=256))
         out["cka"] = coadaptation(matrix, targets)
     out["sample"] = len(subset)
     return out

@@ -1,6 +1,7 @@
 """Label-free criteria (RankMe, alignment, uniformity, held-out loss, co-adaptation) and
 select_config, each against a direct formula on small matrices."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -232,3 +233,47 @@ def test_label_free_report_columns_and_selections():
         line for line in text.splitlines() if line.startswith("| dataset | seeds")))]
     assert header.split(" | ")[1:5] == ["seeds", "selection", "Spearman rho", "test %"]
     assert "| PROTEINS | 0 | no complete seed yet" in text
+
+
+def test_monitor_logs_every_epoch_without_changing_training(tiny_graphs, tmp_path):
+    from graphaug.contrastive import MethodConfig, pretrain
+
+    graphs, num_features = tiny_graphs
+    cfg = MethodConfig("deepaug", transform="dropout", rate=0.25, target=2, epochs=3,
+                       batch_size=16)
+    enc_a, plain = pretrain(graphs, num_features, cfg, seed=1)
+    enc_b, watched = pretrain(graphs, num_features, cfg, seed=1, monitor=20)
+    assert list(watched) == list(plain)  # no weight, BatchNorm or RNG change
+    for a, b in zip(enc_a.state_dict().values(), enc_b.state_dict().values()):
+        assert torch.equal(a, b)
+    assert plain.monitor == [] and len(watched.monitor) == 3
+    assert set(watched.monitor[0]) == {"rankme", "alignment", "uniformity"}
+    assert all(1.0 <= m["rankme"] <= 96 for m in watched.monitor)
+    # resumed from a checkpoint: the earlier epochs' values come back with it
+    ckpt = tmp_path / "run.pt"
+    pretrain(graphs, num_features, cfg, seed=1, monitor=20, checkpoint=ckpt, stop_after=2)
+    _, resumed = pretrain(graphs, num_features, cfg, seed=1, monitor=20, checkpoint=ckpt)
+    assert resumed.monitor == watched.monitor
+
+
+def test_monitor_warns_on_collapse(tiny_graphs):
+    from graphaug.contrastive import CollapseMonitor, CollapseWarning
+    from graphaug.nn import GraphCLEncoder
+
+    graphs, num_features = tiny_graphs
+    encoder = GraphCLEncoder(num_features, proj_head=True)
+    healthy = CollapseMonitor(encoder, graphs, sample=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        values = healthy(0)
+    assert values["rankme"] > 1.5
+    # every graph on one line: zero weights everywhere but a constant readout direction
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.zero_()
+        for bn in (m for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+            bn.bias.fill_(1.0)
+    with pytest.warns(CollapseWarning, match="epoch 4: RankMe 1.00"):
+        CollapseMonitor(encoder, graphs, sample=30)(4)
+    with pytest.raises(ValueError, match="at least 2"):
+        CollapseMonitor(encoder, graphs, sample=1)

@@ -10,3 +10,6 @@ from .pipeline import METHODS, MethodConfig, build_model, build_transform, pretr
 
 __all__ += ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches", "MethodConfig",
             "build_model", "build_transform", "pretrain", "METHODS"]
+from .monitor import COLLAPSE_RANKME, CollapseMonitor, CollapseWarning  # noqa: E402
+
+__all__ += ["CollapseMonitor", "CollapseWarning", "COLLAPSE_RANKME"]

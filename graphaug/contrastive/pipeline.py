@@ -233,7 +233,7 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
              stop_after: Optional[int] = None,
              on_epoch_end: Optional[Callable[[int, float, nn.Module], None]] = None,
              config: Optional[dict] = None, sync_bn: bool = True, draws: str = "local",
-             ddp: bool = False) -> tuple[nn.Module, list[float]]:
+             ddp: bool = False, monitor: Optional[int] = None) -> tuple[nn.Module, list[float]]:
     """Pretrain ``cfg`` on ``graphs`` with ``seed``; returns ``(encoder, loss per epoch)`` (a
     :class:`~graphaug.contrastive.trainer.TrainHistory`: ``.seconds`` adds up across resumes).
 
@@ -250,6 +250,10 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
     checked, e.g. the dataset's identity); a resume under any other value is refused.
     ``on_epoch_end(epoch, loss, encoder)`` runs after every epoch (e.g. a linear probe; it
     must leave the encoder's weights and the global RNG as it found them).
+    ``monitor=N`` logs the readout's RankMe, alignment and uniformity on a fixed sample of
+    ``N`` graphs after every epoch into ``history.monitor``, with a warning on collapse
+    (:class:`~graphaug.contrastive.CollapseMonitor`; about one eval forward of ``2N`` graphs
+    per epoch).
     """
     device = torch.device(device or "cpu")
     seed_everything(seed)  # the same initial weights on every rank
@@ -270,10 +274,15 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
         config = {**(config or {}), "world_size": _dist.world_size(), "draws": draws,
                   "sync_bn": sync_bn}
     optimizer = build_optimizer(cfg, model)
+    watch = None
+    if monitor:
+        from .monitor import CollapseMonitor
+        watch = CollapseMonitor(model.encoder, graphs, sample=monitor, seed=seed)
     history = train(runner, batches, optimizer,
                     cfg.epochs, checkpoint=checkpoint, generators={"aug": generator},
                     progress=progress and _dist.is_main(), stop_after=stop_after,
                     config={"method": cfg.to_dict(), "seed": seed, **(config or {})},
+                    monitor=watch,
                     on_epoch_end=None if on_epoch_end is None else
                     (lambda epoch, loss: on_epoch_end(epoch, loss, model.encoder)))
     return model.encoder, history

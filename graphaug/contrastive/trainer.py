@@ -29,11 +29,16 @@ __all__ = ["train", "TrainHistory", "config_differences"]
 
 class TrainHistory(list):
     """The mean loss per epoch (a plain list) plus ``seconds``: the wall time of the training
-    loop summed over every call that produced these epochs (resumes included), and
-    ``resumed_from``: the epoch this call started at."""
+    loop summed over every call that produced these epochs (resumes included),
+    ``resumed_from``: the epoch this call started at, and ``monitor``: one dict per epoch from
+    ``train``'s ``monitor`` (empty without one)."""
 
     seconds: float = 0.0
     resumed_from: int = 0
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.monitor: list[dict] = []
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -63,7 +68,8 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
           checkpoint_every: int = 1, generators: Optional[dict[str, torch.Generator]] = None,
           progress: bool = True, stop_after: Optional[int] = None,
           on_epoch_end: Optional[Callable[[int, float], None]] = None,
-          grad_clip: Optional[float] = None, config: Optional[dict] = None) -> TrainHistory:
+          grad_clip: Optional[float] = None, config: Optional[dict] = None,
+          monitor: Optional[Callable[[int], dict]] = None) -> TrainHistory:
     r"""Train ``model`` (whose forward returns the loss) and return the mean loss per epoch.
 
     Args:
@@ -87,6 +93,10 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
         grad_clip (float, optional): clip the global gradient norm.
         config (dict, optional): the run's configuration (JSON-like, may nest), stored in the
             checkpoint; resuming a checkpoint whose stored configuration differs is refused.
+        monitor (callable, optional): ``monitor(epoch) -> {name: float}`` after each epoch
+            (e.g. :class:`~graphaug.contrastive.CollapseMonitor`); the values go to
+            ``history.monitor`` (and the checkpoint) and the progress bar. It must leave the
+            weights and the global RNG as it found them.
 
     Returns:
         :class:`TrainHistory`: the loss per epoch, with ``seconds`` summed across resumes.
@@ -132,6 +142,7 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
                                         f"checkpoint {checkpoint}"), generators)
         start, seconds = state["epoch"], float(state.get("seconds", 0.0))
         history.extend(state["history"])
+        history.monitor = list(state.get("monitor", []))
     history.resumed_from = start
     call_started = time.perf_counter()
     bar = range(start, epochs)
@@ -168,8 +179,11 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
             if bad is not None:
                 _non_finite(values[bad], epoch, bad)
         history.append(sum(values) / len(values))  # summed in order, as floats: as before
+        if monitor is not None:
+            history.monitor.append(dict(monitor(epoch)))
         if progress:
-            bar.set_postfix(loss=f"{history[-1]:.4f}")
+            bar.set_postfix(loss=f"{history[-1]:.4f}", **{k: f"{v:.3g}" for k, v in (
+                history.monitor[-1].items() if monitor is not None else ())})
         if on_epoch_end is not None:
             on_epoch_end(epoch, history[-1])
         finished = epoch + 1
@@ -179,7 +193,7 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
             _dist.save_on_main(checkpoint, {  # rank 0 writes; every rank waits for the file
                 "model": _dist.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                 "rng": rng, "epoch": finished, "epochs": epochs,
-                "history": list(history), "config": config,
+                "history": list(history), "config": config, "monitor": history.monitor,
                 "seconds": seconds + time.perf_counter() - call_started, **extra},
                 atomic_torch_save)
         done_this_call += 1
