@@ -1,53 +1,64 @@
-"""The ``graphaug`` command: ``graphaug demo`` compares GraphCL and Deep Augmentation on a
-generated dataset (no download) with the TU SVM protocol and prints the table; ``graphaug tu``
-and ``graphaug ogb`` run the TU and OGB benchmarks; ``graphaug select-layer`` prints a trained
-encoder's CKA matrix and the recommended target (``benchmarks/tu.py``, ``benchmarks/ogb.py``
-of a source checkout) with the same arguments."""
+"""The graphaug command.
+
+graphaug demo compares GraphCL and Deep Augmentation on generated graphs (no download);
+graphaug select-layer prints a trained encoder's CKA matrix and the recommended target;
+graphaug tu, graphaug ogb and the other experiments run the protocols of graphaug.experiments
+(graphaug <command> --help lists each one's options). Every file a command writes goes under
+its --out folder (default ./graphaug-runs/<command>/).
+
+Heavy modules (torch, PyG, scikit-learn) are imported only when a command runs, so that
+graphaug --help answers at once.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-import torch
-
-from .bench import load_script, number
-
-__all__ = ["main", "demo", "select_layer", "run_benchmark", "BENCHMARKS"]
-
-#: ``graphaug <name>`` runs ``benchmarks/<name>.py``'s ``main``
-BENCHMARKS = {"tu": "unsupervised TU benchmark (GraphCL vs Deep Augmentation, SVM protocol)",
-              "ogb": "OGB molecule benchmark (linear probe and fine-tuning, scaffold split)"}
-BENCHMARK_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+__all__ = ["main", "demo", "select_layer", "run_experiment"]
 
 DEMO_EXAMPLES = """examples:
   graphaug demo --seeds 0 --graphs 100 --epochs 2     # a few seconds
   graphaug demo                                       # 3 seeds, 400 graphs, 20 epochs
 """
 
+SELECT_EXAMPLES = """examples:
+  graphaug select-layer --epochs 3 --out /tmp/cka      # generated graphs, a fresh short run
+  graphaug select-layer --dataset MUTAG --root /tmp/graphaug-data --epochs 20
+  graphaug select-layer --root /tmp/graphaug-data --checkpoint run/seed0.pt
+"""
 
-def run_benchmark(name: str, argv: Sequence[str]):
-    """Run ``benchmarks/<name>.py``'s ``main(argv, prog="graphaug <name>")``.
 
-    Raises:
-        SystemExit: the benchmark scripts are not beside the package (an installed wheel
-            carries no ``benchmarks/``; they come with the source checkout).
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help; descriptions and examples kept as written."""
+
+
+def run_experiment(command: str, argv: Sequence[str]):
+    """Run the experiment behind graphaug command: its module's main(argv, prog).
+
+    Args:
+        command (str): a key of graphaug.experiments.COMMANDS, e.g. "tu" or "tu-table".
+        argv (list of str): the command's arguments.
+
+    Example::
+
+        >>> run_experiment("tu", ["--datasets", "MUTAG", "--seeds", "0"])  # doctest: +SKIP
     """
-    path = BENCHMARK_DIR / f"{name}.py"
-    if not path.is_file():
-        raise SystemExit(f"graphaug {name}: {path} not found; the benchmarks ship with the "
-                         "source checkout (git clone, then pip install -e .)")
-    # its own name, run afresh: a command never reuses a module another caller loaded
-    module = load_script(path, name=f"graphaug_{name}_benchmark", reload=True)
-    return module.main(list(argv), prog=f"graphaug {name}")
+    from .experiments import module_name
+
+    return importlib.import_module(module_name(command)).main(list(argv),
+                                                              prog=f"graphaug {command}")
 
 
 def demo(seeds=(0, 1, 2), num_graphs: int = 400, epochs: int = 20, threads: int = 1) -> dict:
-    """Pretrain ``graphcl``, ``deepaug`` (dropout p=0.25 at layer 2) and both on
-    :func:`~graphaug.synthetic.synthetic_graphs`; return accuracy mean/std per method."""
+    """Pretrain graphcl, deepaug (dropout p=0.25 at layer 2) and both on generated graphs
+    (graphaug.synthetic.synthetic_graphs); return accuracy mean/std per method."""
+    import numpy as np
+    import torch
+
     from .contrastive import MethodConfig, pretrain
     from .evaluate import embed_graphs, svm_protocol
     from .synthetic import synthetic_graphs
@@ -72,41 +83,92 @@ def demo(seeds=(0, 1, 2), num_graphs: int = 400, epochs: int = 20, threads: int 
     return table
 
 
-SELECT_EXAMPLES = """examples:
-  graphaug select-layer --epochs 3 --out /tmp/cka.png        # generated graphs, a fresh short run
-  graphaug select-layer --dataset MUTAG --root /tmp/graphaug-data --epochs 20
-  graphaug select-layer --dataset MUTAG --root /tmp/graphaug-data --checkpoint run/seed0.pt
-"""
+def _load_checkpoint(path: str) -> dict:
+    """A pretraining checkpoint, loaded without running code from the file (weights only)."""
+    try:
+        from .utils import safe_load
+    except ImportError:  # until graphaug.utils.safe_load lands: the same weights-only load
+        safe_load = _weights_only_load
+    try:
+        state = safe_load(path, what="checkpoint")
+    except FileNotFoundError:
+        raise SystemExit(f"--checkpoint {path}: no such file") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable or unsafe file gets one message
+        raise SystemExit(f"--checkpoint {path}: not a readable graphaug checkpoint (loaded "
+                         f"weights-only: {type(err).__name__}: {str(err).splitlines()[0]})"
+                         ) from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or \
+            not isinstance((state.get("config") or {}).get("method"), dict):
+        raise SystemExit(f"--checkpoint {path}: not a graphaug pretraining checkpoint (no "
+                         "stored method configuration)")
+    return state
+
+
+def _weights_only_load(path: str, what: str = "file"):
+    import numpy as np
+    import torch
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy < 2
+        from numpy.core.multiarray import _reconstruct
+    if not Path(path).is_file():
+        raise FileNotFoundError(path)
+    dtypes = [type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64, np.float32)]
+    with torch.serialization.safe_globals([_reconstruct, np.ndarray, np.dtype, *dtypes]):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _checkpoint_dataset(state: dict) -> Optional[str]:
+    """The TU dataset name a checkpoint records (config["dataset"]["name"]), if any."""
+    dataset = (state.get("config") or {}).get("dataset")
+    name = dataset.get("name") if isinstance(dataset, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def select_layer(args) -> dict:
     """Train (or load) a GraphCL-preset encoder, print its CKA matrix and the recommended
-    target, save a heatmap."""
+    target, save a heatmap as <out>/cka_heatmap.png."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    state = _load_checkpoint(args.checkpoint) if args.checkpoint is not None else None
+    dataset = args.dataset
+    if state is not None:
+        recorded = _checkpoint_dataset(state)
+        if dataset is None and recorded is None:
+            raise SystemExit(f"--checkpoint {args.checkpoint} does not record its dataset: "
+                             "name it with --dataset")
+        if dataset is not None and recorded is not None and dataset != recorded:
+            raise SystemExit(f"--checkpoint {args.checkpoint} was trained on {recorded}, not "
+                             f"--dataset {dataset}: drop --dataset or pass --dataset {recorded}")
+        dataset = dataset or recorded
+        print(f"checkpoint {args.checkpoint}: dataset {dataset}")
+    if dataset is None:
+        from .synthetic import synthetic_graphs
+        ds = synthetic_graphs(args.graphs)
+    else:
+        from .data import load_tu
+        ds = load_tu(dataset, args.root, self_loops=True, download=args.download)
+
     from torch_geometric.loader import DataLoader
 
     from .contrastive import MethodConfig, pretrain
     from .contrastive.pipeline import build_model
     from .select import layer_similarity, recommend_layer
 
-    torch.set_num_threads(args.threads)
-    if args.dataset is None:
-        from .synthetic import synthetic_graphs
-        ds = synthetic_graphs(args.graphs)
-    else:
-        from .data import load_tu
-        ds = load_tu(args.dataset, args.root, self_loops=True, download=args.download)
-    if args.checkpoint is not None:
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        method = (state.get("config") or {}).get("method")
-        if not isinstance(method, dict):
-            raise SystemExit(f"{args.checkpoint}: not a graphaug pretraining checkpoint (no "
-                             "stored method configuration)")
-        model = build_model(MethodConfig(**method), ds.num_features)
-        model.load_state_dict(state["model"])
+    if state is not None:
+        model = build_model(MethodConfig(**state["config"]["method"]), ds.num_features)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise SystemExit(f"--checkpoint {args.checkpoint} does not fit {dataset} "
+                             f"({ds.num_features} input features): "
+                             f"{str(err).splitlines()[0]}") from None
         encoder = model.encoder
     else:
-        cfg = MethodConfig("graphcl", epochs=args.epochs)
-        encoder, _ = pretrain(ds.graphs, ds.num_features, cfg, args.seed)
+        encoder, _ = pretrain(ds.graphs, ds.num_features, MethodConfig("graphcl",
+                                                                       epochs=args.epochs),
+                              args.seed)
     matrix, targets = layer_similarity(encoder, DataLoader(list(ds.graphs), batch_size=256))
     target, scores = recommend_layer(matrix, targets)
     print("RBF-CKA between target outputs (per-graph readouts):\n")
@@ -116,52 +178,68 @@ def select_layer(args) -> dict:
     print("\nco-adaptation (mean CKA with the targets above): " +
           ", ".join(f"{t}: {v:.3f}" for t, v in scores.items()))
     print(f"recommended target: {target}")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4, 3.4))
-    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(len(targets)), targets), ax.set_yticks(range(len(targets)), targets)
-    ax.set_title(f"CKA, recommended target {target}", fontsize=9)
-    fig.colorbar(image)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    plt.close(fig)
-    print(f"heatmap: {args.out}")
+    from .experiments.report import cka_heatmaps
+
+    path = Path(args.out) / "cka_heatmap.png"
+    cka_heatmaps(path, {dataset or "generated graphs": {f"recommended target {target}":
+                                                        matrix}}, targets)
+    print(f"heatmap: {path}")
     return {"matrix": matrix.tolist(), "targets": targets, "recommended": target,
-            "scores": scores}
+            "scores": scores, "heatmap": str(path)}
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .experiments import COMMANDS
+    from .experiments.options import default_out, number
+
+    parser = argparse.ArgumentParser(prog="graphaug", description=__doc__.split("\n\n")[1],
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    d = sub.add_parser("demo", help="GraphCL vs Deep Augmentation on generated graphs",
+                       description="GraphCL vs Deep Augmentation on generated graphs (no "
+                       "download), SVM protocol; prints the table.",
+                       epilog=DEMO_EXAMPLES, formatter_class=HelpFormatter)
+    d.add_argument("--seeds", nargs="+", type=number(int, 0, 2 ** 32, high_open=True),
+                   default=[0, 1, 2], help="seeds")
+    d.add_argument("--graphs", type=number(int, 20), default=400, help="generated graphs")
+    d.add_argument("--epochs", type=number(int, 1), default=20, help="pretraining epochs")
+    d.add_argument("--threads", type=number(int, 1), default=1, help="torch threads")
+    s = sub.add_parser("select-layer", help="CKA co-adaptation of a trained encoder and the "
+                       "recommended target", description="CKA co-adaptation of a trained "
+                       "encoder's layers and the recommended target; the heatmap goes to "
+                       "<out>/cka_heatmap.png.", epilog=SELECT_EXAMPLES,
+                       formatter_class=HelpFormatter)
+    s.add_argument("--dataset", default=None, help="TU dataset (default: the checkpoint's, "
+                   "else generated graphs)")
+    s.add_argument("--root", default=None, help="data root (default: $GRAPHAUG_DATA, else "
+                   "graphaug.data.DEFAULT_ROOT)")
+    s.add_argument("--no-download", dest="download", action="store_false",
+                   help="never download: a dataset missing under --root is an error")
+    s.add_argument("--checkpoint", default=None, help="a pretraining checkpoint (.pt) to load "
+                   "instead of a fresh run (loaded weights-only)")
+    s.add_argument("--epochs", type=number(int, 1), default=20, help="fresh run's epochs")
+    s.add_argument("--graphs", type=number(int, 20), default=400,
+                   help="generated graphs (without --dataset)")
+    s.add_argument("--seed", type=number(int, 0, 2 ** 32, high_open=True), default=0,
+                   help="fresh run's seed")
+    s.add_argument("--threads", type=number(int, 1), default=1, help="torch threads")
+    s.add_argument("--out", default=default_out("select-layer"),
+                   help="folder the heatmap is written to")
+    for name, (_, text) in COMMANDS.items():
+        sub.add_parser(name, help=f"{text} (graphaug {name} --help lists its options)",
+                       add_help=False)
+    return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of the graphaug command (argv: the arguments after graphaug)."""
+    from .experiments import COMMANDS
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in BENCHMARKS:  # the script's own parser, help and checks
-        run_benchmark(argv[0], argv[1:])
+    if argv and argv[0] in COMMANDS:  # the experiment's own parser, help and checks
+        run_experiment(argv[0], argv[1:])
         return
-    parser = argparse.ArgumentParser(prog="graphaug", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="GraphCL vs Deep Augmentation on generated graphs",
-                       epilog=DEMO_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--seeds", nargs="+", type=number(int, 0), default=[0, 1, 2])
-    d.add_argument("--graphs", type=number(int, 20), default=400)
-    d.add_argument("--epochs", type=number(int, 1), default=20)
-    d.add_argument("--threads", type=number(int, 1), default=1)
-    s = sub.add_parser("select-layer", help="CKA co-adaptation of a trained encoder and the "
-                       "recommended target", epilog=SELECT_EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("--dataset", default=None, help="TU dataset (default: generated graphs)")
-    s.add_argument("--root", default=None, help="data root (default $GRAPHAUG_DATA, else "
-                   "graphaug.data.DEFAULT_ROOT)")
-    s.add_argument("--no-download", dest="download", action="store_false")
-    s.add_argument("--checkpoint", default=None, help="a pretraining checkpoint (.pt) to load "
-                   "instead of a fresh run")
-    s.add_argument("--epochs", type=number(int, 1), default=20, help="fresh run's epochs")
-    s.add_argument("--graphs", type=number(int, 20), default=400)
-    s.add_argument("--seed", type=number(int, 0), default=0)
-    s.add_argument("--threads", type=number(int, 1), default=1)
-    s.add_argument("--out", default="cka_heatmap.png", help="heatmap file")
-    for name, text in BENCHMARKS.items():
-        sub.add_parser(name, help=f"{text}; `graphaug {name} --help` lists its options")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     if args.command == "select-layer":
         select_layer(args)
         return

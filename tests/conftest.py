@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,20 +11,12 @@ import torch
 
 SHARED = Path(os.environ.get("GRAPHAUG_SHARED",
                              Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load_benchmark(name: str) -> ModuleType:
-    """``benchmarks/<name>.py`` as a module, loaded by path as its worker processes load it.
-
-    The folder goes at the *end* of ``sys.path``: the scripts that import a sibling
-    (``tu_table`` imports ``tu``, ``speed`` imports ``reference_views``) find it as they do when
-    run as scripts, while ``benchmarks/ogb.py`` never shadows the ``ogb`` package.
-    """
-    from graphaug.bench import load_script
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.append(str(BENCHMARKS))
-    return load_script(BENCHMARKS / f"{name}.py")
+    """The experiment module graphaug.experiments.<name> (e.g. "tu", "tu_table")."""
+    import importlib
+    return importlib.import_module(f"graphaug.experiments.{name}")
 
 
 def copy_dataset(tmp_root: Path, *parts: str) -> Path:

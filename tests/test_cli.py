@@ -45,7 +45,10 @@ def test_demo_command_prints_the_comparison(capsys):
     (["ogb", "--root", "R", "--datasets", "ogbg-nope"], "not an OGB graph-property dataset"),
 ])
 def test_bad_arguments_stop_at_the_command_line(argv, message, capsys, monkeypatch):
-    monkeypatch.setattr("graphaug.contrastive.pretrain", None)  # nothing may train
+    import graphaug.experiments.ogb
+    import graphaug.experiments.tu
+    for module in (graphaug.experiments.tu, graphaug.experiments.ogb):
+        monkeypatch.setattr(module, "pretrain", None)  # nothing may train
     with pytest.raises(SystemExit) as err:
         main(argv)
     assert err.value.code == 2
@@ -72,8 +75,8 @@ def test_tu_help_examples_run(data_dir, tmp_path, capsys):
     assert err.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: graphaug tu") and "--no-download" in text
-    (example,) = [line.strip() for line in text.splitlines()
-                  if line.strip().startswith("graphaug tu ")]
+    example = next(line.strip() for line in text.splitlines()  # the first: one minute
+                   if line.strip().startswith("graphaug tu "))
     argv = [str(data_dir) if a == "/tmp/graphaug-data" else
             str(tmp_path / "out") if a == "/tmp/graphaug-tu" else a
             for a in shlex.split(example)[1:]]
@@ -88,31 +91,60 @@ def test_tu_help_examples_run(data_dir, tmp_path, capsys):
         capsys.readouterr().out
 
 
-def test_benchmark_scripts_still_run_as_scripts(tmp_path):
+def test_experiments_run_as_modules(tmp_path):
+    import os
     import subprocess
     import sys
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "tu.py"
-    done = subprocess.run([sys.executable, str(script), "--root", str(tmp_path), "--targets",
-                           "9"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "python benchmarks/tu.py: error: --targets [9]" in done.stderr
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "graphaug.experiments.tu", "--root",
+                           str(tmp_path), "--targets", "9"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "graphaug tu: error: --targets [9]" in done.stderr
 
 
-def test_select_layer_fresh_run_and_checkpoint(tmp_path, capsys):
+def test_select_layer_fresh_run_and_checkpoint(tmp_path, capsys, data_dir, mutag):
     from graphaug.cli import main
     from graphaug.contrastive import MethodConfig, pretrain
     from graphaug.synthetic import synthetic_graphs
-    out = tmp_path / "cka.png"
+    out = tmp_path / "cka"
     main(["select-layer", "--epochs", "1", "--graphs", "60", "--out", str(out)])
     text = capsys.readouterr().out
-    assert "recommended target:" in text and out.is_file()
+    assert "recommended target:" in text and (out / "cka_heatmap.png").is_file()
+    assert f"heatmap: {out / 'cka_heatmap.png'}" in text and list(out.iterdir()) == \
+        [out / "cka_heatmap.png"]  # everything under --out, nothing beside it
     ds = synthetic_graphs(60)
     ckpt = tmp_path / "run.pt"
     pretrain(ds.graphs, ds.num_features, MethodConfig("graphcl", epochs=1), 0, checkpoint=ckpt)
-    main(["select-layer", "--graphs", "60", "--checkpoint", str(ckpt), "--out", str(out)])
-    assert "recommended target:" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="does not record its dataset: name it with --dataset"):
+        main(["select-layer", "--checkpoint", str(ckpt), "--out", str(out)])
+    # a checkpoint that records its dataset: select-layer reads MUTAG, not generated graphs
+    ckpt = tmp_path / "mutag.pt"
+    pretrain(mutag.graphs[:64], mutag.num_features, MethodConfig("graphcl", epochs=1), 0,
+             checkpoint=ckpt, config={"dataset": {"name": "MUTAG"}})
+    main(["select-layer", "--root", str(data_dir), "--checkpoint", str(ckpt), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert f"checkpoint {ckpt}: dataset MUTAG" in text and "recommended target:" in text
+    with pytest.raises(SystemExit, match="trained on MUTAG, not --dataset PTC_MR"):
+        main(["select-layer", "--root", str(data_dir), "--dataset", "PTC_MR", "--checkpoint",
+              str(ckpt)])
     bad = tmp_path / "bad.pt"
     torch.save({"model": {}}, bad)
     with pytest.raises(SystemExit, match="not a graphaug pretraining checkpoint"):
         main(["select-layer", "--graphs", "60", "--checkpoint", str(bad), "--out", str(out)])
+    evil = tmp_path / "evil.pt"
+    marker = tmp_path / "ran"
+    torch.save({"model": {}, "hook": _Evil(str(marker))}, evil)
+    with pytest.raises(SystemExit, match="not a readable graphaug checkpoint .loaded weights-only"):
+        main(["select-layer", "--checkpoint", str(evil), "--out", str(out)])
+    assert not marker.exists()  # the pickle's code never ran
+
+
+class _Evil:
+    """A pickle that would create a file when unpickled."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

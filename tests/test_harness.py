@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from graphaug.bench import RunCache, TUDatasets, code_version, number, spec_key, tu_identity
-from graphaug.cli import run_benchmark
+from graphaug.experiments.options import number
+from graphaug.experiments.runner import RunCache, TUDatasets, code_version, spec_key, tu_identity
+from graphaug.cli import run_experiment
 from graphaug.contrastive import MethodConfig, pretrain, train
 from graphaug.utils import CorruptFileWarning
 
@@ -20,7 +21,7 @@ TINY = ["--datasets", "MUTAG", "--methods", "graphcl", "--seeds", "0", "--epochs
 
 
 def tu(data_dir, out, *extra):
-    return run_benchmark("tu", ["--root", str(data_dir), "--out", str(out), *TINY, *extra])
+    return run_experiment("tu", ["--root", str(data_dir), "--out", str(out), *TINY, *extra])
 
 
 def graphcl_test(report) -> float:
@@ -179,36 +180,11 @@ def test_train_seconds_add_up_across_a_resume(tmp_path):
     assert torch.load(ckpt, weights_only=False)["seconds"] == pytest.approx(rest.seconds, abs=0.05)
 
 
-def test_load_script_loads_once_and_never_serves_a_failed_load(tmp_path):
-    from graphaug.bench import load_script
-    with pytest.raises(FileNotFoundError, match="no script"):
-        load_script(tmp_path / "missing.py")
-    script = tmp_path / "graphaug_test_script_a.py"
-    script.write_text("raise RuntimeError('broken on purpose')\n")
-    with pytest.raises(RuntimeError, match="broken on purpose"):
-        load_script(script)
-    script.write_text("LOADS = []\nLOADS.append(1)\n")
-    module = load_script(script)  # the failed load was not kept: the fixed file runs
-    assert module.LOADS == [1]
-    assert load_script(str(script)) is module and module.LOADS == [1]  # loaded once
-    script.write_text("LOADS = [2]\n")
-    again = load_script(script, reload=True)  # run afresh, under the same name
-    assert again is not module and again.LOADS == [2] and load_script(script) is again
-    other = load_script(script, name="graphaug_test_script_b")
-    assert other is not again and other.__name__ == "graphaug_test_script_b"
-    script.write_text("raise RuntimeError('broken again')\n")
-    with pytest.raises(RuntimeError, match="broken again"):
-        load_script(script, reload=True)
-    assert load_script(script) is again  # a failed reload keeps the good module
-
-
-def test_the_cli_runs_a_benchmark_afresh_under_its_own_name(capsys):
-    import sys
-    seen = []
-    for _ in range(2):
-        with pytest.raises(SystemExit):
-            run_benchmark("tu", ["--help"])
-        seen.append(sys.modules["graphaug_tu_benchmark"])
-    assert seen[0] is not seen[1]  # each command runs the file afresh
-    assert all(m is not sys.modules.get("graphaug_worker_tu") for m in seen)  # not the workers'
-    assert "usage: graphaug tu" in capsys.readouterr().out
+def test_the_cli_runs_the_installed_experiment_module(capsys):
+    import graphaug.experiments.tu as tu
+    with pytest.raises(SystemExit) as err:
+        run_experiment("tu", ["--help"])
+    assert err.value.code == 0 and "usage: graphaug tu" in capsys.readouterr().out
+    assert tu.__name__ == "graphaug.experiments.tu"  # a package module, no load by path
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        run_experiment("nope", [])

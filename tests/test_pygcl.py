@@ -2,7 +2,7 @@
 
 PyGCL is a peer for comparisons, never a dependency: this module skips where it is not
 installed (see ../shared/peer/README.md for the peer environment). The model mirrors PyGCL's
-GraphCL example as ``benchmarks/speed.py`` writes it out for its speed comparison: a user
+GraphCL example as graphaug.experiments.speed writes it out for its speed comparison: a user
 ``GConv`` (GIN layers, each followed by ReLU and a BatchNorm, sum readout of every layer), an
 ``Encoder`` wrapping it with a pair of PyGCL augmentors that calls the GConv once per view, and
 ``DualBranchContrast(InfoNCE(tau=0.2), mode="G2G")``. Deep Augmentation is added to that
@@ -33,7 +33,7 @@ from torch_geometric.utils import to_undirected  # noqa: E402
 IN_DIM, HIDDEN, NUM_LAYERS = 3, 16, 3
 
 
-# -- PyGCL's GraphCL example, as benchmarks/speed.py writes it out ---------------------------
+# -- PyGCL's GraphCL example, as graphaug.experiments.speed writes it out ---------------------------
 def build(augmentor=None):
     """``(encoder_model, contrast_model)``: the example's GConv (GIN layers, each followed by
     ReLU and a BatchNorm; ``project`` is its head) inside its view ``Encoder``."""

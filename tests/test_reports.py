@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import load_benchmark
-from graphaug.bench import cka_heatmaps, cka_section, coadaptation_table
+from graphaug.experiments.report import cka_heatmaps, cka_section, coadaptation_table
 from graphaug.select import coadaptation_scores
 
 
@@ -169,7 +169,7 @@ def test_layer_selection_trains_graphcl_once_whichever_config_is_best(tu_folder,
     """The GraphCL encoders do not depend on the deep-aug config that is validation-best: when
     another config becomes best, only its deep-aug encoders are trained, and the GraphCL matrix
     is read from the cache unchanged."""
-    import layer_selection
+    layer_selection = load_benchmark("layer_selection")
 
     sweep, out = tmp_path / "sweep", tmp_path / "out"
     shutil.copytree(tu_folder, sweep, ignore=shutil.ignore_patterns("checkpoints"))

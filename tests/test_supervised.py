@@ -1,4 +1,4 @@
-"""benchmarks/supervised.py (claim b): the paired report and the learning-rate schedule."""
+"""graphaug.experiments.supervised (claim b): the paired report and the learning-rate schedule."""
 from __future__ import annotations
 
 import json

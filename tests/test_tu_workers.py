@@ -1,40 +1,46 @@
-"""benchmarks/tu.py: runs on worker processes, and the target chosen by the recommendation."""
+"""graphaug tu: runs on worker processes, and the target chosen by the recommendation."""
 import json
 
 import numpy as np
 import pytest
 
 from conftest import load_benchmark
-from graphaug.bench import run_in_processes
+from graphaug.experiments.runner import run_in_processes
 from graphaug.select import recommend_layer
 
 TINY = ["--datasets", "MUTAG", "--epochs", "1", "--seeds", "0", "1", "--targets", "recommended",
         "--transforms", "dropout:0.25", "--no-progress"]
 
 
-def test_run_in_processes_keeps_order_and_state(tmp_path):
-    script = tmp_path / "square.py"
-    script.write_text("import os\n\ndef factory(offset):\n"
-                      "    return lambda a, b: (a * b + offset, os.getpid())\n")
-    out = run_in_processes(script, "factory", 10, [(i, i) for i in range(6)], workers=2)
+def square_factory(offset):
+    """A worker factory (module level: each spawned process imports it by reference)."""
+    import os
+    return lambda a, b: (a * b + offset, os.getpid())
+
+
+def touch_factory(folder):
+    from pathlib import Path
+
+    def run(i):
+        if i in (1, 3):
+            raise ValueError(f"bad task {i}")
+        Path(folder, str(i)).touch()
+        return i
+    return run
+
+
+def test_run_in_processes_keeps_order_and_state():
+    out = run_in_processes(square_factory, 10, [(i, i) for i in range(6)], workers=2)
     assert [v for v, _ in out] == [10 + i * i for i in range(6)]
     assert all(pid != __import__("os").getpid() for _, pid in out)  # computed elsewhere
     with pytest.raises(ValueError, match="workers must be >= 1"):
-        run_in_processes(script, "factory", 0, [(1, 1)], workers=0)
+        run_in_processes(square_factory, 0, [(1, 1)], workers=0)
 
 
 def test_run_in_processes_runs_every_task_then_names_the_failures(tmp_path):
-    script = tmp_path / "touch.py"
-    script.write_text("from pathlib import Path\n\ndef factory(folder):\n"
-                      "    def run(i):\n"
-                      "        if i in (1, 3):\n"
-                      "            raise ValueError(f'bad task {i}')\n"
-                      "        Path(folder, str(i)).touch()\n"
-                      "        return i\n"
-                      "    return run\n")
     with pytest.raises(RuntimeError, match=r"2 of 6 tasks failed.*\(1,\): ValueError: bad "
                        r"task 1; \(3,\): ValueError: bad task 3") as info:
-        run_in_processes(script, "factory", str(tmp_path), [(i,) for i in range(6)], workers=2)
+        run_in_processes(touch_factory, str(tmp_path), [(i,) for i in range(6)], workers=2)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == ["0", "2", "4", "5"]
     assert "bad task 1" in str(info.value.__cause__)
 

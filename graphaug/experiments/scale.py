@@ -9,7 +9,7 @@ counted by :data:`graphaug.distributed.COMM`.
 
     cp -r ../shared/datasets/TU/NCI1 /tmp/scale/TU/ && cp -r ../shared/datasets/ogb/ogbg_molhiv \
         /tmp/scale/ogb/
-    OMP_NUM_THREADS=1 python benchmarks/scale.py --root /tmp/scale --procs 1 2 \
+    OMP_NUM_THREADS=1 graphaug scale --root /tmp/scale --procs 1 2 \
         --out benchmarks/results/scale.md
 """
 from __future__ import annotations
@@ -25,14 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-# This folder holds benchmarks/ogb.py, which would shadow the `ogb` package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
+import torch
+import torch.distributed as dist
 
-from graphaug import distributed as gad  # noqa: E402
-from graphaug.contrastive import MethodConfig, build_model  # noqa: E402
+from graphaug import distributed as gad
+from graphaug.contrastive import MethodConfig, build_model
 
 # The configurations measured. NCI1: GraphCL's TU preset + PCA Deep Augmentation (gather, synced
 # PCA and BatchNorm all in play); molhiv: GraphCL's chemistry encoder (5 x 300) and views.
@@ -192,8 +190,9 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog: str = "graphaug scale") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--root", required=True, help="data root holding TU/NCI1, ogb/ogbg_molhiv")
     parser.add_argument("--datasets", nargs="+", default=["NCI1", "ogbg-molhiv"])
     parser.add_argument("--procs", nargs="+", type=int, default=[1, 2])
@@ -204,7 +203,8 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-nci1", type=int, default=128)
     parser.add_argument("--batch-mol", type=int, default=256)
     parser.add_argument("--note", default="", help="free text written under the machine line")
-    parser.add_argument("--out", default="benchmarks/results/scale.md")
+    parser.add_argument("--out", default="graphaug-runs/scale/scale.md",
+                        help="the markdown report (its runs go to <out>.runs)")
     args = parser.parse_args(argv)
     args.batch_size = {d: args.batch_mol if d.startswith("ogbg") else args.batch_nci1
                        for d in args.datasets}
@@ -218,8 +218,8 @@ def main(argv=None) -> None:
                for name in args.datasets}
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = ["# Multi-process pretraining throughput", "",
-             f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python "
-             f"{shlex.join(['benchmarks/scale.py'] + (argv or sys.argv[1:]))}`", "",
+             f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} "
+             f"{prog} {shlex.join(argv or sys.argv[1:])}`", "",
              f"Machine: {machine()}. Date: {started}.", ""]
     if args.note:
         lines += [args.note, ""]

@@ -17,7 +17,7 @@ Targets: ``--targets 0 2 3`` sweeps those; ``--targets recommended`` takes the o
 encoders (every graphcl run records it; no labels, no sweep). ``--workers N`` runs the runs on N
 processes (one thread each), longest first, before the report is assembled.
 
-Runs are cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the raw
+Runs are cached by graphaug.experiments.runner.RunCache (key: the whole configuration, the raw
 files' hashes and the code version) and pretraining checkpoints each epoch, so an interrupted
 benchmark resumes where it stopped and a changed flag never reads an old number. Also runnable
 as ``graphaug tu``.
@@ -25,7 +25,6 @@ as ``graphaug tu``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -33,29 +32,28 @@ from typing import Optional
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import (RunCache, TUDatasets, bench_parser, line_plot,  # noqa: E402
-                            markdown_table, number, run_header, run_in_processes,
-                            wall_time_line, write_results)
-from graphaug import distributed as _dist  # noqa: E402
-from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
-from graphaug.contrastive.pipeline import METHODS  # noqa: E402
-from graphaug.nn.base import AGGREGATIONS, INITS  # noqa: E402
-from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol  # noqa: E402
-from graphaug.select import layer_similarity, recommend_layer  # noqa: E402
-from graphaug.stats import mean_interval, paired_comparison  # noqa: E402
-from graphaug.views import AUGMENTATIONS  # noqa: E402
+from .options import bench_parser, number
+from .report import line_plot, markdown_table, run_header, wall_time_line, write_results
+from .runner import RunCache, TUDatasets, run_in_processes
+from graphaug import distributed as _dist
+from graphaug.contrastive import MethodConfig, pretrain
+from graphaug.contrastive.pipeline import METHODS
+from graphaug.nn.base import AGGREGATIONS, INITS
+from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol
+from graphaug.select import layer_similarity, recommend_layer
+from graphaug.stats import mean_interval, paired_comparison
+from graphaug.views import AUGMENTATIONS
 
 EXAMPLES = """examples:
   # a writable copy of the data (PyG writes processed/ beside raw/), then a one-minute run
   mkdir -p /tmp/graphaug-data/TU && cp -r ../shared/datasets/TU/MUTAG /tmp/graphaug-data/TU/
   graphaug tu --root /tmp/graphaug-data --datasets MUTAG --epochs 1 --seeds 0 --targets 2 --transforms dropout:0.25 --out /tmp/graphaug-tu
   # the six-dataset table at the recommended layer, both cores busy
-  python benchmarks/tu.py --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD REDDIT-BINARY --seeds 0 1 2 3 4 5 6 7 8 9 --targets recommended --transforms dropout:0.25 --workers 2 --out /tmp/tu-recommended
+  graphaug tu --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD REDDIT-BINARY --seeds 0 1 2 3 4 5 6 7 8 9 --targets recommended --transforms dropout:0.25 --workers 2 --out /tmp/tu-recommended
   # the committed tables (hours on 2 cores)
   cp -r ../shared/datasets /tmp/graphaug-data
-  python benchmarks/tu.py --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD --out benchmarks/results/tu
+  graphaug tu --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD --out benchmarks/results/tu
 """
 
 PUBLISHED_GRAPHCL = {"NCI1": (77.87, 0.41), "PROTEINS": (74.39, 0.45), "DD": (78.62, 0.40),
@@ -89,7 +87,7 @@ class Runner:
 
     def __init__(self, args) -> None:
         self.args = args
-        self.cache = RunCache(Path(args.out) / "runs", script=__file__)
+        self.cache = RunCache(Path(args.out) / "runs")
         self.dataset = TUDatasets(args.root, args.download)
         self.recommendations: dict = {}
         self.sizes: dict = {}
@@ -184,7 +182,7 @@ def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]])
     if args.workers <= 1 or not todo:
         return
     todo.sort(key=lambda r: -runner.estimated_seconds(r[0], r[1]))
-    run_in_processes(__file__, "worker", vars(args),
+    run_in_processes(worker, vars(args),
                      [(name, cfg.to_dict(), seed) for name, cfg, seed in todo], args.workers)
 
 
@@ -302,7 +300,7 @@ def target_spec(text: str):
     return value
 
 
-def parser(prog: str = "python benchmarks/tu.py"):
+def parser(prog: str = "graphaug tu"):
     p = bench_parser(prog, __doc__, out="benchmarks/results/tu", examples=EXAMPLES,
                      root_help="data root holding TU/<NAME>/raw")
     count, seed = number(int, 1), number(int, 0)
@@ -350,7 +348,7 @@ def parser(prog: str = "python benchmarks/tu.py"):
     return p
 
 
-def main(argv=None, prog: str = "python benchmarks/tu.py") -> dict:
+def main(argv=None, prog: str = "graphaug tu") -> dict:
     p = parser(prog)
     args = p.parse_args(argv)
     if args.targets is None:

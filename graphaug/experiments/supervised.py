@@ -9,12 +9,11 @@ run is cached under ``<out>/runs`` (key: the whole configuration, the raw files'
 the code version), so an interrupted invocation resumes and a finished one is re-read.
 
 Example:
-  python benchmarks/supervised.py --root /tmp/graphaug-data --datasets MUTAG --seeds 0 1 2
+  graphaug supervised --root /tmp/graphaug-data --datasets MUTAG --seeds 0 1 2
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -22,16 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import graphaug as ga  # noqa: E402
-from graphaug.bench import (RunCache, TUDatasets, bench_parser, markdown_table,  # noqa: E402
-                            number, run_header, run_in_processes, wall_time_line,
-                            write_results)
-from graphaug.nn import GraphCLEncoder  # noqa: E402
-from graphaug.nn.pyg import encode_batch  # noqa: E402
-from graphaug.stats import paired_comparison  # noqa: E402
-from graphaug.utils import seed_everything  # noqa: E402
+import graphaug as ga
+from .options import bench_parser, number
+from .report import markdown_table, run_header, wall_time_line, write_results
+from .runner import RunCache, TUDatasets, run_in_processes
+from graphaug.nn import GraphCLEncoder
+from graphaug.nn.pyg import encode_batch
+from graphaug.stats import paired_comparison
+from graphaug.utils import seed_everything
 
 
 class Classifier(nn.Module):
@@ -90,7 +88,7 @@ class Runner:
 
     def __init__(self, args) -> None:
         self.args = args
-        self.cache = RunCache(Path(args.out) / "runs", script=__file__)
+        self.cache = RunCache(Path(args.out) / "runs")
         self.dataset = TUDatasets(args.root, args.download)
 
     def parts_spec(self, name: str, training: str, seed: int) -> tuple[tuple, dict]:
@@ -129,7 +127,7 @@ def worker(state: dict):
     return lambda name, training, seed: runner.run(name, training, seed)["per_fold"]
 
 
-def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
+def main(argv=None, prog: str = "graphaug supervised") -> dict:
     p = bench_parser(prog, __doc__, out="benchmarks/results/supervised")
     p.add_argument("--datasets", nargs="+", default=["MUTAG"])
     p.add_argument("--seeds", nargs="+", type=number(int, 0), default=[0, 1, 2])
@@ -162,7 +160,7 @@ def main(argv=None, prog: str = "python benchmarks/supervised.py") -> dict:
     runs = [(name, key, seed) for name in args.datasets for seed in args.seeds for key in keys]
     todo = [r for r in runs if not runner.cache.has(*runner.parts_spec(*r))]
     if args.workers > 1 and todo:
-        run_in_processes(__file__, "worker", vars(args), todo, args.workers)
+        run_in_processes(worker, vars(args), todo, args.workers)
     for name in args.datasets:
         scores = {key: [] for key in keys}
         for seed in args.seeds:

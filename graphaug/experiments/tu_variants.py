@@ -1,27 +1,25 @@
-"""Paired comparison of ``benchmarks/tu.py`` runs made with different preset options (or any
+"""Paired comparison of graphaug tu runs made with different preset options (or any
 other flags), each in its own ``--out`` folder: per dataset and method, every variant's
 accuracy and its per-seed difference from the baseline variant (mean, 95 % interval, Wilcoxon).
 
 Example (the runs behind ``benchmarks/results/tu_options.md``):
-  for v in none bn-per-view ...; do python benchmarks/tu.py ... --out benchmarks/results/tu_options/$v; done
-  python benchmarks/tu_variants.py benchmarks/results/tu_options --baseline none
+  for v in none bn-per-view ...; do graphaug tu ... --out benchmarks/results/tu_options/$v; done
+  graphaug tu-variants benchmarks/results/tu_options --baseline none
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import markdown_table, run_header, write_results  # noqa: E402
-from graphaug.stats import paired_comparison  # noqa: E402
+from .report import markdown_table, run_header, write_results
+from graphaug.stats import paired_comparison
 
 
-def main(argv=None, prog: str = "python benchmarks/tu_variants.py") -> dict:
+def main(argv=None, prog: str = "graphaug tu-variants") -> dict:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, help="holds one tu.py --out folder per variant")

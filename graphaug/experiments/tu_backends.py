@@ -1,29 +1,27 @@
 """PyG vs DGL on the TU protocol: the same GraphCL preset and Deep Augmentation configs run by
-``benchmarks/tu.py`` with ``--backend pyg`` and ``--backend dgl``; this script reads their
+graphaug tu with ``--backend pyg`` and ``--backend dgl``; this script reads their
 ``results.json`` files and writes one side-by-side table with the paired per-seed differences.
 
 Example (the runs behind ``benchmarks/results/tu_backends.md``):
   for b in pyg dgl; do
-    python benchmarks/tu.py --root /tmp/gdata --datasets MUTAG --backend $b \\
+    graphaug tu --root /tmp/gdata --datasets MUTAG --backend $b \\
         --transforms dropout:0.25 --targets 3 --out benchmarks/results/tu_backends/$b/mutag
-    python benchmarks/tu.py --root /tmp/gdata --datasets PROTEINS --backend $b \\
+    graphaug tu --root /tmp/gdata --datasets PROTEINS --backend $b \\
         --transforms dropout:0.5 --targets 0 --out benchmarks/results/tu_backends/$b/proteins
   done
-  python benchmarks/tu_backends.py benchmarks/results/tu_backends
+  graphaug tu-backends benchmarks/results/tu_backends
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import header_lines, markdown_table, run_header  # noqa: E402
-from graphaug.utils import atomic_write_text  # noqa: E402
+from .report import header_lines, markdown_table, run_header
+from graphaug.utils import atomic_write_text
 
 
 def load(folder: Path) -> dict:
@@ -38,7 +36,7 @@ def load(folder: Path) -> dict:
     return found
 
 
-def main(argv=None, prog: str = "python benchmarks/tu_backends.py") -> str:
+def main(argv=None, prog: str = "graphaug tu-backends") -> str:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="holds pyg/<set>/results.json and dgl/<set>/results.json")

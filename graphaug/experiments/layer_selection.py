@@ -6,19 +6,18 @@ validation-best config; every training setting is the sweep's) with
 ``graphaug.contrastive.pretrain``, compute the RBF-CKA matrix
 between the per-graph readouts of targets ``0..L`` (:func:`graphaug.select.layer_similarity`)
 and the recommendation of :func:`graphaug.select.recommend_layer` on the GraphCL-trained
-encoder. Then read the sweep that ``benchmarks/tu.py`` ran (every deep-aug config on every
+encoder. Then read the sweep that graphaug tu ran (every deep-aug config on every
 seed; its per-run JSON files under ``<sweep>/runs``): the validation-best config (mean inner-CV
 accuracy over seeds), the best config at the recommended target (also by validation), their
 test accuracies and the regret; the test-best config is listed for information only.
 
 Example:
-  python benchmarks/layer_selection.py --root /tmp/graphaug-data --datasets MUTAG \\
+  graphaug layer-selection --root /tmp/graphaug-data --datasets MUTAG \\
       --sweep benchmarks/results/tu_nested_a --seeds 0 1 2
 """
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,14 +26,13 @@ from typing import Optional
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import (RunCache, bench_parser, cka_heatmaps,  # noqa: E402
-                            coadaptation_table, markdown_table, number, read_json, run_header,
-                            tu_identity, wall_time_line, with_download, write_results)
-from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
-from graphaug.data import load_tu  # noqa: E402
-from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer  # noqa: E402
+from .options import bench_parser, number, with_download
+from .report import cka_heatmaps, coadaptation_table, markdown_table, run_header, wall_time_line, write_results
+from .runner import RunCache, read_json, tu_identity
+from graphaug.contrastive import MethodConfig, pretrain
+from graphaug.data import load_tu
+from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer
 
 
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
@@ -69,7 +67,7 @@ def choose(table: dict, target=None, key: str = "val") -> tuple[str, dict]:
     return label, pool[label]
 
 
-def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
+def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
     p = bench_parser(prog, __doc__, out="benchmarks/results/layer_selection")
     p.add_argument("--datasets", nargs="+", default=["MUTAG"])
     p.add_argument("--sweep", nargs="+", type=Path, required=True,
@@ -80,7 +78,7 @@ def main(argv=None, prog: str = "python benchmarks/layer_selection.py") -> dict:
     started = time.time()
     # each (dataset, method, seed) pretraining and its CKA matrix is cached: reruns and the
     # combined report over several datasets read them instead of pretraining again
-    cache = RunCache(Path(args.out) / "layer_selection" / "runs", script=__file__)
+    cache = RunCache(Path(args.out) / "layer_selection" / "runs")
     report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "datasets": {}}
     for name in args.datasets:

@@ -12,33 +12,29 @@
     skipped when ``GCL`` is not installed).
 
 Example:
-  OMP_NUM_THREADS=1 python benchmarks/speed.py --root /tmp/graphaug-data --out benchmarks/results
-  OMP_NUM_THREADS=1 python benchmarks/speed.py --pygcl --root /tmp/graphaug-data \
+  OMP_NUM_THREADS=1 graphaug speed --root /tmp/graphaug-data --out benchmarks/results
+  OMP_NUM_THREADS=1 graphaug speed --pygcl --root /tmp/graphaug-data \
       --out benchmarks/results    # an interpreter with PyGCL (GCL) installed
 """
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import reference_views  # noqa: E402
+from . import reference_views
 
-from graphaug.bench import bench_parser, markdown_table, number, run_header, with_download, \
-    write_results  # noqa: E402
-from graphaug.contrastive import MethodConfig, PlainTwoView, build_model  # noqa: E402
-from graphaug.contrastive.pipeline import build_optimizer, graph_batches  # noqa: E402
-from graphaug.data import load_tu  # noqa: E402
-from graphaug.nn.pyg import CSRAdjacency  # noqa: E402
-from graphaug.views import AUGMENTATIONS, RANDOM_POOLS, ViewAugmentation  # noqa: E402
+from .options import bench_parser, number, with_download
+from .report import markdown_table, run_header, write_results
+from graphaug.contrastive import MethodConfig, PlainTwoView, build_model
+from graphaug.contrastive.pipeline import build_optimizer, graph_batches
+from graphaug.data import load_tu
+from graphaug.nn.pyg import CSRAdjacency
+from graphaug.views import AUGMENTATIONS, RANDOM_POOLS, ViewAugmentation
 
 
 def load_lines(load_average: Sequence[float], note: Optional[str],
@@ -535,7 +531,7 @@ def svm_main(args, argv, prog: str, datasets: dict) -> dict:
     return result
 
 
-def main(argv=None, prog: str = "python benchmarks/speed.py") -> dict:
+def main(argv=None, prog: str = "graphaug speed") -> dict:
     p = bench_parser(prog, __doc__, out="benchmarks/results")
     p.add_argument("--aug-datasets", nargs="+", default=["NCI1", "REDDIT-BINARY"])
     p.add_argument("--train-dataset", default="NCI1")

@@ -15,7 +15,7 @@ both scored by the official ogb.graphproppred.Evaluator. The deep-aug target/tra
 chosen among --deepaug candidates by the validation probe score of the --select-seeds runs
 (test scores never enter a choice); graphcl+deepaug reuses deepaug's choice.
 
-Runs are cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the raw
+Runs are cached by graphaug.experiments.runner.RunCache (key: the whole configuration, the raw
 files' hashes and the code version); pretraining checkpoints every epoch and the per-epoch probe
 scores are kept beside it, so an interrupted benchmark resumes and a changed flag never reads an
 old number. Also runnable as ``graphaug ogb``.
@@ -26,35 +26,30 @@ two-view forward/backward through the same encoder (round-robin, best of --speed
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-# this file is named like the ogb package: keep its own folder off the import path
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 
-from graphaug import distributed as _dist  # noqa: E402
-from graphaug.bench import (RunCache, bench_parser, markdown_table, number,  # noqa: E402
-                            ogb_identity, read_json, run_header, wall_time_line, with_download,
-                            write_results)
-from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain  # noqa: E402
-from graphaug.contrastive.pipeline import build_encoder, graph_batches  # noqa: E402
-from graphaug.data import load_ogb  # noqa: E402
-from graphaug.evaluate import embed_graphs, finetune, linear_probe, ogb_metric  # noqa: E402
-from graphaug.utils import atomic_write_json, move_aside, seed_everything  # noqa: E402
-from graphaug.views import AUGMENTATIONS  # noqa: E402
+from graphaug import distributed as _dist
+from .options import bench_parser, number, with_download
+from .report import markdown_table, run_header, wall_time_line, write_results
+from .runner import RunCache, ogb_identity, read_json
+from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain
+from graphaug.contrastive.pipeline import build_encoder, graph_batches
+from graphaug.data import load_ogb
+from graphaug.evaluate import embed_graphs, finetune, linear_probe, ogb_metric
+from graphaug.utils import atomic_write_json, move_aside, seed_everything
+from graphaug.views import AUGMENTATIONS
 
 EXAMPLES = """examples:
   # a writable copy of the data (OGB writes processed/ beside raw/), then a two-minute run
   mkdir -p /tmp/graphaug-data/ogb && cp -r ../shared/datasets/ogb/ogbg_molfreesolv /tmp/graphaug-data/ogb/
   graphaug ogb --root /tmp/graphaug-data --datasets ogbg-molfreesolv --methods none deepaug --seeds 0 --hidden 16 --layers 2 --epochs 2 --probe-every 1 --ft-epochs 2 --ft-batch-size 64 --deepaug dropout:0.25@1 --speed-batches 1 --speed-repeats 1 --out /tmp/graphaug-ogb
   # CPU configuration of the committed tables (see README)
-  python benchmarks/ogb.py --root /tmp/graphaug-data --datasets ogbg-molhiv --hidden 64 --layers 3 --epochs 5 --probe-every 3 --ft-epochs 5 --ft-batch-size 256 --deepaug dropout:0.25@2 dropout:0.25@3 --workers 2 --out benchmarks/results/ogb_cpu_hiv
+  graphaug ogb --root /tmp/graphaug-data --datasets ogbg-molhiv --hidden 64 --layers 3 --epochs 5 --probe-every 3 --ft-epochs 5 --ft-batch-size 256 --deepaug dropout:0.25@2 dropout:0.25@3 --workers 2 --out benchmarks/results/ogb_cpu_hiv
 """
 
 #: GraphCL's published transfer results (ROC-AUC %, ZINC-2M pretraining, fine-tuned).
@@ -95,7 +90,7 @@ class Runner:
     def __init__(self, args) -> None:
         self.args = args
         self.device = torch.device(args.device)
-        self.cache = RunCache(Path(args.out) / "runs", script=__file__)
+        self.cache = RunCache(Path(args.out) / "runs")
         self.data: dict = {}
         self.identity: dict = {}
 
@@ -298,7 +293,7 @@ def summarise(values: list[float], scale: float) -> dict:
     return {"mean": scale * float(np.mean(values)), "std": scale * float(np.std(values))}
 
 
-def parser(prog: str = "python benchmarks/ogb.py") -> argparse.ArgumentParser:
+def parser(prog: str = "graphaug ogb") -> argparse.ArgumentParser:
     p = bench_parser(prog, __doc__, out="benchmarks/results/ogb", examples=EXAMPLES,
                      root_help="data root holding ogb/ogbg_mol*/")
     count, seed = number(int, 1), number(int, 0)
@@ -335,7 +330,7 @@ def parser(prog: str = "python benchmarks/ogb.py") -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None, prog: str = "python benchmarks/ogb.py") -> dict:
+def main(argv=None, prog: str = "graphaug ogb") -> dict:
     p = parser(prog)
     args = p.parse_args(argv)
     bad = [d for d in args.deepaug if d[2] > args.layers + 1]

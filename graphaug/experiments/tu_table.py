@@ -1,8 +1,8 @@
-"""The TU table across ``benchmarks/tu.py`` result folders: GraphCL preset, Deep Augmentation and
+"""The TU table across graphaug tu result folders: GraphCL preset, Deep Augmentation and
 both, paired seeds, with the target layer chosen two ways:
 
 * **recommended**: the target :func:`graphaug.select.recommend_layer` picks from a GraphCL-trained
-  encoder's CKA matrix (``--recommended NAME=T``, from ``benchmarks/layer_selection.py`` or
+  encoder's CKA matrix (``--recommended NAME=T``, from graphaug layer-selection or
   ``graphaug select-layer``); its runs are read from the folder's sweep, no sweep is needed;
 * **nested**: each folder's strict nested selection (per outer fold, on that fold's training part
   only), where the folder swept more than one config; with where the folds' choices land and the
@@ -16,7 +16,7 @@ them two at a time. A folder may lack a deep-aug method (``tu.py --methods graph
 cells read "—" in the nested table; the recommended table needs all three.
 
 Example:
-  python benchmarks/tu_table.py benchmarks/results/tu_nested_a benchmarks/results/tu_nested_b \\
+  graphaug tu-table benchmarks/results/tu_nested_a benchmarks/results/tu_nested_b \\
       --recommended MUTAG=2 PROTEINS=2 --out benchmarks/results --tag tu_six
 """
 from __future__ import annotations
@@ -24,17 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.bench import markdown_table, run_header, write_results  # noqa: E402
-from graphaug.stats import paired_comparison  # noqa: E402
+from .report import markdown_table, run_header, write_results
+from graphaug.stats import paired_comparison
 
-from tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, layer_curve, mean_cell  # noqa: E402
+from .tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, layer_curve, mean_cell
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 
@@ -177,7 +175,7 @@ def where_chosen(entries: dict) -> list[str]:
                            "best input config (test %)", "best deeper config (test %)"], rows, 2)
 
 
-def main(argv=None, prog: str = "python benchmarks/tu_table.py") -> dict:
+def main(argv=None, prog: str = "graphaug tu-table") -> dict:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", type=Path, nargs="+", help="tu.py --out folders (results.json)")
@@ -235,7 +233,7 @@ def main(argv=None, prog: str = "python benchmarks/tu_table.py") -> dict:
     result = {**run_header(prog, argv), "sources": {n: list(map(str, c))
                                                     for n, c in commands.items()},
               "recommended": recommended, "nested": nested}
-    lines = ["Every number is read from the `benchmarks/tu.py` result folders below (paired "
+    lines = ["Every number is read from the `graphaug tu` result folders below (paired "
              "seeds: same seed, same folds across methods; the seeds column says how many); "
              "intervals are 95 % t-intervals of the per-seed difference; — : not run, or no "
              "interval or test from one seed.", ""]

@@ -13,20 +13,19 @@ images) -> logistic regression; ``C`` and the stage are chosen on a stratified 2
 split of the training images; the probe is then refitted on all training images and scored on
 the test images (reported, never used for choices).
 
-Every run is cached by :class:`graphaug.bench.RunCache` (key: the whole configuration, the data
+Every run is cached by graphaug.experiments.runner.RunCache (key: the whole configuration, the data
 file's hash and the code version) and its training checkpoints each epoch, so an interrupted
 sweep resumes and a changed flag never reads an old number.
 
 Run (CPU, one core)::
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/vision.py
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 graphaug vision
 
 Data: ``<root>/vision/cifar10_prefix_subset/cifar10_prefix_subset.npz`` (5,085 train / 1,017
 test real CIFAR-10 images; ``--root`` or ``$GRAPHAUG_DATA``, default ``../shared/datasets``).
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
@@ -36,16 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import graphaug as ga  # noqa: E402
-from graphaug.bench import (RunCache, cka_section, file_identity,  # noqa: E402
-                            markdown_table, modality_parser, number, run_header, select_best,
-                            sweep_report)
-from graphaug.contrastive import info_nce, train  # noqa: E402
-from graphaug.contrastive.pipeline import build_transform  # noqa: E402
-from graphaug.resnet import SmallResNet  # noqa: E402
-from graphaug.select import layer_similarity  # noqa: E402
-from graphaug.utils import seed_everything  # noqa: E402
+import graphaug as ga
+from .options import modality_parser, number
+from .report import cka_section, markdown_table, run_header, select_best, sweep_report
+from .runner import RunCache, file_identity
+from graphaug.contrastive import info_nce, train
+from graphaug.contrastive.pipeline import build_transform
+from graphaug.resnet import SmallResNet
+from graphaug.select import layer_similarity
+from graphaug.utils import seed_everything
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -252,7 +250,7 @@ def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     return configs
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/vision.py"
+def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
          ) -> dict:
     p = modality_parser(prog, __doc__.split("\n\n")[0], "vision")
     count, index = number(int, 1), number(int, 0, 5)
@@ -282,7 +280,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "python benchmarks/vi
     if args.max_images:
         data = {k: v[:args.max_images] for k, v in data.items()}
     path = cifar_path(Path(args.root))
-    cache = RunCache(Path(args.out) / f"{args.tag}_runs", script=__file__)
+    cache = RunCache(Path(args.out) / f"{args.tag}_runs")
     train_args = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "temperature",
                                                 "widths", "seed", "max_images")}
     dataset = {"name": "cifar10_prefix_subset", "files": file_identity([path], path.parent)}

@@ -1,0 +1,85 @@
+"""Command-line options shared by the experiments: checked numbers, the common parser
+(data root, output folder, threads, progress, downloads)."""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+__all__ = ["number", "bench_parser", "modality_parser", "default_out", "with_download"]
+
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def number(kind: type = int, low: Optional[float] = None, high: Optional[float] = None, *,
+           low_open: bool = False, high_open: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses ``kind`` and checks ``low <= x <= high`` (``<`` with
+    ``*_open``), e.g. ``number(int, 1)`` for a positive count; the error names the range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (low is not None and (value <= low if low_open else value < low)) or \
+                (high is not None and (value >= high if high_open else value > high)):
+            lo = "" if low is None else f"{low:g} {'<' if low_open else '<='} "
+            hi = "" if high is None else f" {'<' if high_open else '<='} {high:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: need {lo}value{hi}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",
+                 root_help: str = "data root (a writable copy of shared/datasets)",
+                 root_default: Optional[str] = None) -> argparse.ArgumentParser:
+    """The options every benchmark shares: ``--root`` (default ``$GRAPHAUG_DATA``, else
+    ``root_default``, else :data:`graphaug.data.DEFAULT_ROOT`, where missing sets are
+    downloaded), ``--out``, ``--threads``, ``--progress/--no-progress``, ``--no-download``;
+    ``examples`` become the help epilog."""
+    from ..data import DEFAULT_ROOT
+
+    root = os.environ.get("GRAPHAUG_DATA") or root_default or str(DEFAULT_ROOT)
+    p = argparse.ArgumentParser(prog=prog, description=doc, epilog=examples or None,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=root, help=f"{root_help} (default: {root})")
+    p.add_argument("--out", default=out, help=f"results folder (default {out})")
+    p.add_argument("--threads", type=number(int, 1), default=1,
+                   help="torch threads per process (1 is fastest for small graphs on a "
+                        "shared CPU)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                   default=sys.stderr.isatty(),
+                   help="progress bars on pretraining, SVM folds and fine-tuning (default: "
+                        "when stderr is a terminal)")
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="never download: a dataset missing under --root is an error")
+    return p
+
+
+def modality_parser(prog: str, doc: str, folder: str) -> argparse.ArgumentParser:
+    """bench_parser of a cross-modality demo (text, vision): it reads <root>/<folder>/
+    (default $GRAPHAUG_DATA, else a source checkout's ../shared/datasets when there is one,
+    read only) and writes under ./graphaug-runs/<folder>."""
+    shared = PACKAGE.parent.parent / "shared" / "datasets"
+    return bench_parser(prog, doc, out=default_out(folder),
+                        root_help=f"datasets root holding {folder}/",
+                        root_default=str(shared) if shared.is_dir() else None)
+
+
+def default_out(command: str) -> str:
+    """The documented default output folder of graphaug command: ./graphaug-runs/<command>."""
+    return str(Path("graphaug-runs") / command)
+
+
+def with_download(loader: Callable, *args, download: bool = True, **kwargs):
+    """``loader(*args, download=download, **kwargs)`` when ``loader`` takes ``download``; else
+    without it (loaders that only read local files never download anyway)."""
+    if "download" in inspect.signature(loader).parameters:
+        kwargs["download"] = download
+    return loader(*args, **kwargs)
+
+

@@ -1,0 +1,210 @@
+"""The report writer of every experiment: the command / machine / date header, markdown
+tables, result files (markdown + JSON) and plots."""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+
+from ..utils import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from .runner import RunCache
+
+__all__ = ["machine", "run_header", "markdown_table", "header_lines", "wall_time_line",
+           "write_results", "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table",
+           "cka_section", "sweep_report", "select_best"]
+
+
+def machine(device: Optional[str] = None, detail: str = "") -> str:
+    """The machine a result is measured on, read at run time: the GPU when ``device`` is CUDA,
+    else the CPU and its core count; the torch version; ``detail`` (e.g. threads) appended."""
+    import platform
+
+    import torch
+    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        where = f"GPU ({torch.cuda.get_device_name(0)})"
+    else:
+        where = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return f"{where}{', ' + detail if detail else ''}, torch {torch.__version__}"
+
+
+_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "HF_HUB_OFFLINE", "GRAPHAUG_DATA")
+
+
+def run_header(prog: str, argv: Optional[Sequence[str]] = None, device: Optional[str] = None,
+               detail: str = "") -> dict:
+    """``{"command", "machine", "date"}`` recorded with every result: the exact command line
+    (with the thread and offline variables that were set), :func:`machine` and today's date."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = " ".join(f"{k}={os.environ[k]}" for k in _ENV if k in os.environ and k != "GRAPHAUG_DATA")
+    command = f"{env + ' ' if env else ''}{prog} {shlex.join(args)}".rstrip()
+    return {"command": command, "machine": machine(device, detail),
+            "date": date.today().isoformat()}
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence], numeric_from: int = 1
+                   ) -> list[str]:
+    """Lines of a markdown table; columns from ``numeric_from`` on are right-aligned."""
+    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
+    return [f"| {' | '.join(map(str, line))} |" for line in (header, align, *rows)]
+
+
+def header_lines(result: Mapping) -> list[str]:
+    """The command / machine / date lines of a result's markdown file."""
+    return [f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
+            f"Date: {result['date']}  "]
+
+
+def wall_time_line(seconds: float, cache: Optional[RunCache] = None) -> str:
+    """The closing line: wall time of this invocation and, only when some were, how many runs
+    were read from an earlier invocation's cache."""
+    line = f"Wall time of this invocation: {seconds / 60:.1f} min"
+    if cache is not None and cache.reads:
+        line += (f" ({cache.reads} run(s) were read from the run cache, written by an earlier "
+                 "invocation; not re-run)")
+    return line
+
+
+def write_results(out: os.PathLike | str, tag: str, result: dict, title: str,
+                  body: Sequence[str]) -> str:
+    """Write ``<out>/<tag>.json`` (``result``) and ``<out>/<tag>.md`` (``title``, the header
+    lines of ``result``, ``body``); return the markdown."""
+    out = Path(out)
+    atomic_write_json(out / f"{tag}.json", result)
+    text = "\n".join([f"# {title}", "", *header_lines(result), "", *body, ""])
+    atomic_write_text(out / f"{tag}.md", text)
+    return text
+
+
+def line_plot(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequence[tuple]]],
+              xlabel: str, ylabel: str, baselines: Optional[Mapping[str, float]] = None) -> None:
+    """One subplot per panel ``{title: {label: [(x, y), ...]}}``, a line per label (sorted by
+    x); ``baselines[title]`` draws a grey horizontal line. Written with the Agg backend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.4),
+                             squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for label, points in sorted(series.items()):
+            points = sorted(points)
+            ax.plot([p[0] for p in points], [p[1] for p in points],
+                    "x--" if label.endswith(" val") else "o-", label=label)
+        if baselines and title in baselines:
+            ax.axhline(baselines[title], color="grey", lw=1, label="baseline")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def layer_plot(path: os.PathLike | str, runs: Sequence[dict], metric: str, ylabel: str,
+               title: str, baseline: Optional[float] = None) -> None:
+    """:func:`line_plot` of a sweep: ``metric`` against ``target``, one line per transform
+    (the run name before ``@``); runs without a target are the baseline's."""
+    series: dict = {}
+    for run in runs:
+        if run.get("target") is not None:
+            series.setdefault(run["name"].split("@")[0], []).append((run["target"], run[metric]))
+    line_plot(path, {title: series}, "target index (0 = input/stem, i = output of block i)",
+              ylabel, None if baseline is None else {title: baseline})
+
+
+def cka_heatmaps(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequence]],
+                 labels: Optional[Sequence] = None) -> None:
+    """CKA matrices as annotated heatmaps: one figure row per ``panels`` entry
+    ``{row: {column: [T, T] matrix}}`` (e.g. ``{"MUTAG": {"graphcl": m, "deepaug": m}}``),
+    axes ticked with ``labels`` (default ``0..T-1``). Written with the Agg backend."""
+    import matplotlib
+    import numpy as np
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(panels)
+    cols = max(len(panels[r]) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.3 * cols, 3.0 * len(rows)),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c, (column, matrix) in enumerate(panels[row].items()):
+            ax, m = axes[r][c], np.asarray(matrix)
+            image = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+            ticks = list(range(len(m)))
+            ax.set_xticks(ticks, labels if labels is not None else ticks, fontsize=7)
+            ax.set_yticks(ticks, labels if labels is not None else ticks, fontsize=7)
+            for i in ticks:
+                for j in ticks:
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if m[i, j] < 0.6 else "black")
+            ax.set_title(f"{row}: {column}", fontsize=9)
+            ax.set_xlabel("target"), ax.set_ylabel("target")
+        for c in range(len(panels[row]), cols):
+            axes[r][c].axis("off")
+        fig.colorbar(image, ax=axes[r].tolist(), shrink=0.8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def coadaptation_table(panels: Mapping[str, Mapping[str, Sequence]],
+                       targets: Sequence[int], row_header: str = "model") -> list[str]:
+    """Markdown rows of :func:`graphaug.select.coadaptation_scores` per ``(row, column)`` of
+    ``panels`` (as :func:`cka_heatmaps`), one column per scored target and their mean."""
+    import numpy as np
+
+    from ..select import coadaptation_scores
+
+    rows = []
+    for row, columns in panels.items():
+        for column, matrix in columns.items():
+            scores = coadaptation_scores(np.asarray(matrix), targets)
+            rows.append([row, column, *(f"{scores[t]:.3f}" for t in targets[:-1]),
+                         f"{np.mean(list(scores.values())):.3f}"])
+    return markdown_table([row_header, "trained with", *map(str, targets[:-1]), "mean"], rows, 2)
+
+
+def cka_section(out: os.PathLike | str, tag: str, model: str, untrained: Sequence,
+                runs: Sequence[dict], where: str) -> list[str]:
+    """The co-adaptation part of a sweep's report: heatmaps ``<out>/<tag>_cka.png`` of the
+    ``untrained`` model's CKA matrix and each run's ``run["cka"]``, and the markdown lines
+    (:func:`coadaptation_table`, the image link); ``where`` names the samples used."""
+    panels = {model: {"untrained": untrained, **{r["name"]: r["cka"] for r in runs}}}
+    cka_heatmaps(Path(out) / f"{tag}_cka.png", panels)
+    size = len(untrained)
+    return [f"Co-adaptation: RBF-CKA between the pooled outputs of targets 0..{size - 1} on "
+            f"{where}; per target the mean CKA with the targets above it (lower = less "
+            "co-adaptation):", "", *coadaptation_table(panels, list(range(size))), "",
+            f"![CKA heatmaps]({tag}_cka.png)"]
+
+
+def sweep_report(out: os.PathLike | str, tag: str, result: dict, table: str,
+                 cka: Sequence[str], cache: RunCache, metric: str, ylabel: str,
+                 title: str) -> None:
+    """Write a modality sweep's report: ``<out>/<tag>.{json,md}`` (``table``, the
+    :func:`cka_section` lines ``cka``, the wall-time line) and ``<out>/<tag>_layers.png``
+    (:func:`layer_plot` of ``result["runs"]``' ``metric``, the baseline run as a line)."""
+    runs = result["runs"]
+    write_results(out, tag, result, tag,
+                  [table, "", *cka, "", wall_time_line(result["total_seconds"], cache)])
+    layer_plot(Path(out) / f"{tag}_layers.png", runs, metric, ylabel, title,
+               baseline=next(r[metric] for r in runs if r["kind"] is None))
+
+
+def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
+    """``{kind: name}`` of the run with the best ``metric`` per transform kind (``kind`` None =
+    ``baseline``); ties keep the first in sweep order. Only ``metric`` is looked at, so pass a
+    validation metric: choices are never made on test scores."""
+    best: dict = {}
+    for run in runs:
+        kind = run["kind"] or baseline
+        if kind not in best or run[metric] > best[kind][metric]:
+            best[kind] = run
+    return {kind: run["name"] for kind, run in best.items()}
