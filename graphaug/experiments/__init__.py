@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "speed": ("speed", "speed ratios: vectorised views, GIN aggregation, SVM protocol"),
     "scale": ("scale", "multi-process pretraining throughput and scaling efficiency"),
     "layer-selection": ("layer_selection", "CKA layer recommendation against a full sweep"),
+    "label-free": ("label_free", "label-free criteria scored against the committed sweeps"),
     "tu-table": ("tu_table", "the TU table across graphaug tu result folders"),
     "tu-variants": ("tu_variants", "paired comparison of graphaug tu runs with other options"),
     "tu-backends": ("tu_backends", "PyG vs DGL on the TU protocol, from two result folders"),

@@ -32,14 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphaug.contrastive import MethodConfig, pretrain  # noqa: E402
-from graphaug.data import load_tu  # noqa: E402
-from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol  # noqa: E402
-from graphaug.select import CRITERIA, graph_criteria, select_config  # noqa: E402
-from graphaug.stats import mean_interval, paired_comparison  # noqa: E402
-from graphaug.utils import atomic_write_json, atomic_write_text  # noqa: E402
+from graphaug.contrastive import MethodConfig, pretrain
+from graphaug.data import load_tu
+from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol
+from graphaug.select import CRITERIA, graph_criteria, select_config
+from graphaug.stats import mean_interval, paired_comparison
+from graphaug.utils import atomic_write_json, atomic_write_text
 
 SWEEPS = {"MUTAG": "tu_sweep_mutag", "PROTEINS": "tu_sweep_proteins",
           "IMDB-BINARY": "tu_sweep_imdb", "NCI1": "tu_sweep_nci1", "DD": "tu_sweep_dd",
@@ -407,8 +406,8 @@ def report(args) -> None:
     goal = goals(analysis)
     estimate = table_estimate(rows, records)
     argv = " ".join(sys.argv[1:]) if sys.argv[0].endswith("label_free.py") else "report"
-    header = [f"Command: `python benchmarks/label_free.py {argv}` (after `extract` and `run`: "
-              "`OMP_NUM_THREADS=1 nice -n 10 python benchmarks/label_free.py run --root DATA`)  ",
+    header = [f"Command: `graphaug label-free {argv}` (after `extract` and `run`: "
+              "`OMP_NUM_THREADS=1 nice -n 10 graphaug label-free run --root DATA`)  ",
               f"Machine: CPU ({platform.machine()}, {os.cpu_count()} cores shared with other "
               f"jobs), 1 process, 1 torch thread, torch {torch.__version__}  ",
               f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "]
@@ -421,8 +420,8 @@ def report(args) -> None:
     print((out / "results.md").read_text())
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="label_free.py", description=__doc__,
+def main(argv=None, prog: str = "graphaug label-free") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("extract", "run", "report"))
     parser.add_argument("--results", default="benchmarks/results",
