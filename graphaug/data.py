@@ -20,8 +20,10 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,9 +33,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._checksums import KNOWN_RAW_FILES
+
 __all__ = ["DEFAULT_ROOT", "data_root", "cache_dir", "find_tu_root", "load_tu",
            "validate_tu_files", "find_ogb_root", "load_ogb", "GraphDataset", "SOCIAL_DATASETS",
-           "validate_graphs"]
+           "validate_graphs", "check_dataset_name", "KNOWN_RAW_FILES"]
 
 #: Data root used when neither ``root=`` nor ``$GRAPHAUG_DATA`` is given.
 DEFAULT_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "graphaug" / \
@@ -65,6 +69,36 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else DEFAULT_ROOT.parent / "processed"
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+
+
+def check_dataset_name(name: str, kind: str = "dataset") -> str:
+    """Return ``name`` if it is a plain dataset name: letters, digits, ``_`` and ``-``, starting
+    with a letter or digit, at most 100 characters (so no path separator, no ``..``, nothing a
+    path or URL built from it could escape with).
+
+    Raises:
+        ValueError: naming the value and the rule.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{kind} name {name!r} is not a plain dataset name: use letters, digits, "
+                         "'_' and '-' only (no path separators, no '..', no spaces), e.g. "
+                         "'MUTAG' or 'ogbg-molhiv'; pass the folder that holds it as root")
+    return name
+
+
+_ANNOUNCED: set = set()
+
+
+def _announce_fallback(folder: Path, mirror: Path) -> None:
+    """Say once per process and folder that a read-only data root is cached elsewhere."""
+    if folder not in _ANNOUNCED:
+        _ANNOUNCED.add(folder)
+        warnings.warn(f"{folder} is read-only: graphaug writes its processed cache and any "
+                      f"download to {mirror} instead (set GRAPHAUG_CACHE to choose the folder)",
+                      stacklevel=3)
+
+
 def _writable(path: Path) -> bool:
     """Whether graphaug may create files in ``path`` (or, if it does not exist yet, in its
     nearest existing parent). A folder without any write permission bit counts as read-only even
@@ -86,33 +120,72 @@ def _writable_base(base: Path, name: str) -> Path:
     folder = base / name
     ok = _writable(folder) and (not (folder / "processed").exists() or
                                 _writable(folder / "processed"))
-    return base if ok else _mirror(base)
+    if ok:
+        return base
+    _announce_fallback(folder, _mirror(base) / name)
+    return _mirror(base)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fingerprint(raw_dir: Path) -> dict:
-    return {f.name: [f.stat().st_size, f.stat().st_mtime_ns]
+    """``{file name: [size, sha256]}`` of the raw files: the identity of a processed cache (a
+    file edited with its size and mtime kept still changes its hash)."""
+    return {f.name: [f.stat().st_size, _sha256(f)]
             for f in sorted(raw_dir.iterdir()) if f.is_file()} if raw_dir.is_dir() else {}
 
 
-def _drop_stale_cache(processed_file: Path, raw_dir: Path) -> dict:
-    """Remove a processed file made from other raw files than today's (a cache is only ever as
-    good as the files it was built from); returns today's fingerprint."""
-    fingerprint = _fingerprint(raw_dir)
-    record = processed_file.parent / _FINGERPRINT
-    if fingerprint and processed_file.is_file():
-        try:
-            same = json.loads(record.read_text()) == fingerprint
-        except (OSError, ValueError):
-            same = False
-        if not same:
-            processed_file.unlink()
-    return fingerprint
+def _cache_is_stale(processed_file: Path, fingerprint: dict) -> bool:
+    """Whether ``processed_file`` exists but was not built from the raw files ``fingerprint``
+    describes (a cache is only ever as good as the files it was built from). Nothing is removed:
+    a stale cache is rebuilt over (atomically) by the loader."""
+    if not fingerprint or not processed_file.is_file():
+        return False
+    try:
+        return json.loads((processed_file.parent / _FINGERPRINT).read_text()) != fingerprint
+    except (OSError, ValueError):
+        return True
 
 
 def _record_fingerprint(processed_dir: Path, fingerprint: dict) -> None:
     if fingerprint:  # unique temp file: concurrent workers may record the same dataset
         from .utils import atomic_write_json
         atomic_write_json(processed_dir / _FINGERPRINT, fingerprint)
+
+
+def _check_known(key: str, folder: Path, hashed: Optional[dict] = None,
+                 validate=None) -> None:
+    """Compare the files of a documented dataset (``key`` such as ``"TU/MUTAG"``) under
+    ``folder`` with :data:`KNOWN_RAW_FILES` (size and SHA-256); ``hashed`` gives the
+    ``[size, sha256]`` of files already hashed, by path relative to ``folder``. Datasets
+    without an entry pass (their files are validated as usual); absent files are skipped (the
+    finders name missing required files). On a mismatch ``validate()`` runs first, so a damage
+    that file validation can locate is reported with its line.
+
+    Raises:
+        ValueError: naming the file that differs from the published one.
+    """
+    for file, expected in KNOWN_RAW_FILES.get(key, {}).items():
+        path = folder / file
+        record = (hashed or {}).get(file)
+        if record is None:
+            if not path.is_file():
+                continue
+            record = [path.stat().st_size, _sha256(path)]
+        if list(record) != list(expected):
+            if validate is not None:
+                validate()
+            change = (f"{record[0]} bytes instead of {expected[0]}" if record[0] != expected[0]
+                      else "the right size but other content (its SHA-256 differs)")
+            raise ValueError(f"{path} is not the published {key} file: it has {change}, so it "
+                             "looks truncated or edited; restore the original (to use an edited "
+                             "copy, give its folder and files another dataset name)")
 
 
 def _find_or_download(find, fetch, name: str, base: Path, download: bool) -> Path:
@@ -149,6 +222,7 @@ def find_tu_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
     Raises:
         FileNotFoundError: no candidate holds the required raw files; the message lists them.
     """
+    check_dataset_name(name, "TU dataset")
     candidates = _tu_candidates(name, data_root(root))
     for candidate in candidates:
         raw = candidate / name / "raw"
@@ -302,16 +376,54 @@ def validate_tu_files(raw_dir: os.PathLike | str, name: str) -> None:
                 raise _count_error(path(part), lines, edges.shape[0], "edge", a_path)
 
 
+def _processed_once(dataset, rebuild: bool) -> None:
+    """PyG's ``Dataset._process`` without its unpickling of ``pre_transform.pt`` /
+    ``pre_filter.pt`` (full pickle loads of files in the data root; graphaug passes neither
+    argument): process when the processed files are missing, or ``rebuild`` (stale)."""
+    from torch_geometric.data.dataset import files_exist
+
+    if rebuild or not files_exist(dataset.processed_paths):
+        os.makedirs(dataset.processed_dir, exist_ok=True)
+        dataset.process()
+
+
+def _pyg_safe_globals() -> list:
+    """PyG's data classes, which its processed files reference (weights-only load)."""
+    from torch_geometric.data import Data
+    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import GlobalStorage
+    return [Data, DataEdgeAttr, DataTensorAttr, GlobalStorage]
+
+
 @functools.lru_cache(maxsize=None)
 def _tu_class():
     """PyG's ``TUDataset`` with a chosen processed folder, validation before PyG parses the raw
-    files, and no download of its own (downloads happen in :func:`load_tu`)."""
+    files, no download of its own (downloads happen in :func:`load_tu`) and a weights-only load
+    of the processed file (PyG falls back to a full unpickling when its safe load fails)."""
+    from torch_geometric.data import Data, InMemoryDataset
     from torch_geometric.datasets import TUDataset
 
+    from .utils import safe_load
+
     class ValidatedTUDataset(TUDataset):
-        def __init__(self, root: str, name: str, processed_dir: str, **kwargs) -> None:
-            self._processed_dir = processed_dir
-            super().__init__(root, name, **kwargs)
+        def __init__(self, root: str, name: str, processed_dir: str, rebuild: bool) -> None:
+            self._processed_dir, self._rebuild = processed_dir, rebuild
+            self.name, self.cleaned = name, False
+            InMemoryDataset.__init__(self, root)  # TUDataset's own __init__ would load unsafely
+            path = self.processed_paths[0]
+            out = safe_load(path, allowed=_pyg_safe_globals(), what="processed TU dataset")
+            if not (isinstance(out, tuple) and len(out) == 4 and isinstance(out[0], dict)
+                    and isinstance(out[1], dict) and isinstance(out[2], dict)
+                    and out[3] is Data):
+                raise ValueError(f"processed TU dataset {path} is not what PyG's TUDataset "
+                                 "writes; remove it to rebuild it from the raw files")
+            data, self.slices, self.sizes, _ = out
+            self.data = Data.from_dict(data)
+            # as TUDataset: node/edge attributes off, labels (one-hot) kept
+            if self._data.x is not None:
+                self._data.x = self._data.x[:, self.num_node_attributes:]
+            if self._data.edge_attr is not None:
+                self._data.edge_attr = self._data.edge_attr[:, self.num_edge_attributes:]
 
         @property
         def processed_dir(self) -> str:
@@ -320,9 +432,17 @@ def _tu_class():
         def download(self) -> None:
             raise FileNotFoundError(f"TU raw files missing in {self.raw_dir}")
 
+        def _process(self) -> None:
+            _processed_once(self, self._rebuild)
+
         def process(self) -> None:
+            from torch_geometric.io import read_tu_data
+
+            from .utils import atomic_torch_save
             validate_tu_files(self.raw_dir, self.name)
-            super().process()
+            data, slices, sizes = read_tu_data(self.raw_dir, self.name)
+            atomic_torch_save(self.processed_paths[0],  # what TUDataset writes, atomically
+                              (data.to_dict(), slices, sizes, data.__class__))
 
     return ValidatedTUDataset
 
@@ -441,11 +561,15 @@ def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, download: bo
     """
     from torch_geometric.utils import add_remaining_self_loops
 
+    check_dataset_name(name, "TU dataset")
     base = data_root(root)
     tu_root = _find_or_download(find_tu_root, _download_tu, name, base, download)
     processed = _writable_base(tu_root, name) / name / "processed"
-    fingerprint = _drop_stale_cache(processed / "data.pt", tu_root / name / "raw")
-    dataset = _tu_class()(str(tu_root), name, str(processed))
+    raw = tu_root / name / "raw"
+    fingerprint = _fingerprint(raw)
+    _check_known(f"TU/{name}", raw, fingerprint, lambda: validate_tu_files(raw, name))
+    stale = _cache_is_stale(processed / "data.pt", fingerprint)
+    dataset = _tu_class()(str(tu_root), name, str(processed), stale)
     _record_fingerprint(processed, fingerprint)
     if constant_features is None:
         constant_features = name in SOCIAL_DATASETS or dataset.num_node_features == 0
@@ -465,11 +589,35 @@ def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, download: bo
                         {"root": str(tu_root), "self_loops": self_loops})
 
 
-_OGB_REQUIRED = ("RELEASE_v1.txt", "raw/edge.csv.gz", "raw/edge-feat.csv.gz",
-                 "raw/node-feat.csv.gz", "raw/graph-label.csv.gz", "raw/num-node-list.csv.gz",
-                 "raw/num-edge-list.csv.gz", "split/scaffold/train.csv.gz",
-                 "split/scaffold/valid.csv.gz", "split/scaffold/test.csv.gz")
+_OGB_FILES = ("raw/edge.csv.gz", "raw/edge-feat.csv.gz", "raw/node-feat.csv.gz",
+              "raw/graph-label.csv.gz", "raw/num-node-list.csv.gz", "raw/num-edge-list.csv.gz",
+              "split/scaffold/train.csv.gz", "split/scaffold/valid.csv.gz",
+              "split/scaffold/test.csv.gz")
 _OGB_PROCESSED = "geometric_data_processed.pt"
+
+
+@functools.lru_cache(maxsize=None)
+def _ogb_master() -> dict:
+    """OGB's table of graph datasets (``master.csv``): name -> meta information."""
+    import pandas as pd
+    from ogb.graphproppred import dataset_pyg
+    master = pd.read_csv(Path(dataset_pyg.__file__).parent / "master.csv", index_col=0,
+                         keep_default_na=False)
+    return {name: master[name] for name in master.keys()}
+
+
+def _ogb_meta(name: str):
+    check_dataset_name(name, "OGB dataset")
+    master = _ogb_master()
+    if name not in master:
+        raise ValueError(f"unknown OGB graph dataset {name!r}; choose from "
+                         f"{', '.join(master)}")
+    return master[name]
+
+
+def _ogb_required(name: str) -> tuple[str, ...]:
+    """The files an OGB graph dataset folder must hold: its release file, raw and split."""
+    return (f"RELEASE_v{_ogb_meta(name)['version']}.txt", *_OGB_FILES)
 
 
 def _ogb_candidates(base: Path) -> list[Path]:
@@ -479,36 +627,74 @@ def _ogb_candidates(base: Path) -> list[Path]:
 def find_ogb_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
     """Folder to give OGB as ``root`` (it reads ``<that>/<name with _>/``).
 
+    A folder counts only when it holds every file OGB reads (the release file of the version
+    OGB expects, the raw files and the scaffold split), even when a processed cache exists: OGB
+    would otherwise ask whether to update it and delete it on "y". Nothing is ever removed.
+
     Raises:
-        FileNotFoundError: the files OGB needs are missing (listed), so that OGB never
-            starts a download or asks a question.
+        FileNotFoundError: the files OGB needs are missing (listed, with the folders looked in),
+            so that OGB never starts a download or asks a question.
+        ValueError: ``name`` is not an OGB graph dataset, or a folder holds another release.
     """
+    required = _ogb_required(name)
     base = data_root(root)
     folder = name.replace("-", "_")
     candidates = _ogb_candidates(base)
     for candidate in candidates:
-        if (candidate / folder / "processed" / _OGB_PROCESSED).is_file():
+        if all((candidate / folder / f).is_file() for f in required):
             return candidate
-        missing = [f for f in _OGB_REQUIRED if not (candidate / folder / f).is_file()]
-        if not missing and (candidate / folder).is_dir():
-            return candidate
-    first = candidates[0] / folder
-    missing = [f for f in _OGB_REQUIRED if not (first / f).is_file()]
+    for candidate in candidates:
+        releases = sorted(p.name for p in (candidate / folder).glob("RELEASE_v*.txt"))
+        if releases and required[0] not in releases:
+            raise ValueError(f"{candidate / folder} holds {', '.join(releases)}, an OGB release "
+                             f"that ogb {_ogb_version()} does not read (it expects "
+                             f"{required[0]}); graphaug never updates or deletes a dataset "
+                             "folder: move it away and download the current release")
+    first = next((c / folder for c in candidates if (c / folder).is_dir()), candidates[0] / folder)
+    missing = [f for f in required if not (first / f).is_file()]
     raise FileNotFoundError(f"OGB dataset {name!r} not found or incomplete: missing "
-                            f"{', '.join(missing)} under {first} (also looked in "
-                            f"{candidates[1] / folder})")
+                            f"{', '.join(missing)} under {first} (looked in "
+                            f"{', '.join(str(c / folder) for c in candidates)})")
+
+
+def _ogb_version() -> str:
+    import ogb
+    return getattr(ogb, "__version__", "?")
 
 
 @functools.lru_cache(maxsize=None)
 def _ogb_class():
-    """OGB's ``PygGraphPropPredDataset`` with a chosen processed folder and no download of its
-    own (downloads happen in :func:`load_ogb`, never behind a prompt)."""
+    """OGB's ``PygGraphPropPredDataset`` with a chosen processed folder, no download of its own
+    (downloads happen in :func:`load_ogb`), no question asked (OGB's constructor asks whether to
+    update a folder without its release file and deletes it on "y": it is not called) and a
+    weights-only load of the processed file and of nothing else (the split is read from its
+    CSV files, never from a pickled ``split_dict.pt``)."""
+    import pandas as pd
     from ogb.graphproppred import PygGraphPropPredDataset
+    from torch_geometric.data import InMemoryDataset
+
+    from .utils import safe_load
 
     class CachedOGBDataset(PygGraphPropPredDataset):
-        def __init__(self, name: str, root: str, processed_dir: str) -> None:
-            self._processed_dir = processed_dir
-            super().__init__(name=name, root=root)
+        def __init__(self, name: str, root: str, processed_dir: str, rebuild: bool) -> None:
+            meta = _ogb_meta(name)
+            self._processed_dir, self._rebuild = processed_dir, rebuild
+            # what PygGraphPropPredDataset.__init__ sets, without its prompt
+            self.name, self.meta_info = name, meta
+            self.dir_name = name.replace("-", "_")
+            self.original_root, self.root = root, os.path.join(root, self.dir_name)
+            self.download_name = meta["download_name"]
+            self.num_tasks = int(meta["num tasks"])
+            self.eval_metric, self.task_type = meta["eval metric"], meta["task type"]
+            self.__num_classes__ = int(meta["num classes"])
+            self.binary = meta["binary"] == "True"
+            InMemoryDataset.__init__(self, self.root)
+            path = self.processed_paths[0]
+            out = safe_load(path, allowed=_pyg_safe_globals(), what="processed OGB dataset")
+            if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+                raise ValueError(f"processed OGB dataset {path} is not what OGB writes; remove "
+                                 "it to rebuild it from the raw files")
+            self.data, self.slices = out
 
         @property
         def processed_dir(self) -> str:
@@ -517,15 +703,24 @@ def _ogb_class():
         def download(self) -> None:
             raise FileNotFoundError(f"OGB raw files missing in {self.raw_dir}")
 
+        def _process(self) -> None:
+            _processed_once(self, self._rebuild)
+
+        def get_idx_split(self, split_type: Optional[str] = None) -> dict:
+            split = Path(self.root) / "split" / (split_type or self.meta_info["split"])
+            return {part: torch.from_numpy(pd.read_csv(split / f"{part}.csv.gz", compression="gzip",
+                                                       header=None).values.T[0]).to(torch.long)
+                    for part in ("train", "valid", "test")}
+
     return CachedOGBDataset
 
 
 def _download_ogb(name: str, base: Path, missing: FileNotFoundError) -> Path:
     """Download ``name`` with OGB's own downloader into ``<base>/ogb/<name with _>`` (or the
     cache's mirror of a read-only ``base``); returns the folder to give OGB as root."""
-    import pandas as pd
-    from ogb.graphproppred import PygGraphPropPredDataset, dataset_pyg
+    from ogb.graphproppred import PygGraphPropPredDataset
 
+    meta = _ogb_meta(name)
     dir_name = name.replace("-", "_")
     target = _writable_base(base / "ogb", dir_name)
     folder = target / dir_name
@@ -533,12 +728,6 @@ def _download_ogb(name: str, base: Path, missing: FileNotFoundError) -> Path:
         raise FileNotFoundError(f"{missing}; {folder} exists but is incomplete, so nothing was "
                                 f"downloaded over it: complete it or remove it to download "
                                 f"{name}")
-    master = pd.read_csv(Path(dataset_pyg.__file__).parent / "master.csv", index_col=0,
-                         keep_default_na=False)
-    if name not in master:
-        raise ValueError(f"unknown OGB graph dataset {name!r}; choose from "
-                         f"{', '.join(master.keys())}")
-    meta = master[name]
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=target))
     try:
@@ -551,7 +740,7 @@ def _download_ogb(name: str, base: Path, missing: FileNotFoundError) -> Path:
             raise FileNotFoundError(f"{missing}; downloading {meta['url']} failed "
                                     f"({type(error).__name__}: {error}); pass download=False "
                                     "(--no-download) to skip the download") from error
-        lacking = [f for f in _OGB_REQUIRED if not (tmp / dir_name / f).is_file()]
+        lacking = [f for f in _ogb_required(name) if not (tmp / dir_name / f).is_file()]
         if lacking:
             raise FileNotFoundError(f"the download of {name} from {meta['url']} lacks "
                                     f"{', '.join(lacking)}")
@@ -564,10 +753,13 @@ def _download_ogb(name: str, base: Path, missing: FileNotFoundError) -> Path:
 def load_ogb(name: str, root: Optional[os.PathLike | str] = None, *, download: bool = True):
     r"""Load an ``ogbg-mol*`` dataset with its official scaffold split.
 
-    ogb 1.3.6 reads its own processed cache with ``torch.load``, which torch >= 2.6 refuses
-    (weights-only default); full unpickling is allowed for that one call only. The
+    graphaug builds OGB's dataset itself: OGB's constructor is never run (it asks on stdin
+    whether to update a folder without its release file and deletes the folder on "y"), the
+    processed cache is read with a weights-only load (ogb 1.3.6's own ``torch.load`` of it fails
+    on torch >= 2.6; nothing is patched) and the split comes from its CSV files. The
     ``processed/`` cache goes beside ``raw/`` when that folder is writable, else in
-    :func:`cache_dir`, and is rebuilt whenever the raw files change.
+    :func:`cache_dir`, and is rebuilt whenever the raw files' SHA-256 changes. The raw files of
+    the datasets in :data:`KNOWN_RAW_FILES` must match their published sizes and hashes.
 
     Args:
         name (str): e.g. ``"ogbg-molhiv"``.
@@ -581,24 +773,21 @@ def load_ogb(name: str, root: Optional[os.PathLike | str] = None, *, download: b
         ``(dataset, split)`` with ``split = {"train": idx, "valid": idx, "test": idx}``.
 
     Raises:
-        FileNotFoundError: files are missing and ``download=False`` or the download failed;
-            the message names the missing files and the folders searched.
+        FileNotFoundError: files are missing (the release file included) and
+            ``download=False`` or the download failed; the message names the missing files and
+            the folders searched.
+        ValueError: an unknown name or release, a published file that was edited, or a
+            processed file that fails the safe load (the message names the file).
     """
+    _ogb_meta(name)
     base = data_root(root)
     ogb_root = _find_or_download(find_ogb_root, _download_ogb, name, base, download)
     dir_name = name.replace("-", "_")
     processed = _writable_base(ogb_root, dir_name) / dir_name / "processed"
-    fingerprint = _drop_stale_cache(processed / _OGB_PROCESSED, ogb_root / dir_name / "raw")
-    original = torch.load
-
-    def full_load(*args, **kwargs):  # OGB's own cache file, written by OGB itself
-        kwargs.setdefault("weights_only", False)
-        return original(*args, **kwargs)
-
-    torch.load = full_load
-    try:
-        dataset = _ogb_class()(name, str(ogb_root), str(processed))
-    finally:
-        torch.load = original
+    fingerprint = _fingerprint(ogb_root / dir_name / "raw")
+    _check_known(f"ogb/{name}", ogb_root / dir_name,
+                 {f"raw/{file}": record for file, record in fingerprint.items()})
+    stale = _cache_is_stale(processed / _OGB_PROCESSED, fingerprint)
+    dataset = _ogb_class()(name, str(ogb_root), str(processed), stale)
     _record_fingerprint(processed, fingerprint)
     return dataset, dataset.get_idx_split()

@@ -1,20 +1,25 @@
-"""Seeding, atomic result files, resumable checkpoints and a robust ``eigh``."""
+"""Seeding, atomic result files, safe loading of torch files, resumable checkpoints and a robust
+``eigh``."""
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
+import re
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 import torch
 
 __all__ = ["seed_everything", "finite_hint", "all_finite", "atomic_write_text",
            "atomic_write_json", "atomic_torch_save", "rng_state", "set_rng_state", "move_aside",
-           "CorruptFileWarning", "eigh_vectors"]
+           "CorruptFileWarning", "eigh_vectors", "safe_load", "UnreadableFileError",
+           "UnsafeFileError"]
 
 
 def eigh_vectors(matrix: torch.Tensor) -> torch.Tensor:
@@ -98,6 +103,90 @@ def atomic_write_json(path: os.PathLike | str, obj: Any) -> Path:
 def atomic_torch_save(path: os.PathLike | str, obj: Any) -> Path:
     """``torch.save`` to ``path`` atomically."""
     return _atomic_replace(path, lambda h: torch.save(obj, h))
+
+
+class UnreadableFileError(ValueError):
+    """A file is empty, truncated or not a torch file at all (the message names it)."""
+
+
+class UnsafeFileError(ValueError):
+    """A torch file holds objects other than tensors, plain containers and the allowed classes:
+    unpickling it could run code, so it was refused (the message names it and the object)."""
+
+
+def _numpy_globals() -> list:
+    """What ``torch.save`` writes for a NumPy array (NumPy's RNG state holds one): its
+    reconstructor, ``ndarray`` and the dtype classes. Arrays only; nothing that runs code."""
+    import numpy as np
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy < 2
+        from numpy.core.multiarray import _reconstruct
+    dtypes = [type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64, np.float32,
+                                          np.bool_, np.int32)]
+    return [_reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
+def safe_load(path: os.PathLike | str, *, allowed: Iterable = (), what: str = "file") -> Any:
+    r"""``torch.load(path, weights_only=True)`` on the CPU, with clear errors.
+
+    Only tensors, plain Python containers and numbers, NumPy arrays and the classes in
+    ``allowed`` are rebuilt; a file that asks for anything else (a pickle that would run code)
+    is refused. The extra classes are allowed for this call only (a scoped
+    ``torch.serialization.safe_globals``), never process-wide. Use it for every file a user or a
+    data root supplies: checkpoints, resume files, processed datasets.
+
+    Args:
+        path (path): the file.
+        allowed (iterable): extra classes or functions the file may reference (default: none).
+        what (str): what the file is, for the messages (default: ``"file"``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeFileError: (a ``ValueError``) the file references a class or function that is
+            not allowed; nothing from it was run.
+        UnreadableFileError: (a ``ValueError``) the file is empty, truncated or not a torch
+            file.
+
+    Example:
+        >>> state = safe_load("run.pt", what="checkpoint")
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        with torch.serialization.safe_globals([*_numpy_globals(), *allowed]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = _weights_only_reason(str(error))
+        if re.search(r"unsupported global|not an allowed global|blocked|unsupported class|"
+                     r"unrecognized function", reason, re.IGNORECASE):
+            raise UnsafeFileError(
+                f"{what} {path} was refused: {reason.rstrip('.')}. A weights-only load rebuilds "
+                "tensors and plain containers only (unpickling this could run code); nothing "
+                "from it was run. Load only files written by graphaug or PyTorch") from None
+        raise UnreadableFileError(f"{what} {path} is not a readable torch file ({reason}); is it "
+                                  "truncated or a different kind of file?") from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
+            TypeError, AttributeError, UnicodeDecodeError, OverflowError) as error:
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        kind = "empty" if path.stat().st_size == 0 else "not a readable torch file"
+        raise UnreadableFileError(f"{what} {path} is {kind} ({type(error).__name__}: {first}); "
+                                  "is it truncated or a different kind of file?") from None
+
+
+def _weights_only_reason(message: str) -> str:
+    """The line of torch's weights-only error that says what was wrong (the rest is advice,
+    including the advice to load with weights_only=False, which graphaug never does)."""
+    skip = ("Weights only load failed", "Please file an issue", "Check the documentation",
+            "(1)", "(2)", "In PyTorch 2.6")
+    for line in message.splitlines():
+        line = line.replace("WeightsUnpickler error:", "").strip()
+        if line and not line.startswith(skip):
+            return line
+    return "weights-only load failed"
 
 
 class CorruptFileWarning(UserWarning):

@@ -33,6 +33,19 @@ def copy_dataset(tmp_root: Path, *parts: str) -> Path:
     return tmp_root
 
 
+def copy_tu_as(tmp_root: Path, name: str, new_name: str) -> Path:
+    """Copy the shared TU dataset ``name`` to ``tmp_root/TU/<new_name>/raw`` with its files
+    renamed: a user dataset without an entry in the checksum table, free to edit."""
+    source = SHARED / "TU" / name / "raw"
+    if not source.exists():
+        pytest.skip(f"shared dataset {source} not available")
+    target = tmp_root / "TU" / new_name / "raw"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.glob(f"{name}_*.txt"):
+        shutil.copyfile(path, target / path.name.replace(name, new_name, 1))
+    return tmp_root
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """A writable data root holding copies of the small TU sets used by the tests."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import SHARED, copy_dataset
+from conftest import SHARED, copy_dataset, copy_tu_as
 from graphaug.data import DEFAULT_ROOT, data_root, find_tu_root, load_ogb, load_tu
 
 
@@ -180,12 +180,12 @@ def test_read_only_root_downloads_into_the_cache(tu_server, tmp_path, cache):
 
 
 def test_processed_cache_follows_the_raw_files(tmp_path, cache):
-    root = copy_dataset(tmp_path / "data", "TU", "MUTAG")
-    assert load_tu("MUTAG", root).labels.sum() == 125
-    labels = root / "TU" / "MUTAG" / "raw" / "MUTAG_graph_labels.txt"
+    root = copy_tu_as(tmp_path / "data", "MUTAG", "MINE")  # the published MUTAG is checksummed
+    assert load_tu("MINE", root).labels.sum() == 125
+    labels = root / "TU" / "MINE" / "raw" / "MINE_graph_labels.txt"
     flipped = ["1" if line.strip() == "-1" else "-1" for line in labels.read_text().split()]
     labels.write_text("\n".join(flipped) + "\n")
-    assert load_tu("MUTAG", root).labels.sum() == 63  # rebuilt, not the stale cache
+    assert load_tu("MINE", root).labels.sum() == 63  # rebuilt, not the stale cache
 
 
 @pytest.fixture

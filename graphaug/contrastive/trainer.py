@@ -5,26 +5,30 @@ every epoch. With ``checkpoint=`` it saves model, optimizer, history and every R
 end of each ``checkpoint_every`` epochs (atomically) and, when the file exists, resumes from it,
 so an interrupted run ends with exactly the same weights as an uninterrupted one. The checkpoint
 also stores the run's ``config`` (a resume under another configuration is refused, naming the
-fields) and the training seconds so far (``TrainHistory.seconds`` adds up across resumes); an
-unreadable checkpoint is moved aside to ``<file>.corrupt`` and training restarts.
+fields) and the training seconds so far (``TrainHistory.seconds`` adds up across resumes).
+
+Checkpoints are read by :func:`load_checkpoint`: a weights-only load (a file that would run code
+is refused), then every field checked (model, optimizer, RNG state, epoch within the run's
+epochs, history). An unreadable checkpoint (empty, truncated, not a torch file) is moved aside
+to ``<file>.corrupt`` and training restarts; a readable but invalid one, or one whose weights do
+not fit the model (another dataset or width), is a ``ValueError`` naming the file and the field.
 """
 from __future__ import annotations
 
 import math
 import os
-import pickle
 import time
-import zipfile
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 from torch import nn
 
 from .. import distributed as _dist
-from ..utils import atomic_torch_save, move_aside, rng_state, set_rng_state
+from ..utils import (UnreadableFileError, atomic_torch_save, move_aside, rng_state, safe_load,
+                     set_rng_state)
 
-__all__ = ["train", "TrainHistory", "config_differences"]
+__all__ = ["train", "TrainHistory", "config_differences", "load_checkpoint", "load_weights"]
 
 
 class TrainHistory(list):
@@ -56,6 +60,110 @@ def config_differences(old: dict, new: dict) -> dict[str, tuple]:
     dicts; a field missing on one side shows as ``None`` there."""
     a, b = _flatten(old), _flatten(new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+_RNG_FIELDS = ("python", "numpy", "torch", "generators")
+
+
+def _check_rng(rng: Any, where: str) -> Optional[str]:
+    if not isinstance(rng, dict) or any(key not in rng for key in _RNG_FIELDS):
+        return f"{where} must be a dict with {', '.join(_RNG_FIELDS)}"
+    if not isinstance(rng["torch"], torch.Tensor) or not isinstance(rng["generators"], dict):
+        return f"{where} holds no torch RNG state"
+    return None
+
+
+def _checkpoint_problem(state: Any) -> Optional[str]:
+    """What is wrong with a loaded training checkpoint (``None`` when every field is valid)."""
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not a training checkpoint (a dict)"
+    missing = [k for k in ("model", "optimizer", "epoch", "epochs", "history") if k not in state]
+    if "rng" not in state and "rank_rng" not in state:
+        missing.append("rng")
+    if missing:
+        return f"it lacks the field(s) {', '.join(missing)}"
+    model = state["model"]
+    if not isinstance(model, dict) or not model or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        return "its model field is not a non-empty state_dict of tensors"
+    optimizer = state["optimizer"]
+    if not isinstance(optimizer, dict) or not {"state", "param_groups"} <= set(optimizer):
+        return "its optimizer field is not an optimizer state_dict (state, param_groups)"
+    epochs, epoch = state["epochs"], state["epoch"]
+    if type(epochs) is not int or epochs < 1:
+        return f"its epochs field is {epochs!r}, not an integer >= 1"
+    if type(epoch) is not int or not 0 <= epoch <= epochs:
+        return f"its epoch field is {epoch!r}, outside 0 .. {epochs} (its epochs)"
+    history = state["history"]
+    if not isinstance(history, list) or len(history) != epoch or \
+            not all(isinstance(v, float) for v in history):
+        return (f"its history field must list one float loss per finished epoch ({epoch}), got "
+                f"{type(history).__name__} of length {len(history) if hasattr(history, '__len__') else '?'}")
+    ranks = state.get("rank_rng", [state.get("rng")])
+    if not isinstance(ranks, list) or not ranks:
+        return "its rank_rng field is not a list of RNG states"
+    for i, rng in enumerate(ranks):
+        problem = _check_rng(rng, "its rng field" if len(ranks) == 1 else f"rank_rng[{i}]")
+        if problem:
+            return problem
+    if state.get("config") is not None and not isinstance(state["config"], dict):
+        return "its config field is not a dict"
+    if not isinstance(state.get("seconds", 0.0), (int, float)):
+        return "its seconds field is not a number"
+    return None
+
+
+def load_checkpoint(path: os.PathLike | str, *, epochs: Optional[int] = None) -> dict:
+    r"""Read a training checkpoint written by :func:`train` (or
+    :func:`~graphaug.contrastive.pretrain`) safely and check every field.
+
+    The file is read with a weights-only ``torch.load`` (:func:`graphaug.utils.safe_load`): a
+    file that references anything but tensors and plain containers is refused without running
+    it. Then ``model`` (a non-empty state_dict), ``optimizer``, the RNG state, ``epoch`` (within
+    ``0 .. epochs``), ``epochs`` and ``history`` (one loss per finished epoch) must be present
+    and well-formed; ``config`` (the run's configuration, e.g. ``config["method"]``) is
+    returned as stored.
+
+    Args:
+        path (path): the checkpoint file.
+        epochs (int, optional): the run's epochs; a checkpoint written for others is refused.
+
+    Returns:
+        dict: the checkpoint (``model``, ``optimizer``, ``rng``, ``epoch``, ``epochs``,
+        ``history``, ``config``, ``seconds``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is refused (:class:`~graphaug.utils.UnsafeFileError`), unreadable
+            (:class:`~graphaug.utils.UnreadableFileError`) or invalid; the message names the
+            file and the problem.
+
+    Example:
+        >>> state = load_checkpoint("runs/mutag.pt")
+        >>> model.load_state_dict(state["model"])
+    """
+    state = safe_load(path, what="checkpoint")
+    problem = _checkpoint_problem(state)
+    if problem is not None:
+        raise ValueError(f"checkpoint {path} is not a valid graphaug training checkpoint: "
+                         f"{problem}; remove it (or pass the right file)")
+    if epochs is not None and state["epochs"] != epochs:
+        raise ValueError(f"checkpoint {path} was written for {state['epochs']} epochs, this run "
+                         f"asks for {epochs}; remove it or match the config")
+    return state
+
+
+def load_weights(module: nn.Module, weights: dict, path: os.PathLike | str) -> None:
+    """``module.load_state_dict(weights)`` with a ``ValueError`` naming the checkpoint when the
+    weights do not fit (missing/unexpected keys, other shapes: another dataset or width)."""
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        detail = "; ".join(lines[:3]) + (f"; ... ({len(lines) - 3} more)" if len(lines) > 3 else "")
+        raise ValueError(f"checkpoint {path} does not fit this model ({detail or error}): it was "
+                         "written for another dataset, feature count or architecture; remove it "
+                         "or match the config") from None
 
 
 def _non_finite(value: float, epoch: int, step: int) -> None:
@@ -115,17 +223,11 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
     state = None
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-            if not isinstance(state, dict) or "model" not in state:
-                raise ValueError("not a training checkpoint")
-        except (EOFError, RuntimeError, ValueError, pickle.UnpicklingError,
-                zipfile.BadZipFile) as err:  # empty or truncated: start over, keep the file
-            move_aside(checkpoint, f"{type(err).__name__}: {err}")
+            state = load_checkpoint(checkpoint, epochs=epochs)
+        except UnreadableFileError as err:  # empty or truncated: start over, keep the file
+            move_aside(checkpoint, str(err))
             state = None
     if state is not None:
-        if state.get("epochs") != epochs:
-            raise ValueError(f"checkpoint {checkpoint} was written for {state.get('epochs')} "
-                             f"epochs, this run asks for {epochs}; remove it or match the config")
         if config is not None:
             if state.get("config") is None:
                 raise ValueError(f"checkpoint {checkpoint} stores no configuration, so it cannot "
@@ -135,10 +237,18 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
                 fields = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
                 raise ValueError(f"checkpoint {checkpoint} was written under another "
                                  f"configuration ({fields}); remove it or match the config")
-        _dist.unwrap(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        load_weights(_dist.unwrap(model), state["model"], checkpoint)
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise ValueError(f"checkpoint {checkpoint}: its optimizer state does not fit this "
+                             f"optimizer ({error}); remove it or match the config") from None
+        lacking = sorted(set(generators or {}) - set(state.get("rng", {}).get("generators", {})))
+        if lacking:
+            raise ValueError(f"checkpoint {checkpoint} holds no state for the generator(s) "
+                             f"{', '.join(lacking)} of this run; remove it or match the config")
         # Several ranks: each resumes its own RNG streams (a rank-count mismatch is refused).
-        set_rng_state(_dist.restore_rng(state.get("rank_rng", [state["rng"]]),
+        set_rng_state(_dist.restore_rng(state.get("rank_rng", [state.get("rng")]),
                                         f"checkpoint {checkpoint}"), generators)
         start, seconds = state["epoch"], float(state.get("seconds", 0.0))
         history.extend(state["history"])
