@@ -185,7 +185,7 @@ def _weights_only_reason(message: str) -> str:
     for line in message.splitlines():
         line = line.replace("WeightsUnpickler error:", "").strip()
         if line and not line.startswith(skip):
-            return line
+            return line.split(" Please use")[0]  # drop the advice to allowlist it
     return "weights-only load failed"
 
 

@@ -1,0 +1,206 @@
+"""Trust under hostile input (issue 29): no code run from files, nothing deleted or waited on,
+no stale data, names that cannot escape, clear errors for damaged checkpoints."""
+import os
+import pickle
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import copy_dataset, copy_tu_as
+from graphaug.contrastive import MethodConfig, load_checkpoint, pretrain
+from graphaug.data import check_dataset_name, find_ogb_root, load_ogb, load_tu
+from graphaug.utils import UnreadableFileError, UnsafeFileError, safe_load
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Planted:
+    """A pickle payload that creates ``target`` when unpickled by a full (unsafe) load."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def plant(path: Path, target: Path, kind: str) -> Path:
+    payload = {"model": Planted(target), "epoch": 0}
+    if kind == "zip":
+        torch.save(payload, path)
+    else:  # a plain pickle, as torch's legacy format starts
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    return path
+
+
+# --- no code from files --------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["zip", "plain"])
+def test_a_malicious_checkpoint_is_refused_without_running(kind, tmp_path):
+    evil = plant(tmp_path / "evil.pt", tmp_path / "pwned", kind)
+    with pytest.raises(ValueError, match=rf"checkpoint {evil} was refused: .*GLOBAL io.open"):
+        load_checkpoint(evil)
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("kind", ["zip", "plain"])
+def test_a_planted_resume_file_is_refused_and_never_run(kind, mutag, tmp_path):
+    evil = plant(tmp_path / "run.pt", tmp_path / "pwned", kind)
+    cfg = MethodConfig("graphcl", epochs=1, batch_size=64)
+    with pytest.raises(ValueError, match=rf"checkpoint {evil} was refused: .*GLOBAL io.open"):
+        pretrain(mutag.graphs[:40], 7, cfg, seed=0, checkpoint=evil)
+    assert not (tmp_path / "pwned").exists() and evil.exists()
+
+
+def test_safe_load_names_unsafe_and_unreadable_files(tmp_path):
+    evil = plant(tmp_path / "evil.pt", tmp_path / "pwned", "zip")
+    with pytest.raises(UnsafeFileError, match=rf"weights file {evil} was refused: .*GLOBAL"):
+        safe_load(evil, what="weights file")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01h\x65" + bytes(range(60)))
+    with pytest.raises(UnreadableFileError, match=rf"file {garbage} is not a readable torch"):
+        safe_load(garbage)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_malicious_processed_tu_file_is_refused(tmp_path):
+    root = copy_tu_as(tmp_path, "MUTAG", "MINE")
+    load_tu("MINE", root)
+    processed = root / "TU" / "MINE" / "processed" / "data.pt"
+    plant(processed, tmp_path / "pwned", "zip")
+    for name in ("pre_transform.pt", "pre_filter.pt"):  # PyG unpickles these in full
+        plant(processed.with_name(name), tmp_path / "pwned", "zip")
+    with pytest.raises(ValueError, match=rf"processed TU dataset {processed} was refused"):
+        load_tu("MINE", root)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_malicious_processed_ogb_file_is_refused(tmp_path):
+    pytest.importorskip("ogb")
+    root = copy_dataset(tmp_path, "ogb", "ogbg_molfreesolv")
+    load_ogb("ogbg-molfreesolv", root, download=False)
+    processed = root / "ogb" / "ogbg_molfreesolv" / "processed" / "geometric_data_processed.pt"
+    plant(processed, tmp_path / "pwned", "zip")
+    split_dict = root / "ogb" / "ogbg_molfreesolv" / "split" / "scaffold" / "split_dict.pt"
+    plant(split_dict, tmp_path / "pwned", "zip")  # OGB would torch.load it
+    with pytest.raises(ValueError, match=rf"processed OGB dataset {processed} was refused"):
+        load_ogb("ogbg-molfreesolv", root, download=False)
+    assert not (tmp_path / "pwned").exists()
+    processed.unlink()  # rebuilt; the split still comes from the CSV files, not split_dict.pt
+    _, split = load_ogb("ogbg-molfreesolv", root, download=False)
+    assert len(split["train"]) == 513 and not (tmp_path / "pwned").exists()
+
+
+def test_ogb_loading_patches_nothing_process_wide(tmp_path, monkeypatch):
+    pytest.importorskip("ogb")
+    root = copy_dataset(tmp_path, "ogb", "ogbg_molfreesolv")
+    seen = []
+    original = torch.load
+
+    def spy(*args, **kwargs):
+        seen.append((torch.load is spy, kwargs.get("weights_only")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    load_ogb("ogbg-molfreesolv", root, download=False)
+    load_ogb("ogbg-molfreesolv", root, download=False)
+    assert seen and all(still and weights_only is True for still, weights_only in seen)
+
+
+# --- nothing deleted, nothing asked ---------------------------------------------------------
+
+def tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_ogb_folder_without_its_release_is_an_error_not_a_prompt(tmp_path):
+    pytest.importorskip("ogb")
+    roots, folders = [], []
+    for case in ("missing", "other"):  # no release file; an unknown release
+        root = copy_dataset(tmp_path / case, "ogb", "ogbg_molfreesolv")
+        load_ogb("ogbg-molfreesolv", root, download=False)  # processed/ now exists
+        folder = root / "ogb" / "ogbg_molfreesolv"
+        (folder / "RELEASE_v1.txt").unlink()
+        if case == "other":
+            (folder / "RELEASE_v2.txt").write_text("a later release\n")
+        roots.append(str(root))
+        folders.append(folder)
+    before = [tree(f) for f in folders]
+    script = ("import sys, graphaug.data as d\n"
+              "for root in sys.argv[1:]:\n"
+              "    try:\n"
+              "        d.load_ogb('ogbg-molfreesolv', root, download=False)\n"
+              "    except Exception as e:\n"
+              "        print(type(e).__name__ + ':', e)\n")
+    done = subprocess.run([sys.executable, "-c", script, *roots], input="y\ny\n", text=True,
+                          capture_output=True, timeout=300,  # "y" on stdin: never read
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and len(lines) == 2, done.stdout + done.stderr[-2000:]
+    assert re.match(r"FileNotFoundError: .*missing RELEASE_v1.txt under .*ogbg_molfreesolv",
+                    lines[0]), lines[0]
+    assert re.match(r"ValueError: .*ogbg_molfreesolv holds RELEASE_v2.txt.*expects "
+                    r"RELEASE_v1.txt", lines[1]), lines[1]
+    assert "Will you update" not in done.stdout + done.stderr
+    assert [tree(f) for f in folders] == before  # nothing removed
+
+
+# --- processed data follow the raw files' content -------------------------------------------
+
+def test_an_edit_keeping_size_and_mtime_rebuilds_the_cache(tmp_path):
+    root = copy_tu_as(tmp_path, "MUTAG", "MINE")
+    assert load_tu("MINE", root).labels.sum() == 125
+    labels = root / "TU" / "MINE" / "raw" / "MINE_graph_labels.txt"
+    stat = labels.stat()
+    rows = labels.read_text().split("\n")
+    flips = [i for i, row in enumerate(rows) if row == "-1"][:5]
+    for i in flips:
+        rows[i] = " 1"  # the same length: the file keeps its size
+    labels.write_text("\n".join(rows))
+    os.utime(labels, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and its mtime
+    assert labels.stat().st_size == stat.st_size and labels.stat().st_mtime_ns == stat.st_mtime_ns
+    assert load_tu("MINE", root).labels.sum() == 125 + len(flips)
+
+
+# --- checksums of the published datasets ----------------------------------------------------
+
+def test_an_edited_published_file_is_named(tmp_path):
+    root = copy_dataset(tmp_path, "TU", "MUTAG")
+    labels = root / "TU" / "MUTAG" / "raw" / "MUTAG_graph_labels.txt"
+    labels.write_text(labels.read_text().replace("-1", " 1", 1))  # valid, same size
+    with pytest.raises(ValueError, match=rf"{labels} is not the published TU/MUTAG file: it has "
+                                         r"the right size but other content"):
+        load_tu("MUTAG", root)
+
+
+def test_a_truncated_published_ogb_file_is_named(tmp_path):
+    pytest.importorskip("ogb")
+    root = copy_dataset(tmp_path, "ogb", "ogbg_molfreesolv")
+    split = root / "ogb" / "ogbg_molfreesolv" / "split" / "scaffold" / "test.csv.gz"
+    split.write_bytes(split.read_bytes()[:-10])
+    with pytest.raises(ValueError, match=rf"{split} is not the published ogb/ogbg-molfreesolv "
+                                         r"file: it has \d+ bytes instead of \d+"):
+        load_ogb("ogbg-molfreesolv", root, download=False)
+
+
+# --- names that cannot escape ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../../escape/deep", "a/b", "..", "MUTAG/..", "", " MUTAG",
+                                  "x\\y", ".hidden", None])
+def test_dataset_names_are_plain(name, tmp_path):
+    with pytest.raises(ValueError, match="not a plain dataset name"):
+        check_dataset_name(name)
+    with pytest.raises(ValueError, match="not a plain dataset name"):
+        load_tu(name, tmp_path / "root")
+    with pytest.raises(ValueError, match="not a plain dataset name"):
+        find_ogb_root(name, tmp_path / "root")
+    assert not (tmp_path / "root").exists() and not (tmp_path / "escape").exists()
+
+
+def test_plain_names_pass():
+    for name in ("MUTAG", "REDDIT-BINARY", "PTC_MR", "ogbg-molhiv", "Tox21_AhR_training"):
+        assert check_dataset_name(name) == name
