@@ -108,6 +108,8 @@ def _checkpoint_problem(state: Any) -> Optional[str]:
             return problem
     if state.get("config") is not None and not isinstance(state["config"], dict):
         return "its config field is not a dict"
+    if not isinstance(state.get("monitor", []), list):
+        return "its monitor field is not a list"
     if not isinstance(state.get("seconds", 0.0), (int, float)):
         return "its seconds field is not a number"
     return None
