@@ -14,6 +14,7 @@ import graphaug as ga
 from graphaug.hooks.layouts import resolve_site
 from graphaug.nn import GraphCLEncoder
 from graphaug.resnet import SmallResNet
+from recording import record
 
 
 def graphs(sizes=(5, 6, 4, 7, 5, 6, 8, 4), features=3):
@@ -71,15 +72,6 @@ def basic_gnns():
     return out
 
 
-def _records(module: nn.Module, where: str, store: list, prepend: bool = False):
-    if where == "input":
-        return module.register_forward_pre_hook(
-            lambda m, a: store.append(a[0].detach().clone()), prepend=prepend)
-    return module.register_forward_hook(
-        lambda m, a, o: store.append((o if torch.is_tensor(o) else o[0]).detach().clone()),
-        prepend=prepend)
-
-
 def before_and_after(model, target, transform, call, **attach_kwargs):
     """The activation at ``target`` as produced and as the layers above receive it."""
     site = resolve_site(model, target)
@@ -87,8 +79,8 @@ def before_and_after(model, target, transform, call, **attach_kwargs):
     before, after = [], []
     with ga.attach(model, target, transform, **attach_kwargs):
         # graphaug's hook runs first among the module's hooks; these two sit around it
-        first = _records(module, site.where, before, prepend=True)
-        second = _records(module, site.where, after)
+        first = record(module, site.where, before, prepend=True)
+        second = record(module, site.where, after)
         call()
     first.remove(), second.remove()
     index = site.call or 0

@@ -4,7 +4,9 @@
 a user's own PyG or DGL GNN, Hugging Face Transformers (BERT family, ALBERT, ModernBERT, GPT-2,
 Llama-style decoders, T5 encoder, ViT, SentenceTransformer), HF ResNet/ConvNeXt and
 torchvision-style ResNets, also wrapped in a user's module. Which rows form one sample is read
-from the model's own calls (see :mod:`graphaug.hooks.grouping`).
+from the model's own calls (see graphaug.hooks.grouping), by one rule for every layout: an
+activation whose leading dimension equals the node count of the graphs in a running call is
+selected by whole graphs; token and dense-graph states by their mask; anything else by dim 0.
 """
 from __future__ import annotations
 
@@ -31,29 +33,39 @@ def attach(model: nn.Module, target: Union[int, str], transform: ActivationTrans
             (:func:`targets` lists them); or a dotted module name such as ``"convs.1"``.
         transform (ActivationTransform): e.g. ``ActivationDropout(0.25)``,
             ``ActivationPCA(k=-1)``.
-        batch (Tensor, callable or "rows", optional): ``[N]`` sample of every row of a
-            node-level activation, or a zero-argument callable returning it at call time; wins
-            over the grouping found in the calls. ``"rows"`` selects single rows on purpose.
-            (default: discovered from the call: PyG ``batch``/``ptr``/``Data``, DGL graph)
-        mask (Tensor or callable, optional): ``[B, T]`` real tokens. (default: the
-            ``attention_mask`` of the current call, wherever it enters the model)
+        batch (Tensor, callable, "rows" or "graph", optional): ``[N]`` sample of every row
+            of a node-level activation, or a zero-argument callable returning it at call time;
+            wins over the grouping found in the calls. ``"rows"``: each node row is a sample
+            (a node-level task, e.g. Cora or GRACE). ``"graph"``: the graphs of the call are
+            the samples, and a single graph (or a call with no graph at all) is one sample.
+            (default: discovered from the call: PyG ``batch``/``ptr``/``Data``/``Batch``, DGL
+            graph; one graph that is not a batch raises and asks for "rows" or "graph")
+        mask (Tensor or callable, optional): ``[B, T]`` real tokens (or real nodes of a dense
+            ``[B, N_max, F]`` graph batch). (default: the ``attention_mask`` of the current
+            call, wherever it enters the model; the boolean ``mask`` of a PyG dense conv; the
+            real nodes of a dense batch of the graphs in the call)
         every_call (bool): a module given by name that runs several times per forward of its
             parent transforms every call independently instead of raising. (default: ``False``)
 
     Shapes:
-        GNN ``[N, d]`` with a grouping of ``N`` nodes into graphs; Transformer ``[B, T, d]``
-        (or a tuple whose first item is); CNN ``[B, C, H, W]``; heads ``[B, d]``.
+        GNN ``[N, d]`` or ``[N, heads, F]`` (DGL GATConv; transformed as ``[N, heads * F]``
+        rows) with a grouping of ``N`` nodes into graphs; dense GNN ``[B, N_max, F]`` with a
+        ``[B, N_max]`` mask; Transformer ``[B, T, d]`` (or a tuple whose first item is); CNN
+        ``[B, C, H, W]``; heads ``[B, d]``.
 
     Returns:
         AttachHandle: ``.remove()`` it or use it as a context manager.
 
     Raises:
         ValueError: unknown layout or name, index out of range, the same transform attached
-            twice to one module; at call time, node-level rows without any grouping.
+            twice to one module; at call time, node-level rows without any grouping, or of one
+            graph that is not a batch (pass batch="rows" or batch="graph").
 
     Example:
         >>> with ga.attach(gin, 2, ga.ActivationPCA(k=1)):   # grouping from the call's `batch`
         ...     z = gin(x, edge_index, batch)
+        >>> with ga.attach(cora_gcn, 1, ga.ActivationDropout(0.25), batch="rows"):
+        ...     out = cora_gcn(data)                          # one graph, nodes are samples
         >>> handle = ga.attach(bert, "encoder.layer.7", ga.ActivationDropout(0.125))
         >>> handle.remove()
     """

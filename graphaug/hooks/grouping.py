@@ -4,6 +4,10 @@ A node-level GNN activation ``[N, d]`` needs the graph of every node; graphaug r
 arguments of a call that is running when the activation is produced (the hooked module's own
 call, or the forward of one of its enclosing modules): a PyG ``batch`` vector (keyword or
 positional), ``ptr``, a PyG ``Data``/``Batch`` argument, or a DGL graph (``batch_num_nodes``).
+A single graph (a PyG ``Data`` that is not a ``Batch``, a DGL graph that was not batched) is
+marked as such: its node rows may be the samples of a node-level task or one sample, and the
+hook asks rather than guesses. Dense graph batches ``[B, N_max, F]`` take their real nodes from
+a boolean ``[B, N_max]`` ``mask`` argument (PyG's dense convs, ``to_dense_batch``'s mask).
 Token states ``[B, T, d]`` take their valid positions from an ``attention_mask`` argument, also
 inside a dict argument (as SentenceTransformer passes its features), 2-D, or 3-D/4-D
 boolean/additive as attention layers receive it; or from a PyTorch-style key padding mask
@@ -36,14 +40,18 @@ class Grouping:
         batch (Tensor, optional): ``[N]`` sample index of every node row.
         num_samples (int, optional): number of samples, when the call states it.
         mask (Tensor, optional): attention mask as passed (any layout :func:`valid_tokens`
-            accepts); a boolean or integer key padding mask is stored inverted (``True`` = real).
+            accepts); a boolean or integer key padding mask is stored inverted (``True`` = real);
+            a boolean ``[B, N_max]`` ``mask`` of a dense graph batch as passed (``True`` = node).
         source (str): where it came from, for error messages.
+        single (bool): ``batch`` comes from one graph that is not a batch (a PyG ``Data``, an
+            unbatched DGL graph). (default: ``False``)
     """
 
     batch: Optional[Tensor] = None
     num_samples: Optional[int] = None
     mask: Optional[Tensor] = None
     source: str = ""
+    single: bool = False
 
     @property
     def empty(self) -> bool:
@@ -64,20 +72,25 @@ def _from_ptr(ptr: Tensor) -> Tensor:
     return torch.repeat_interleave(torch.arange(counts.numel(), device=ptr.device), counts)
 
 
-def _from_graph_object(value: Any) -> Optional[tuple[Tensor, int]]:
+def _from_graph_object(value: Any) -> Optional[tuple[Tensor, int, bool]]:
+    """``(batch, num_graphs, single)`` of a PyG ``Data``/``Batch`` or a DGL graph."""
     if _is_dgl_graph(value):
+        # dgl.batch (and graphaug's to_dgl of a Batch) set the per-graph counts; a graph built
+        # directly has none until batch_num_nodes() caches its one count, so read it first
+        if getattr(value, "_batch_num_nodes", True) is None:
+            return torch.zeros(value.num_nodes(), dtype=torch.long, device=value.device), 1, True
         counts = value.batch_num_nodes()
         batch = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device),
                                         counts)
-        return batch, int(counts.numel())
+        return batch, int(counts.numel()), False
     if _is_pyg_data(value):
         batch = getattr(value, "batch", None)
         if isinstance(batch, Tensor):
-            return batch, int(value.num_graphs)
-        num_nodes = int(value.num_nodes)  # a single graph: one sample
+            return batch, int(value.num_graphs), False
+        num_nodes = int(value.num_nodes)  # a single graph
         x = getattr(value, "x", None)
         device = x.device if isinstance(x, Tensor) else value.edge_index.device
-        return torch.zeros(num_nodes, dtype=torch.long, device=device), 1
+        return torch.zeros(num_nodes, dtype=torch.long, device=device), 1, True
     return None
 
 
@@ -140,6 +153,9 @@ def grouping_from_call(signature: Optional[inspect.Signature], args: tuple, kwar
                 found.mask = value
             elif name in _PADDING_NAMES and found.mask is None and value.dim() == 2:
                 found.mask = value if value.dtype.is_floating_point else value == 0
+            elif name == "mask" and found.mask is None and value.dim() == 2 \
+                    and value.dtype == torch.bool:
+                found.mask = value  # a dense graph batch's real nodes (PyG dense convs)
         elif isinstance(value, Mapping):
             mask = value.get("attention_mask")
             if isinstance(mask, Tensor) and found.mask is None:
@@ -149,9 +165,9 @@ def grouping_from_call(signature: Optional[inspect.Signature], args: tuple, kwar
         elif found.batch is None:
             graph = _from_graph_object(value)
             if graph is not None:
-                found.batch, found.num_samples = graph
+                found.batch, found.num_samples, found.single = graph
     if found.batch is None:
-        found.num_samples = None
+        found.num_samples, found.single = None, False
     return found
 
 

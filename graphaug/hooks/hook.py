@@ -1,10 +1,27 @@
-"""The one hook that places an activation transform, and its handle."""
+"""The one hook that places an activation transform, and its handle.
+
+What a sample is comes from the running call, by one rule for every layout and for targets
+given by name:
+
+* rows whose count equals the node count of the graphs found in a running call (PyG ``batch``,
+  ``ptr``, ``Data``/``Batch``, a DGL graph) are grouped by graph: ``[N, d]`` and ``[N, heads,
+  F]`` alike (the latter transformed as ``[N, heads * F]`` rows);
+* ``[B, T, d]`` token states and ``[B, N_max, F]`` dense graph batches take their real rows from
+  a mask of the calls (``attention_mask``, a key padding mask, a dense conv's ``mask``) or from
+  the graphs in the call (``to_dense_batch``); padding is never transformed and never enters
+  the PCA statistics, and dim 0 is the sample;
+* rows equal in number to the graphs are graph-level (after a readout): one row per sample;
+* node rows of a GNN with no grouping anywhere, or of one graph that is not a batch, raise and
+  say what to pass (``batch="rows"`` for a node-level task, ``batch="graph"`` for one sample);
+* anything else (images, heads, plain modules) is split along dim 0.
+"""
 from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Union
 
+import torch
 from torch import Tensor, nn
 
 from ..transforms import ActivationTransform
@@ -14,6 +31,9 @@ from .layouts import Site, _CONTAINERS, is_graph_model, resolve_module
 __all__ = ["AttachHandle"]
 
 TensorSource = Union[None, str, Tensor, Callable[[], Optional[Tensor]]]
+
+# batch= words: node rows are the samples (a node-level task), or the call's graph(s) are
+_BATCH_WORDS = ("rows", "graph")
 
 # Live attachments per module: the same transform twice on one site would apply twice.
 _LIVE: "weakref.WeakKeyDictionary[nn.Module, list]" = weakref.WeakKeyDictionary()
@@ -91,10 +111,12 @@ class AttachHandle:
         if not isinstance(transform, ActivationTransform):
             raise ValueError("transform must be a graphaug ActivationTransform (e.g. "
                              f"ga.ActivationDropout(0.25)), got {type(transform).__name__}")
-        if isinstance(batch, str) and batch != "rows":
-            raise ValueError(f"batch must be a tensor, a callable, 'rows' or None, got {batch!r}")
+        if isinstance(batch, str) and batch not in _BATCH_WORDS:
+            raise ValueError(f"batch must be a tensor, a callable, 'rows', 'graph' or None, got "
+                             f"{batch!r}")
         self.model, self.site, self.transform = model, site, transform
         self.batch, self.mask, self.every_call = batch, mask, bool(every_call)
+        self._word = batch if isinstance(batch, str) else None  # "rows" / "graph"
         self._modules = dict(model.named_modules())  # one walk of the tree for every lookup
         self.module = self._lookup(site.module)
         live = _LIVE.setdefault(self.module, [])
@@ -177,60 +199,99 @@ class AttachHandle:
         return True
 
     # -- the transform ------------------------------------------------------------------------
-    def _grouping(self, args: tuple, kwargs: dict) -> tuple[Optional[Tensor], Optional[int],
-                                                            list[Tensor], str]:
+    def _grouping(self, args: tuple, kwargs: dict) -> tuple[Grouping, list[Tensor]]:
+        """The graph grouping of the innermost call that has one (or the one given to attach),
+        and every mask of the running calls, innermost first."""
         own = grouping_from_call(self._signature, args, kwargs, self.site.module)
-        batch, num, source, masks = None, None, "", []
+        graphs, masks = Grouping(), []
         for found in (own, *reversed(self._stack)):
-            if batch is None and found.batch is not None:
-                batch, num, source = found.batch, found.num_samples, found.source
+            if graphs.batch is None and found.batch is not None:
+                graphs = found
             if found.mask is not None:
                 masks.append(found.mask)
-        if self.batch is not None:
-            batch, num, source = (None if self.batch == "rows" else self._value(self.batch)), \
-                None, "batch="
+        if self.batch is not None and self._word is None:
+            graphs = Grouping(batch=self._value(self.batch), source="batch=")
+        elif self._word == "rows":
+            graphs = Grouping(source="batch='rows'")
         if self.mask is not None:
             masks = [self._value(self.mask)]
-        return batch, num, masks, source
+        return graphs, masks
 
     @staticmethod
     def _value(source: Any) -> Optional[Tensor]:
         return source() if callable(source) else source
 
+    def _by_graph(self, x: Tensor, batch: Optional[Tensor], num: Optional[int]) -> Tensor:
+        """Node rows ``[N, ...]`` grouped by ``batch`` (``None``: every row is a sample); an
+        ``[N, heads, F]`` activation is transformed as ``[N, heads * F]`` rows."""
+        rows = x if x.dim() == 2 else x.reshape(x.size(0), -1)
+        out = self.transform(rows, batch=batch, num_samples=num, training=True)
+        return out if x.dim() == 2 else out.view(x.shape)
+
+    @staticmethod
+    def _dense_mask(x: Tensor, masks: list[Tensor], graphs: Grouping) -> Optional[Tensor]:
+        """``[B, T]`` real positions of a 3-D activation: the innermost mask of the calls whose
+        shape matches (a block may get a broadcast ``[1, 1, T, T]``), else, for a dense batch
+        ``[B, N_max, F]`` of the graphs in the call (``to_dense_batch``), their real nodes."""
+        for mask in masks:
+            valid = valid_tokens(mask)
+            if tuple(valid.shape) == tuple(x.shape[:2]):
+                return valid.to(x.device)
+        batch = graphs.batch
+        if batch is None or batch.numel() in (0, x.size(0)):
+            return None
+        counts = torch.bincount(batch, minlength=graphs.num_samples or 0)
+        if counts.numel() != x.size(0) or int(counts.max()) != x.size(1):
+            return None
+        return (torch.arange(x.size(1), device=counts.device) < counts[:, None]).to(x.device)
+
     def _apply(self, x: Tensor, args: tuple, kwargs: dict) -> Tensor:
-        batch, num, masks, source = self._grouping(args, kwargs)
-        if x.dim() == 2:
-            if self.site.node_level is False and self.batch is None:
-                return self.transform(x, training=True)  # graph-level target: rows are samples
-            if batch is not None:
-                if batch.numel() != x.size(0):
-                    if num is None and batch.numel() > 0:
-                        num = int(batch.max()) + 1
-                    if x.size(0) == num:  # graph-level rows after a readout: one per sample
-                        return self.transform(x, training=True)
-                    raise ValueError(
-                        f"{self.site.describe()!r}: the grouping from {source} has "
-                        f"{batch.numel()} entries for an activation with {x.size(0)} rows; pass "
-                        "batch= (the [N] sample of every row) to ga.attach")
-                return self.transform(x, batch=batch, num_samples=num, training=True)
-            if self.node_level and self.batch != "rows":
+        """One rule for every layout: rows whose count equals the node count of the graphs in
+        a running call are grouped by graph; token / dense-graph states take their mask; any
+        other activation is split along dim 0."""
+        graphs, masks = self._grouping(args, kwargs)
+        batch, num, name = graphs.batch, graphs.num_samples, self.site.describe()
+        if x.dim() == 2 and self.site.node_level is False and self.batch is None:
+            return self.transform(x, training=True)  # graph-level target: rows are samples
+        if x.dim() == 3:
+            valid = self._dense_mask(x, masks, graphs)
+            if valid is not None:
+                return self.transform(x, mask=valid, training=True)
+        if batch is not None and batch.numel() == x.size(0):  # the node rows of the graphs
+            if graphs.single and self._word != "graph":
                 raise ValueError(
-                    f"{self.site.describe()!r} produces node-level rows [{x.size(0)}, "
-                    f"{x.size(1)}] but no call passed a grouping (a PyG `batch` vector, `ptr`, "
-                    "a Data/Batch or a DGL graph): graphaug selects whole graphs and will not "
-                    "guess. Pass batch= to the model call, ga.attach(..., batch=tensor_or_"
-                    "callable), or batch='rows' to select single rows on purpose")
-            return self.transform(x, training=True)
+                    f"{name!r}: the call of {graphs.source} passed one graph, not a batch, so "
+                    f"its {x.size(0)} node rows are either the samples of a node-level task or one "
+                    "sample, and graphaug will not guess. Pass batch='rows' to ga.attach for a "
+                    "node-level task (each node is a sample, e.g. Cora), or batch='graph' to "
+                    "treat the graph as one sample (all of its rows or none)")
+            return self._by_graph(x, batch, num)
+        if batch is not None:
+            if num is None and batch.numel() > 0:
+                num = int(batch.max()) + 1
+            if x.size(0) == num:  # graph-level rows after a readout: one per sample
+                return self.transform(x, training=True)
+            if x.dim() == 2:
+                raise ValueError(
+                    f"{name!r}: the grouping from {graphs.source} has {batch.numel()} entries "
+                    f"for an activation with {x.size(0)} rows; pass batch= (the [N] sample of "
+                    "every row) to ga.attach")
+        elif self.node_level and self._word == "graph":  # no graph in any call: one sample
+            return self._by_graph(x, torch.zeros(x.size(0), dtype=torch.long, device=x.device), 1)
+        elif self.node_level and self._word == "rows":
+            return self._by_graph(x, None, None)
+        elif x.dim() == 2 and self.node_level:
+            raise ValueError(
+                f"{name!r} produces node-level rows [{x.size(0)}, {x.size(1)}] but no call "
+                "passed a grouping (a PyG `batch` vector, `ptr`, a Data/Batch or a DGL graph): "
+                "graphaug selects whole graphs and will not guess. Pass batch= to the model "
+                "call, ga.attach(..., batch=tensor_or_callable), batch='rows' to select single "
+                "rows on purpose (a node-level task), or batch='graph' when the rows are one "
+                "graph (one sample)")
         if x.dim() == 3 and masks:
-            # innermost mask whose [B, T] matches (a block may get a broadcast [1, 1, T, T])
-            for mask in masks:
-                valid = valid_tokens(mask)
-                if tuple(valid.shape) == tuple(x.shape[:2]):
-                    return self.transform(x, mask=valid.to(x.device), training=True)
             shapes = ", ".join(str(tuple(m.shape)) for m in masks)
-            raise ValueError(f"{self.site.describe()!r}: no attention mask of the calls "
-                             f"({shapes}) matches the token states {tuple(x.shape)}; pass "
-                             "mask= ([B, T]) to ga.attach")
+            raise ValueError(f"{name!r}: no attention mask of the calls ({shapes}) matches the "
+                             f"token states {tuple(x.shape)}; pass mask= ([B, T]) to ga.attach")
         return self.transform(x, training=True)
 
     def _on_output(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:

@@ -9,7 +9,13 @@ transform applies to its output or to its input.
 Layouts are found by looking at the model's own modules (no forked model code); the first
 matcher that fits a module wins, the model is searched from the top, and a module inside a
 matched one is not searched again, so wrappers (``BertForSequenceClassification``, PyGCL's
-``Encoder``, a SimCLR module holding a ResNet) work and two encoders side by side are refused.
+``Encoder``, a SimCLR module holding a ResNet) work. A ``ModuleList`` whose blocks hold message
+passing anywhere inside is a GNN; one of embedding tables only (OGB's ``AtomEncoder``) is never
+a candidate. Of several encoders side by side the one with message passing is taken when it is
+the only one; otherwise they are refused and named.
+
+The layout only says where target ``i`` is; which rows form one sample is decided by the
+running call (see :mod:`graphaug.hooks.hook`).
 """
 from __future__ import annotations
 
@@ -39,8 +45,10 @@ class Site:
             ``None``: the module runs once per call of its owner.
         where (str): ``"output"`` or ``"input"`` (the first tensor argument).
         owner (str): the module whose every call counts as one forward (call counting).
-        node_level (bool, optional): rows are graph nodes that need a grouping (``None``:
-            decided from the model: any PyG/DGL message passing inside it).
+        node_level (bool, optional): ``True``: rows are graph nodes that need a grouping;
+            ``False``: rows are samples (a head after the readout); ``None``: the running call
+            decides, and node rows without any grouping are an error where the model holds
+            PyG/DGL message passing.
     """
 
     module: str
@@ -97,7 +105,10 @@ def _module_path(module: nn.Module) -> str:
 
 
 def _is_graph_conv(module: nn.Module) -> bool:
-    if _module_path(module).startswith("dgl.nn"):
+    """A PyG ``MessagePassing`` layer, a PyG dense conv (``DenseGINConv``, ...) or a DGL conv."""
+    path = _module_path(module)
+    if path.startswith("dgl.nn") or (path.startswith("torch_geometric.nn.dense")
+                                     and type(module).__name__.endswith("Conv")):
         return True
     try:
         from torch_geometric.nn import MessagePassing
@@ -122,6 +133,19 @@ def is_graph_model(model: nn.Module) -> bool:
 
 def _repeated(blocks: nn.ModuleList) -> bool:
     return len(blocks) > 0 and len({type(b) for b in blocks}) == 1
+
+
+def _gnn_blocks(blocks: nn.ModuleList) -> bool:
+    """Every block holds message passing somewhere inside: a conv, a user's conv + norm
+    block, ``GPSConv``, ``DeepGCNLayer``, a per-layer PyG ``Sequential``."""
+    return len(blocks) > 0 and all(is_graph_model(b) for b in blocks)
+
+
+def _embedding_only(blocks: nn.ModuleList) -> bool:
+    """Only embedding tables inside (OGB's ``AtomEncoder``/``BondEncoder`` lists, a list of
+    ``nn.Embedding``): an input encoding, never a stack of layers."""
+    leaves = [m for m in blocks.modules() if next(m.children(), None) is None]
+    return bool(leaves) and all(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in leaves)
 
 
 def _stack(prefix: str, blocks: str, count: int, node_level: Optional[bool], owner: str,
@@ -224,15 +248,17 @@ def _match_resnet(prefix: str, module: nn.Module) -> Optional[Layout]:
 
 def _block_lists(module: nn.Module) -> list[tuple[str, nn.ModuleList]]:
     return [(n, c) for n, c in module.named_children()
-            if isinstance(c, nn.ModuleList) and _repeated(c) and not _is_trivial(c[0])]
+            if isinstance(c, nn.ModuleList) and not _embedding_only(c)
+            and (_gnn_blocks(c) or (_repeated(c) and not _is_trivial(c[0])))]
 
 
 def _match_blocks(prefix: str, module: nn.Module) -> Optional[Layout]:
-    """A user's ModuleList of PyG/DGL convs, or the longest list of repeated blocks."""
+    """A ModuleList whose blocks hold message passing (a GNN, addressed by index), or the
+    longest list of repeated blocks (Transformer / CNN stages)."""
     lists = _block_lists(module)
     if not lists:
         return None
-    convs = [(n, c) for n, c in lists if _is_graph_conv(c[0])]
+    convs = [(n, c) for n, c in lists if _gnn_blocks(c)]
     if convs:
         name, blocks = convs[0]
         count = len(blocks)
@@ -244,7 +270,8 @@ def _match_blocks(prefix: str, module: nn.Module) -> Optional[Layout]:
         return Layout("gnn", prefix, _stack(prefix, name, count, True, prefix, outputs), count)
     name, blocks = max(lists, key=lambda item: len(item[1]))
     kind = "cnn" if type(blocks[0]).__name__.endswith("Stage") else "transformer"
-    return Layout(kind, prefix, _stack(prefix, name, len(blocks), False, prefix), len(blocks))
+    # node_level None: the running call decides (a graph grouping in it groups node rows)
+    return Layout(kind, prefix, _stack(prefix, name, len(blocks), None, prefix), len(blocks))
 
 
 #: Matchers in priority order; each maps ``(prefix, module)`` to a :class:`Layout` or ``None``.
@@ -279,16 +306,25 @@ def find_layout(model: nn.Module) -> Layout:
             break
     if not found:
         names = ", ".join(repr(n) for n in _candidate_names(model)) or "none"
+        tables = [n for n, m in model.named_modules()
+                  if isinstance(m, nn.ModuleList) and _embedding_only(m)]
+        note = (f" ({', '.join(repr(n) for n in tables)} holds embedding tables only: an input "
+                "encoding such as OGB's AtomEncoder, whose output is target 0 of the GNN that "
+                "reads it)") if tables else ""
         raise ValueError(
             f"{type(model).__name__} has no recognised layout (graphaug encoder, PyG BasicGNN, "
-            "a ModuleList of PyG/DGL convs or of repeated Transformer blocks, ALBERT, a "
-            f"ResNet); candidate module names: {names}. Attach by dotted name instead, e.g. "
-            "ga.attach(model, 'encoder.layers.1', transform)")
+            "a ModuleList of blocks with PyG/DGL message passing or of repeated Transformer "
+            f"blocks, ALBERT, a ResNet){note}; candidate module names: {names}. Attach by "
+            "dotted name instead, e.g. ga.attach(model, 'encoder.layers.1', transform)")
     if len(found) > 1:
+        graphs = [lay for lay in found if is_graph_model(resolve_module(model, lay.root))]
+        if len(graphs) == 1:  # a GNN beside other stacks (an MLP list, a text encoder)
+            return graphs[0]
         roots = ", ".join(f"{lay.root!r} ({lay.kind})" for lay in found)
+        hint = (graphs or found)[0].root
         raise ValueError(f"{type(model).__name__} holds several encoders: {roots}; attach to "
-                         f"one of them (e.g. ga.attach(model.{found[0].root}, ...)) or by "
-                         "dotted module name")
+                         f"one of them (e.g. ga.attach(model.{hint}, ...)) or by dotted module "
+                         "name")
     return found[0]
 
 
