@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from .. import distributed as _dist
 from ..hooks.hook import AttachHandle
 from ..hooks.layouts import Site, find_layout, resolve_site
-from ..nn.call import EncoderCall, encoder_call
+from ..hooks.grouping import call_signature
+from ..nn.call import EncoderCall, _uses_dgl, encoder_call
 from ..transforms import ActivationTransform
 from ..views import get_augmentation
 from .losses import contrastive_loss
@@ -76,6 +77,25 @@ def _graph_embeddings(out, encoder: nn.Module) -> Tensor:
                          "call=lambda enc, batch: ... to pick them (e.g. `enc(batch.x, "
                          "batch.edge_index, batch.batch)[1]` for an encoder returning (z, g))")
     return out
+
+
+def _check_dgl_signature(encoder: nn.Module) -> None:
+    """A user's DGL model is called as ``encoder(g, x)``; refuse one whose forward cannot take
+    that before the first batch fails inside it."""
+    if not _uses_dgl(encoder):
+        return
+    signature = call_signature(encoder)
+    try:
+        if signature is not None:
+            signature.bind(None, None)
+    except TypeError:
+        params = ", ".join(signature.parameters)
+        raise ValueError(
+            f"GraphCL calls a DGL model as encoder(g, x) with g = to_dgl(batch) and x = batch.x, "
+            f"but {type(encoder).__name__}.forward({params}) does not take that. Say how to call "
+            "it with call=, e.g. GraphCL(model, ..., call=lambda enc, batch: enc(to_dgl(batch))) "
+            "with `from graphaug.convert import to_dgl` (the node features are in "
+            "g.ndata['x'])") from None
 
 
 class GraphCL(nn.Module):
@@ -152,6 +172,8 @@ class GraphCL(nn.Module):
             if isinstance(input_aug, str) else get_augmentation(input_aug)
         self.input_aug_name = input_aug if isinstance(input_aug, str) else \
             (None if input_aug is None else getattr(input_aug, "__name__", "custom"))
+        if call is None and not self.native:
+            _check_dgl_signature(encoder)
         self._call = encoder_call(encoder, call)
         # Not registered as a submodule: the model's module tree and state_dict stay the user's.
         self.__dict__["_transform"] = None if deep_aug is None else deep_aug.build()
