@@ -1,20 +1,20 @@
 """Lazy, shimmed import of DGL.
 
-DGL 2.1.0 (the newest Linux CPU wheel) imports its GraphBolt sub-package on ``import dgl``;
-GraphBolt ships compiled libraries only for torch <= 2.2.1 and needs ``torchdata.datapipes``,
-so ``import dgl`` fails on current torch. graphaug uses only DGL's core (graphs, batching,
-``dgl.nn`` convolutions), so on such a stack it registers an empty stand-in for
-``dgl.graphbolt`` before importing DGL and warns once. DGL 2.1.0 also falls back to
-``setuptools.extern.packaging`` (removed in setuptools >= 71); it is aliased to ``packaging``.
+DGL 2.1.0 (the newest Linux CPU wheel) imports its GraphBolt sub-package on `import dgl`;
+GraphBolt ships compiled libraries only for torch <= 2.2.1 and needs `torchdata.datapipes`,
+so `import dgl` fails on current torch. graphaug uses only DGL's core (graphs, batching,
+`dgl.nn` convolutions), so on such a stack it registers an empty stand-in for
+`dgl.graphbolt` before importing DGL and warns once. DGL 2.1.0 also falls back to
+`setuptools.extern.packaging` (removed in setuptools >= 71); it is aliased to `packaging`.
 
-Two ways in, one set of shims (:func:`_apply_shims`):
+Two ways in, one set of shims (`_apply_shims`):
 
-* :func:`import_dgl` applies the shims and imports DGL (graphaug's own DGL code uses it);
-* :func:`install_import_hook` puts a finder at the front of ``sys.meta_path`` that applies the
-  same shims just before *anyone* imports DGL: the user's ``import dgl`` after
-  ``import graphaug``, or a library that hard-imports DGL (PyGCL's ``import GCL``). Installing
+* `import_dgl` applies the shims and imports DGL (graphaug's own DGL code uses it);
+* `install_import_hook` puts a finder at the front of `sys.meta_path` that applies the
+  same shims just before *anyone* imports DGL: the user's `import dgl` after
+  `import graphaug`, or a library that hard-imports DGL (PyGCL's `import GCL`). Installing
   it imports nothing: DGL is loaded only when something asks for it, and the finder never
-  loads a module itself (it always answers ``None``, so the normal finders import DGL).
+  loads a module itself (it always answers `None`, so the normal finders import DGL).
 """
 from __future__ import annotations
 
@@ -69,10 +69,10 @@ def _alias_setuptools_packaging() -> None:
 
 
 def _apply_shims(stacklevel: int = 3) -> None:
-    """Prepare ``sys.modules`` so that ``import dgl`` succeeds without GraphBolt.
+    """Prepare `sys.modules` so that `import dgl` succeeds without GraphBolt.
 
     Idempotent: the stand-in is registered (and the warning given) only once.
-    ``stacklevel`` is counted from here; 3 = the caller of this function's caller.
+    `stacklevel` is counted from here; 3 = the caller of this function's caller.
     """
     _alias_setuptools_packaging()
     if not graphbolt_supported() and "dgl.graphbolt" not in sys.modules:
@@ -103,7 +103,7 @@ def _dgl_installed() -> bool:
 
 
 class _DGLShimFinder(importlib.abc.MetaPathFinder):
-    """Applies :func:`_apply_shims` just before ``dgl`` is first imported; finds nothing."""
+    """Applies `_apply_shims` just before `dgl` is first imported; finds nothing."""
 
     _graphaug_dgl_shim = True  # marker: recognised across reloads of this module
 
@@ -121,12 +121,12 @@ class _DGLShimFinder(importlib.abc.MetaPathFinder):
 
 
 def install_import_hook() -> None:
-    """Make a later ``import dgl`` (by anyone) work on torch versions GraphBolt does not support.
+    """Make a later `import dgl` (by anyone) work on torch versions GraphBolt does not support.
 
-    Puts a :class:`importlib.abc.MetaPathFinder` at the front of ``sys.meta_path`` that, when
-    ``dgl`` is about to be imported for the first time, applies the same shims as
-    :func:`import_dgl` (a stand-in ``dgl.graphbolt``, ``setuptools.extern.packaging`` aliased to
-    ``packaging``) and otherwise does nothing. It does not import DGL. Calling it again does
+    Puts a `importlib.abc.MetaPathFinder` at the front of `sys.meta_path` that, when
+    `dgl` is about to be imported for the first time, applies the same shims as
+    `import_dgl` (a stand-in `dgl.graphbolt`, `setuptools.extern.packaging` aliased to
+    `packaging`) and otherwise does nothing. It does not import DGL. Calling it again does
     nothing.
     """
     if any(getattr(finder, "_graphaug_dgl_shim", False) for finder in sys.meta_path):
@@ -135,10 +135,10 @@ def install_import_hook() -> None:
 
 
 def import_dgl():
-    """Import and return the ``dgl`` module, without GraphBolt where it cannot load.
+    """Import and return the `dgl` module, without GraphBolt where it cannot load.
 
     Raises:
-        ImportError: DGL is not installed (``pip install graphaug[dgl]``).
+        ImportError: DGL is not installed (`pip install graphaug[dgl]`).
     """
     if "dgl" in sys.modules and hasattr(sys.modules["dgl"], "batch"):
         return sys.modules["dgl"]

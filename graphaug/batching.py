@@ -1,12 +1,12 @@
 """Mini-batches of a graph dataset without per-graph Python: collate once, then slice.
 
-PyG's ``DataLoader`` builds every mini-batch with ``Batch.from_data_list``, which walks every
+PyG's `DataLoader` builds every mini-batch with `Batch.from_data_list`, which walks every
 graph and every attribute in Python (about 9 ms per 128 NCI1 graphs, a quarter of a CPU
-training step of GraphCL's 3 x 32 GIN). :class:`PreCollatedGraphs` collates the whole dataset
+training step of GraphCL's 3 x 32 GIN). `PreCollatedGraphs` collates the whole dataset
 once and cuts any mini-batch out of it with a handful of vectorised gathers; the batch is
-*identical* to ``Batch.from_data_list([graphs[i] for i in index])``: the same tensors (values,
-dtypes, attribute order), ``batch``/``ptr`` vectors and the ``_slice_dict``/``_inc_dict``
-bookkeeping that ``get_example``, ``to_data_list`` and :mod:`graphaug.views` read.
+*identical* to `Batch.from_data_list([graphs[i] for i in index])`: the same tensors (values,
+dtypes, attribute order), `batch`/`ptr` vectors and the `_slice_dict`/`_inc_dict`
+bookkeeping that `get_example`, `to_data_list` and `graphaug.views` read.
 """
 from __future__ import annotations
 
@@ -19,18 +19,18 @@ __all__ = ["PreCollatedGraphs"]
 
 
 def _cumsum(x: Tensor) -> Tensor:
-    """``[0, x0, x0+x1, ...]``: PyG's ``cumsum`` (zero prepended), so the dtypes match."""
+    """`[0, x0, x0+x1, ...]`: PyG's `cumsum` (zero prepended), so the dtypes match."""
     return torch.cat([x.new_zeros(1), torch.cumsum(x, 0)])
 
 
 class PreCollatedGraphs:
-    r"""A list of homogeneous PyG graphs collated once; :meth:`batch` slices mini-batches.
+    r"""A list of homogeneous PyG graphs collated once; `batch` slices mini-batches.
 
     Supported are datasets whose attributes are all plain tensors concatenated along a fixed
-    dimension with a per-graph scalar increment (the PyG defaults: ``x``, ``edge_index``,
-    ``edge_attr``, ``y``, any ``*_index``), every graph carrying the same attributes.
-    :meth:`supports` says whether a dataset qualifies; callers fall back to PyG's loader
-    otherwise (:func:`graphaug.contrastive.pipeline.graph_batches` does).
+    dimension with a per-graph scalar increment (the PyG defaults: `x`, `edge_index`,
+    `edge_attr`, `y`, any `*_index`), every graph carrying the same attributes.
+    `supports` says whether a dataset qualifies; callers fall back to PyG's loader
+    otherwise (`graphaug.contrastive.pipeline.graph_batches` does).
 
     Args:
         graphs (sequence of Data): the dataset (not modified; its tensors are copied once).
@@ -73,7 +73,7 @@ class PreCollatedGraphs:
 
     @staticmethod
     def unsupported(graphs: Sequence) -> Optional[str]:
-        """Why ``graphs`` cannot be pre-collated (``None`` when they can)."""
+        """Why `graphs` cannot be pre-collated (`None` when they can)."""
         from torch_geometric.data import Data
 
         if len(graphs) == 0:
@@ -101,14 +101,14 @@ class PreCollatedGraphs:
 
     @classmethod
     def supports(cls, graphs: Sequence) -> bool:
-        """Whether :class:`PreCollatedGraphs` can slice ``graphs``."""
+        """Whether `PreCollatedGraphs` can slice `graphs`."""
         return cls.unsupported(graphs) is None
 
     def __len__(self) -> int:
         return self.num_graphs
 
     def batch(self, index: Tensor | Sequence[int]):
-        """``Batch.from_data_list([graphs[i] for i in index])``, built by gathers."""
+        """`Batch.from_data_list([graphs[i] for i in index])`, built by gathers."""
         from torch_geometric.data import Batch
 
         index = torch.as_tensor(index, dtype=torch.long)

@@ -9,16 +9,16 @@ __all__ = ["to_dgl"]
 
 
 def to_dgl(data, node_key: str = "x", edge_key: str = "edge_attr"):
-    r"""Convert a PyG ``Data`` or ``Batch`` into a batched ``DGLGraph``.
+    r"""Convert a PyG `Data` or `Batch` into a batched `DGLGraph`.
 
-    Node and edge order are kept; ``data.x`` goes to ``g.ndata["x"]``, ``data.edge_attr`` to
-    ``g.edata["edge_attr"]``, and the per-graph node/edge counts are set so that
-    ``dgl.unbatch``, ``g.batch_size`` and DGL readouts see the same graphs as PyG.
+    Node and edge order are kept; `data.x` goes to `g.ndata["x"]`, `data.edge_attr` to
+    `g.edata["edge_attr"]`, and the per-graph node/edge counts are set so that
+    `dgl.unbatch`, `g.batch_size` and DGL readouts see the same graphs as PyG.
 
     Args:
-        data: PyG ``Data`` or ``Batch`` (``edge_index`` ``[2, E]`` required).
-        node_key (str): PyG attribute copied to ``ndata["x"]``.
-        edge_key (str): PyG attribute copied to ``edata["edge_attr"]``.
+        data (Data or Batch): a PyG graph or batch (`edge_index` `[2, E]` required).
+        node_key (str): PyG attribute copied to `ndata["x"]`.
+        edge_key (str): PyG attribute copied to `edata["edge_attr"]`.
 
     Example:
         >>> g = to_dgl(next(iter(DataLoader(dataset, batch_size=32))))

@@ -366,7 +366,8 @@ class ShardedGraphBatches:
         device (torch.device, optional): where batches are moved.
         seed (int): shuffling seed, the same on every rank.
         shuffle (bool): shuffle every epoch (default ``True``).
-        rank, world_size (int, optional): default: the process group's.
+        rank (int, optional): this process's rank (default: the process group's).
+        world_size (int, optional): number of ranks (default: the process group's).
 
     Example:
         >>> batches = ShardedGraphBatches(ds.graphs, batch_size=256, seed=0)
@@ -540,7 +541,8 @@ def sharded_loss(loss_name: str, z1: Tensor, z2: Tensor, temperature: float) -> 
 
     Args:
         loss_name (str): ``"graphcl"``, ``"infonce"`` or ``"infonce_one_way"``.
-        z1, z2 (Tensor): ``[b_r, d]`` this rank's projections of the two views.
+        z1 (Tensor): ``[b_r, d]`` this rank's projections of the first view.
+        z2 (Tensor): ``[b_r, d]`` this rank's projections of the second view.
     """
     from .contrastive.losses import anchor_loss
 

@@ -1,13 +1,13 @@
 """Evaluation protocols: frozen-encoder embeddings, the TU SVM protocol, and OGB's linear probe
-and fine-tuning scored by the official ``ogb.graphproppred.Evaluator``.
+and fine-tuning scored by the official `ogb.graphproppred.Evaluator`.
 
 TU protocol (GraphCL/InfoGraph): the encoder readout, in eval mode, of the un-augmented graphs
--> RBF ``SVC``; ``C`` in ``{1e-3, ..., 1e3}`` chosen by an inner 5-fold grid search inside an
+-> RBF `SVC`; `C` in `{1e-3, ..., 1e3}` chosen by an inner 5-fold grid search inside an
 outer 10-fold stratified cross-validation; the score is the mean outer test accuracy.
 
-Every result also carries ``val``: the mean over outer folds of the inner-CV accuracy of the
-chosen ``C``. It is computed from training folds only, so the *strict* way to choose anything
-else (pretraining epoch, target layer, rate) is to compare ``val`` and only report ``test``.
+Every result also carries `val`: the mean over outer folds of the inner-CV accuracy of the
+chosen `C`. It is computed from training folds only, so the *strict* way to choose anything
+else (pretraining epoch, target layer, rate) is to compare `val` and only report `test`.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ SVM_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
 @torch.no_grad()
 def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
                  device: Optional[torch.device | str] = None) -> tuple[np.ndarray, np.ndarray]:
-    """Readout embeddings ``[num_graphs, d]`` and labels of ``graphs`` with ``encoder`` in eval
+    """Readout embeddings `[num_graphs, d]` and labels of `graphs` with `encoder` in eval
     mode (so no activation transform runs); the encoder's mode is restored afterwards."""
     from torch_geometric.loader import DataLoader
 
@@ -52,8 +52,8 @@ def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
 
 
 def _sq_distances(x: np.ndarray) -> np.ndarray:
-    """``[n, n]`` squared Euclidean distances, as libsvm computes them for its RBF kernel
-    (``|a|^2 + |b|^2 - 2 a.b`` in float64)."""
+    """`[n, n]` squared Euclidean distances, as libsvm computes them for its RBF kernel
+    (`|a|^2 + |b|^2 - 2 a.b` in float64)."""
     sq = np.einsum("ij,ij->i", x, x)
     d = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
     return np.maximum(d, 0.0, out=d)
@@ -61,8 +61,8 @@ def _sq_distances(x: np.ndarray) -> np.ndarray:
 
 def _rbf_fold(d2: np.ndarray, x: np.ndarray, y: np.ndarray, train: np.ndarray,
               test: np.ndarray, c_grid: Sequence[float]) -> list[float]:
-    """Test accuracy of an RBF ``SVC`` per ``C``, trained on ``train``: one kernel matrix for
-    every ``C``, with sklearn's ``gamma="scale"`` rule on the training rows."""
+    """Test accuracy of an RBF `SVC` per `C`, trained on `train`: one kernel matrix for
+    every `C`, with sklearn's `gamma="scale"` rule on the training rows."""
     from sklearn.svm import SVC
 
     gamma = 1.0 / (x.shape[1] * x[train].var())
@@ -77,10 +77,10 @@ def _rbf_fold(d2: np.ndarray, x: np.ndarray, y: np.ndarray, train: np.ndarray,
 def _precomputed_protocol(x: np.ndarray, y: np.ndarray, splits: list, c_grid: list[float],
                           inner_folds: int, seed: int, n_jobs: int,
                           progress: bool) -> list[tuple[float, float, float]]:
-    """``(test accuracy, inner-CV accuracy of the chosen C, chosen C)`` per outer fold.
+    """`(test accuracy, inner-CV accuracy of the chosen C, chosen C)` per outer fold.
 
-    The work is cut into one task per (outer fold, inner fold) -- every ``C`` on one kernel --
-    then one refit per outer fold at its chosen ``C``, run on a thread pool: libsvm and numpy
+    The work is cut into one task per (outer fold, inner fold) -- every `C` on one kernel --
+    then one refit per outer fold at its chosen `C`, run on a thread pool: libsvm and numpy
     release the GIL, the distance matrix is shared instead of copied into processes, and the
     small tasks keep both cores busy to the end (whole outer folds as tasks left one idle)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -122,29 +122,29 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
                  inner_folds: int = 5, c_grid: Iterable[float] = SVM_C_GRID,
                  n_jobs: Optional[int] = None, progress: bool = False,
                  method: str = "precomputed") -> dict:
-    r"""The TU SVM protocol on fixed embeddings: RBF ``SVC`` (``gamma="scale"``), ``C`` chosen by
+    r"""The TU SVM protocol on fixed embeddings: RBF `SVC` (`gamma="scale"`), `C` chosen by
     an inner stratified CV grid search inside an outer stratified CV.
 
-    The default ``method="precomputed"`` computes the pairwise squared distances once, gives
-    ``SVC`` a precomputed RBF kernel per fit with the same gamma rule, reuses each kernel for
-    every ``C`` and runs the outer folds in parallel: the same accuracies as
-    ``method="sklearn"`` (``GridSearchCV`` over ``SVC(kernel="rbf")``; equality is tested), in
-    a fraction of the time (``benchmarks/speed.py``).
+    The default `method="precomputed"` computes the pairwise squared distances once, gives
+    `SVC` a precomputed RBF kernel per fit with the same gamma rule, reuses each kernel for
+    every `C` and runs the outer folds in parallel: the same accuracies as
+    `method="sklearn"` (`GridSearchCV` over `SVC(kernel="rbf")`; equality is tested), in
+    a fraction of the time (`benchmarks/speed.py`).
 
     Args:
-        x (ndarray): ``[n, d]`` embeddings.
-        y (ndarray): ``[n]`` labels.
+        x (ndarray): `[n, d]` embeddings.
+        y (ndarray): `[n]` labels.
         seed (int): seed of the outer and inner fold splits.
         folds (int): outer stratified folds (10).
-        inner_folds (int): inner folds of the ``C`` grid search (5).
-        c_grid (iterable): candidate ``C`` values.
-        n_jobs (int, optional): parallel jobs (outer folds; the grid search for ``"sklearn"``).
+        inner_folds (int): inner folds of the `C` grid search (5).
+        c_grid (iterable): candidate `C` values.
+        n_jobs (int, optional): parallel jobs (outer folds; the grid search for `"sklearn"`).
         progress (bool): a tqdm progress bar over the outer folds.
-        method (str): ``"precomputed"`` or ``"sklearn"``. (default: ``"precomputed"``)
+        method (str): `"precomputed"` or `"sklearn"`. (default: `"precomputed"`)
 
     Returns:
-        dict with ``test`` (mean outer accuracy), ``test_std``, ``val`` (mean inner-CV accuracy
-        of the chosen ``C``: validation only), ``fold_test``, ``fold_val``, ``fold_C``.
+        dict with `test` (mean outer accuracy), `test_std`, `val` (mean inner-CV accuracy
+        of the chosen `C`: validation only), `fold_test`, `fold_val`, `fold_C`.
     """
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
@@ -187,8 +187,8 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
 
 
 def ogb_score(name: str, y_true, y_pred) -> float:
-    """The official ``ogb.graphproppred.Evaluator`` score (ROC-AUC, AP or RMSE) of predictions
-    ``[n, tasks]``; missing labels (NaN) are ignored per task, as OGB does."""
+    """The official `ogb.graphproppred.Evaluator` score (ROC-AUC, AP or RMSE) of predictions
+    `[n, tasks]`; missing labels (NaN) are ignored per task, as OGB does."""
     from ogb.graphproppred import Evaluator
 
     evaluator = Evaluator(name)
@@ -199,13 +199,13 @@ def ogb_score(name: str, y_true, y_pred) -> float:
     return float(evaluator.eval({"y_true": y_true, "y_pred": y_pred})[evaluator.eval_metric])
 
 
-#: Inverse regularisation strengths of the OGB linear probe (ridge ``alpha = 1 / C``).
+#: Inverse regularisation strengths of the OGB linear probe (ridge `alpha = 1 / C`).
 PROBE_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 1e1)
 
 
 def ogb_metric(name: str) -> tuple[str, bool]:
-    """``(metric, higher_is_better)`` of an OGB graph dataset, e.g. ``("rocauc", True)``,
-    ``("rmse", False)``."""
+    """`(metric, higher_is_better)` of an OGB graph dataset, e.g. `("rocauc", True)`,
+    `("rmse", False)`."""
     from ogb.graphproppred import Evaluator
 
     metric = Evaluator(name).eval_metric
@@ -219,19 +219,19 @@ def _better(a: float, b: float, higher: bool) -> bool:
 def linear_probe(name: str, x: dict, y: dict, c_grid: Iterable[float] = PROBE_C_GRID) -> dict:
     r"""OGB linear probe on frozen embeddings: standardise with the training statistics, fit one
     logistic regression (classification) or ridge regression (regression) per task on the
-    labelled training rows (missing labels, NaN, are skipped per task), choose ``C`` on the
-    validation score and report the test score of that ``C``. Scores come from the official
-    ``Evaluator``.
+    labelled training rows (missing labels, NaN, are skipped per task), choose `C` on the
+    validation score and report the test score of that `C`. Scores come from the official
+    `Evaluator`.
 
     Args:
         name (str): OGB dataset name (gives the metric and task type).
-        x (dict): ``{"train": [n, d], "valid": ..., "test": ...}`` embeddings.
-        y (dict): the same keys, labels ``[n, tasks]`` with NaN for missing ones.
+        x (dict): `{"train": [n, d], "valid": ..., "test": ...}` embeddings.
+        y (dict): the same keys, labels `[n, tasks]` with NaN for missing ones.
         c_grid (iterable): inverse regularisation strengths.
 
     Returns:
-        dict with ``valid``, ``test`` (scores of the chosen ``C``), ``C``, ``metric`` and
-        ``per_C`` (``[{"C", "valid", "test"}]``).
+        dict with `valid`, `test` (scores of the chosen `C`), `C`, `metric` and
+        `per_C` (`[{"C", "valid", "test"}]`).
     """
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import StandardScaler
@@ -275,7 +275,7 @@ def linear_probe(name: str, x: dict, y: dict, c_grid: Iterable[float] = PROBE_C_
 
 def masked_task_loss(pred: torch.Tensor, target: torch.Tensor, regression: bool) -> torch.Tensor:
     """Mean BCE-with-logits (classification) or MSE (regression) over the labelled entries of
-    ``[B, tasks]`` predictions; missing labels (NaN) contribute nothing."""
+    `[B, tasks]` predictions; missing labels (NaN) contribute nothing."""
     target = target.view(pred.shape).to(pred.dtype)
     labelled = ~torch.isnan(target)
     if not bool(labelled.any()):
@@ -287,7 +287,7 @@ def masked_task_loss(pred: torch.Tensor, target: torch.Tensor, regression: bool)
 
 
 class _GraphPredictor(nn.Module):
-    """Encoder readout -> linear head ``[B, tasks]``; regression outputs are de-standardised
+    """Encoder readout -> linear head `[B, tasks]`; regression outputs are de-standardised
     with the training targets' mean and std, so the head learns on unit-scale targets."""
 
     def __init__(self, encoder: nn.Module, num_tasks: int, mean: Optional[torch.Tensor] = None,
@@ -321,15 +321,15 @@ def finetune(name: str, encoder: nn.Module, splits: dict, *, epochs: int = 100, 
              batch_size: int = 32, dropout: float = 0.5, patience: Optional[int] = None,
              seed: int = 0, device: Optional[torch.device | str] = None,
              progress: bool = False) -> dict:
-    r"""Fine-tune the whole ``encoder`` plus a linear head on an OGB task, keeping the epoch with
+    r"""Fine-tune the whole `encoder` plus a linear head on an OGB task, keeping the epoch with
     the best validation score (early stopping) and reporting its test score, both from the
-    official ``Evaluator``. Activation transforms are removed first (Deep Augmentation is a
-    pretraining device) and the encoder's dropout is set to ``dropout``.
+    official `Evaluator`. Activation transforms are removed first (Deep Augmentation is a
+    pretraining device) and the encoder's dropout is set to `dropout`.
 
     Args:
         name (str): OGB dataset name.
         encoder (nn.Module): a graphaug encoder (modified in place: fine-tuned weights).
-        splits (dict): ``{"train": graphs, "valid": graphs, "test": graphs}``.
+        splits (dict): `{"train": graphs, "valid": graphs, "test": graphs}`.
         epochs (int): maximum number of epochs (pretrain-gnns / GraphCL: 100).
         lr (float), batch_size (int): Adam learning rate and batch size (1e-3, 32).
         dropout (float): encoder dropout while fine-tuning (0.5).
@@ -337,8 +337,8 @@ def finetune(name: str, encoder: nn.Module, splits: dict, *, epochs: int = 100, 
         seed (int): seed of the head initialisation and batch order.
 
     Returns:
-        dict with ``valid``, ``test`` (at the best validation epoch), ``epoch`` (1-based),
-        ``metric`` and ``curve`` (``[{"epoch", "loss", "valid", "test"}]``).
+        dict with `valid`, `test` (at the best validation epoch), `epoch` (1-based),
+        `metric` and `curve` (`[{"epoch", "loss", "valid", "test"}]`).
     """
     from torch_geometric.loader import DataLoader
 
@@ -397,19 +397,19 @@ def finetune(name: str, encoder: nn.Module, splits: dict, *, epochs: int = 100, 
 
 def nested_select(results: Mapping[str, Mapping]) -> dict:
     r"""Strict nested model selection over candidate configurations evaluated by
-    :func:`svm_protocol` with the same seed (hence the same outer folds).
+    `svm_protocol` with the same seed (hence the same outer folds).
 
     In every outer fold the candidate with the best inner-CV *validation* accuracy of that
-    fold's training part is chosen (ties: the first candidate in ``results`` order), and that
+    fold's training part is chosen (ties: the first candidate in `results` order), and that
     fold's test accuracy of the chosen candidate is reported. A fold's test graphs never enter
-    its choice: only ``fold_val`` is read to choose.
+    its choice: only `fold_val` is read to choose.
 
     Args:
-        results (mapping): ``{label: svm_protocol(...) result}``, all with the same folds.
+        results (mapping): `{label: svm_protocol(...) result}`, all with the same folds.
 
     Returns:
-        dict with ``test`` (mean over folds), ``test_std``, ``val``, ``fold_test``,
-        ``fold_val``, ``fold_choice`` (the label chosen in each fold).
+        dict with `test` (mean over folds), `test_std`, `val`, `fold_test`,
+        `fold_val`, `fold_choice` (the label chosen in each fold).
     """
     labels = list(results)
     if not labels:

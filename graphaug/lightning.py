@@ -1,12 +1,12 @@
-"""PyTorch Lightning wrapper of :class:`~graphaug.GraphCL` (``pip install graphaug[lightning]``).
+"""PyTorch Lightning wrapper of `GraphCL` (`pip install graphaug[lightning]`).
 
 Lightning's DDP strategy initialises the default process group, so the wrapped model already
 gathers every rank's projections before the loss and synchronises its PCA statistics
-(:mod:`graphaug.distributed`); Lightning averages the gradients. Use
-:func:`graphaug.distributed.convert_sync_batchnorm` (CPU/gloo included) or Lightning's
-``sync_batchnorm=True`` (CUDA only) for global BatchNorm statistics, and
-:class:`~graphaug.distributed.ShardedGraphBatches` or PyG's ``DataLoader`` (Lightning adds a
-``DistributedSampler``) for the data.
+(`graphaug.distributed`); Lightning averages the gradients. Use
+`graphaug.distributed.convert_sync_batchnorm` (CPU/gloo included) or Lightning's
+`sync_batchnorm=True` (CUDA only) for global BatchNorm statistics, and
+`ShardedGraphBatches` or PyG's `DataLoader` (Lightning adds a
+`DistributedSampler`) for the data.
 """
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ __all__ = ["GraphCLModule"]
 
 
 class GraphCLModule(pl.LightningModule):
-    r"""A :class:`~graphaug.GraphCL` model as a ``LightningModule``: ``training_step`` returns
-    ``model(batch)`` (on several ranks: this rank's share of the global loss) and logs the
-    loss averaged over ranks as ``train_loss``.
+    r"""A `GraphCL` model as a `LightningModule`: `training_step` returns
+    `model(batch)` (on several ranks: this rank's share of the global loss) and logs the
+    loss averaged over ranks as `train_loss`.
 
     Args:
         model (GraphCL): the contrastive model (encoder, deep/input augmentation).
         lr (float): Adam learning rate (GraphCL: 0.01 on TU, 0.001 for chemistry).
-        optimizer (callable, optional): ``optimizer(parameters) -> Optimizer`` instead of Adam.
+        optimizer (callable, optional): `optimizer(parameters) -> Optimizer` instead of Adam.
 
     Example:
         >>> module = GraphCLModule(ga.GraphCL(enc, ga.DeepAug(2, ga.ActivationPCA(k=1))))

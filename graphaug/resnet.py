@@ -1,6 +1,6 @@
 """A small CIFAR-style ResNet, written here (torchvision does not import on this stack).
 
-Submodule names follow torchvision (``stem``, ``layer1..layer4``, ``pool``, ``head``) so that the
+Submodule names follow torchvision (`stem`, `layer1..layer4`, `pool`, `head`) so that the
 same target names work on either.
 """
 from __future__ import annotations
@@ -38,11 +38,11 @@ class SmallResNet(nn.Module):
         widths (sequence of int): channels of the four stages.
         blocks (sequence of int): blocks per stage.
         in_channels (int): image channels.
-        head_dim (int, optional): output size of a Linear-ReLU-Linear head (``None``: no head,
+        head_dim (int, optional): output size of a Linear-ReLU-Linear head (`None`: no head,
             the pooled feature is the output).
 
     Shapes:
-        ``[B, in_channels, H, W]`` -> ``[B, widths[-1]]`` (or ``[B, head_dim]``).
+        `[B, in_channels, H, W]` -> `[B, widths[-1]]` (or `[B, head_dim]`).
 
     Example:
         >>> net = SmallResNet(widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1), head_dim=32)
@@ -72,7 +72,7 @@ class SmallResNet(nn.Module):
             nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, head_dim))
 
     def features(self, x: Tensor) -> Tensor:
-        """Pooled feature ``[B, widths[-1]]`` (no head)."""
+        """Pooled feature `[B, widths[-1]]` (no head)."""
         x = self.stem(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.pool(x)

@@ -2,18 +2,18 @@
 
 The paper links Deep Augmentation's gain to less *co-adaptation* between layers: in a
 contrastively trained encoder without it, the outputs of consecutive layers become very similar
-(a form of collapse). :func:`layer_similarity` measures that with kernel CKA between the target
-outputs, pooled per sample; :func:`coadaptation_scores` turns the matrix into one score per
-target and :func:`recommend_layer` picks the target whose output the layers above it copy most.
+(a form of collapse). `layer_similarity` measures that with kernel CKA between the target
+outputs, pooled per sample; `coadaptation_scores` turns the matrix into one score per
+target and `recommend_layer` picks the target whose output the layers above it copy most.
 The rule is graphaug's formalisation of the paper's idea; how well it matches a full sweep is
-measured, not assumed (``benchmarks/results/layer_selection.md`` when it has been run).
+measured, not assumed (`benchmarks/results/layer_selection.md` when it has been run).
 
 Label-free criteria choose a whole configuration (target, transform, rate, or none) from the
-trained encoders alone, without labels: :func:`rankme` (effective rank, Garrido et al., ICML
-2023), :func:`alignment` and :func:`uniformity` (Wang & Isola, ICML 2020), the contrastive loss
-on a fixed sample of graphs and the CKA co-adaptation; :func:`graph_criteria` computes them all
-for a graph encoder and :func:`select_config` picks the best candidate by one of them
-(directions in :data:`CRITERIA`).
+trained encoders alone, without labels: `rankme` (effective rank, Garrido et al., ICML
+2023), `alignment` and `uniformity` (Wang & Isola, ICML 2020), the contrastive loss
+on a fixed sample of graphs and the CKA co-adaptation; `graph_criteria` computes them all
+for a graph encoder and `select_config` picks the best candidate by one of them
+(directions in `CRITERIA`).
 """
 from __future__ import annotations
 
@@ -52,12 +52,12 @@ def _sq_dists(a: Tensor, b: Tensor) -> Tensor:
 
 
 def median_sigma(x: Union[Tensor, np.ndarray], max_rows: int = 4096, seed: int = 0) -> float:
-    r"""RBF bandwidth :math:`\sigma = \sqrt{\mathrm{median}}` of the non-zero squared distances
-    between distinct rows (pairs :math:`i < j`; the usual median, the mean of the two middle
+    r"""RBF bandwidth $\sigma = \sqrt{\mathrm{median}}$ of the non-zero squared distances
+    between distinct rows (pairs $i < j$; the usual median, the mean of the two middle
     values for an even count), the bandwidth rule of the authors' analysis code.
 
-    For more than ``max_rows`` rows the median is taken over the pairs of a fixed random subset
-    of ``max_rows`` rows (seeded): exact enough for a bandwidth and memory-bounded.
+    For more than `max_rows` rows the median is taken over the pairs of a fixed random subset
+    of `max_rows` rows (seeded): exact enough for a bandwidth and memory-bounded.
     """
     x = _as_float64(x)
     if x.size(0) > max_rows:
@@ -79,10 +79,10 @@ def _gram_block(x: Tensor, rows: slice, kernel: str, sigma: Optional[float]) -> 
 
 def _hsic_matrix(reps: Sequence[Tensor], kernel: str, sigmas: Sequence[Optional[float]],
                  unbiased: bool) -> np.ndarray:
-    """``[T, T]`` HSIC between every pair of the float64 ``[n, d]`` ``reps`` (diagonal:
+    """`[T, T]` HSIC between every pair of the float64 `[n, d]` `reps` (diagonal:
     HSIC(K, K)), accumulated over row blocks. Each representation's Gram block is computed
-    once per block and shared by all its pairs; blocks are sized so the ``T`` blocks held
-    together stay within ``_GRAM_BUDGET`` bytes."""
+    once per block and shared by all its pairs; blocks are sized so the `T` blocks held
+    together stay within `_GRAM_BUDGET` bytes."""
     n, size = reps[0].size(0), len(reps)
     block = max(1, min(_BLOCK, _GRAM_BUDGET // (8 * n * size)))
     traces = np.zeros((size, size))  # sum of K_i * K_j over all entries
@@ -115,7 +115,7 @@ def _hsic_matrix(reps: Sequence[Tensor], kernel: str, sigmas: Sequence[Optional[
 
 def _cka_matrix(reps: Sequence[Tensor], kernel: str, sigmas: Sequence[Optional[float]],
                 unbiased: bool) -> np.ndarray:
-    """``[T, T]`` CKA of checked float64 inputs with each one's bandwidth given."""
+    """`[T, T]` CKA of checked float64 inputs with each one's bandwidth given."""
     hsic = _hsic_matrix(reps, kernel, sigmas, unbiased)
     self_hsic = np.diag(hsic).copy()
     if (self_hsic <= 0).any():
@@ -127,22 +127,22 @@ def _cka_matrix(reps: Sequence[Tensor], kernel: str, sigmas: Sequence[Optional[f
 
 def cka(x: Union[Tensor, np.ndarray], y: Union[Tensor, np.ndarray], kernel: str = "linear",
         sigma: Optional[float] = None, unbiased: bool = False) -> float:
-    r"""Centred kernel alignment between two representations of the same ``n`` samples.
+    r"""Centred kernel alignment between two representations of the same `n` samples.
 
-    :math:`\mathrm{CKA} = \mathrm{HSIC}(K, L) / \sqrt{\mathrm{HSIC}(K, K)\,\mathrm{HSIC}(L, L)}`
-    with :math:`K, L` the Gram matrices of ``x`` and ``y``. Computed in float64, blockwise (no
-    ``n x n`` matrix is held; 10k rows fit in a few hundred MB).
+    $\mathrm{CKA} = \mathrm{HSIC}(K, L) / \sqrt{\mathrm{HSIC}(K, K)\,\mathrm{HSIC}(L, L)}$
+    with $K, L$ the Gram matrices of `x` and `y`. Computed in float64, blockwise (no
+    `n x n` matrix is held; 10k rows fit in a few hundred MB).
 
     Args:
-        x (Tensor or ndarray): ``[n, p]`` (more dims are flattened per row).
-        y (Tensor or ndarray): ``[n, q]``.
-        kernel (str): ``"linear"`` or ``"rbf"``. (default: ``"linear"``)
-        sigma (float, optional): RBF bandwidth for both; default: :func:`median_sigma` of each.
+        x (Tensor or ndarray): `[n, p]` (more dims are flattened per row).
+        y (Tensor or ndarray): `[n, q]`.
+        kernel (str): `"linear"` or `"rbf"`. (default: `"linear"`)
+        sigma (float, optional): RBF bandwidth for both; default: `median_sigma` of each.
         unbiased (bool): the debiased HSIC estimator (Song et al., 2012), which removes the
-            positive bias of CKA at small ``n``; needs ``n >= 4``. (default: ``False``)
+            positive bias of CKA at small `n`; needs `n >= 4`. (default: `False`)
 
     Returns:
-        float in ``[0, 1]`` (the debiased value may fall slightly outside).
+        float in `[0, 1]` (the debiased value may fall slightly outside).
 
     Example:
         >>> x = torch.randn(100, 8)
@@ -158,7 +158,7 @@ def cka(x: Union[Tensor, np.ndarray], y: Union[Tensor, np.ndarray], kernel: str 
 
 
 def _checked(reps: Sequence, kernel: str, unbiased: bool) -> list[Tensor]:
-    """``reps`` as float64 ``[n, d]`` tensors, after :func:`cka`'s argument checks."""
+    """`reps` as float64 `[n, d]` tensors, after `cka`'s argument checks."""
     if kernel not in ("linear", "rbf"):
         raise ValueError(f"kernel must be 'linear' or 'rbf', got {kernel!r}")
     reps = [_as_float64(r) for r in reps]
@@ -208,21 +208,21 @@ def _default_call(model: nn.Module):
 def layer_similarity(model: nn.Module, batches: Iterable, targets: Optional[Sequence[int]] = None,
                      *, kernel: str = "rbf", per_node: bool = False, call=None,
                      unbiased: bool = False) -> tuple[np.ndarray, list[int]]:
-    r"""CKA matrix between the target outputs of a trained ``model`` (in eval mode).
+    r"""CKA matrix between the target outputs of a trained `model` (in eval mode).
 
-    Each target's activation is pooled per sample with the grouping :func:`graphaug.attach`
+    Each target's activation is pooled per sample with the grouping `graphaug.attach`
     discovers: graph readout (sum over the nodes of each graph), mean over real tokens, global
-    average pool for feature maps; ``per_node=True`` keeps node rows instead.
+    average pool for feature maps; `per_node=True` keeps node rows instead.
 
     Args:
-        model (nn.Module): the encoder (any layout :func:`graphaug.targets` knows).
-        batches (iterable): inputs; each is passed as ``call(model, batch)`` (default:
-            ``model(batch)``, or graphaug's PyG/DGL batch call for graph encoders).
+        model (nn.Module): the encoder (any layout `graphaug.targets` knows).
+        batches (iterable): inputs; each is passed as `call(model, batch)` (default:
+            `model(batch)`, or graphaug's PyG/DGL batch call for graph encoders).
         targets (list of int, optional): which targets (default: all but the head).
-        kernel (str), unbiased (bool): see :func:`cka`.
+        kernel (str), unbiased (bool): see `cka`.
 
     Returns:
-        ``(matrix [T, T], targets)``.
+        `(matrix [T, T], targets)`.
 
     Example:
         >>> sim, targets = layer_similarity(encoder, DataLoader(graphs, batch_size=256))
@@ -252,7 +252,7 @@ def layer_similarity(model: nn.Module, batches: Iterable, targets: Optional[Sequ
 
 
 def coadaptation_scores(matrix: np.ndarray, targets: Sequence[int]) -> dict[int, float]:
-    """Per target ``t``: the mean CKA between ``t``'s output and the outputs of the layers
+    """Per target `t`: the mean CKA between `t`'s output and the outputs of the layers
     above it (how much the upper layers copy it). The topmost target has no score."""
     matrix = np.asarray(matrix)
     return {t: float(matrix[i, i + 1:].mean()) for i, t in enumerate(targets)
@@ -261,9 +261,9 @@ def coadaptation_scores(matrix: np.ndarray, targets: Sequence[int]) -> dict[int,
 
 def recommend_layer(matrix: np.ndarray, targets: Sequence[int],
                     candidates: Optional[Sequence[int]] = None) -> tuple[int, dict[int, float]]:
-    """The target to augment: the most co-adapted one (highest :func:`coadaptation_scores`),
-    among ``candidates`` (default: the hidden layers, i.e. every scored target but the input);
-    ties go to the deeper layer. Returns ``(target, scores)``."""
+    """The target to augment: the most co-adapted one (highest `coadaptation_scores`),
+    among `candidates` (default: the hidden layers, i.e. every scored target but the input);
+    ties go to the deeper layer. Returns `(target, scores)`."""
     scores = coadaptation_scores(matrix, targets)
     pool = [t for t in (candidates if candidates is not None else scores) if t in scores]
     if candidates is None and len(pool) > 1:
@@ -280,7 +280,7 @@ def recommend_layer(matrix: np.ndarray, targets: Sequence[int],
 #: eps of RankMe as Garrido et al. (ICML 2023) define it
 RANKME_EPS = 1e-7
 
-#: every label-free criterion: ``name -> (direction, meaning)``; ``"max"``: higher is better
+#: every label-free criterion: `name -> (direction, meaning)`; `"max"`: higher is better
 CRITERIA: dict[str, tuple[str, str]] = {
     "rankme": ("max", "effective rank of the readout embeddings (Garrido et al., 2023)"),
     "alignment": ("min", "mean squared distance between the l2-normalised embeddings of a graph "
@@ -310,19 +310,20 @@ def rankme(z: Union[Tensor, np.ndarray], eps: float = RANKME_EPS) -> float:
     "RankMe: Assessing the downstream performance of pretrained self-supervised
     representations by their rank", ICML 2023, eq. 1).
 
-    With :math:`\sigma_k` the singular values of ``z`` (not centred, as in the paper),
+    With $\sigma_k$ the singular values of `z` (not centred, as in the paper),
 
-    .. math::
-        p_k = \frac{\sigma_k}{\lVert \sigma \rVert_1} + \epsilon, \qquad
-        \mathrm{RankMe}(z) = \exp\Big(-\sum_k p_k \log p_k\Big).
+    $$
+    p_k = \frac{\sigma_k}{\lVert \sigma \rVert_1} + \epsilon, \qquad
+    \mathrm{RankMe}(z) = \exp\Big(-\sum_k p_k \log p_k\Big).
+    $$
 
-    It lies in about ``[1, min(n, d)]``: ``k`` for a matrix of rank ``k`` with equal singular
-    values, ``1`` for a collapsed (rank-one) embedding. Invariant to scaling and to rotations
+    It lies in about `[1, min(n, d)]`: `k` for a matrix of rank `k` with equal singular
+    values, `1` for a collapsed (rank-one) embedding. Invariant to scaling and to rotations
     of either side. Higher is better (less dimensional collapse).
 
     Args:
-        z (Tensor or ndarray): ``[n, d]`` embeddings (e.g. the readout of ``n`` graphs).
-        eps (float): :math:`\epsilon`. (default: ``1e-7``, the paper's)
+        z (Tensor or ndarray): `[n, d]` embeddings (e.g. the readout of `n` graphs).
+        eps (float): $\epsilon$. (default: `1e-7`, the paper's)
 
     Example:
         >>> z = torch.randn(1000, 4) @ torch.randn(4, 32)   # rank 4
@@ -342,16 +343,18 @@ def alignment(z1: Union[Tensor, np.ndarray], z2: Union[Tensor, np.ndarray],
     r"""Alignment of positive pairs (Wang & Isola, "Understanding contrastive representation
     learning through alignment and uniformity on the hypersphere", ICML 2020):
 
-    .. math::
-        \mathcal{L}_{align} = \frac{1}{n}\sum_i \lVert f(x_i) - f(y_i) \rVert_2^{\alpha}
+    $$
+    \mathcal{L}_{align} = \frac{1}{n}\sum_i \lVert f(x_i) - f(y_i) \rVert_2^{\alpha}
+    $$
 
-    with :math:`f` the l2-normalised embedding and :math:`(x_i, y_i)` two views of sample
-    ``i``. In ``[0, 2^alpha]``; ``0`` when the views coincide. Lower is better.
+    with $f$ the l2-normalised embedding and $(x_i, y_i)$ two views of sample
+    `i`. In `[0, 2^alpha]`; `0` when the views coincide. Lower is better.
 
     Args:
-        z1, z2 (Tensor or ndarray): ``[n, d]`` embeddings of the two views, row ``i`` of each
-            from sample ``i``.
-        alpha (float): the exponent (default: ``2``, the paper's).
+        z1 (Tensor or ndarray): `[n, d]` embeddings of the first view, row `i` from sample
+            `i`.
+        z2 (Tensor or ndarray): `[n, d]` embeddings of the second view, in the same order.
+        alpha (float): the exponent (default: `2`, the paper's).
 
     Example:
         >>> z = torch.randn(10, 8)
@@ -372,16 +375,17 @@ def uniformity(z: Union[Tensor, np.ndarray], t: float = 2.0) -> float:
     r"""Uniformity (Wang & Isola, ICML 2020): the log of the mean Gaussian potential between
     the l2-normalised embeddings of distinct samples,
 
-    .. math::
-        \mathcal{L}_{uniform} = \log \frac{2}{n(n-1)} \sum_{i<j}
-            e^{-t \lVert f(x_i) - f(x_j) \rVert_2^2}.
+    $$
+    \mathcal{L}_{uniform} = \log \frac{2}{n(n-1)} \sum_{i<j}
+    e^{-t \lVert f(x_i) - f(x_j) \rVert_2^2}.
+    $$
 
-    In ``[-4t, 0]``: ``0`` when every embedding points the same way (collapse), ``-4t`` for two
+    In `[-4t, 0]`: `0` when every embedding points the same way (collapse), `-4t` for two
     antipodal points. Lower is better (more uniform on the sphere).
 
     Args:
-        z (Tensor or ndarray): ``[n, d]`` embeddings, ``n >= 2``.
-        t (float): the potential's scale. (default: ``2``, the paper's)
+        z (Tensor or ndarray): `[n, d]` embeddings, `n >= 2`.
+        t (float): the potential's scale. (default: `2`, the paper's)
 
     Example:
         >>> uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
@@ -395,7 +399,7 @@ def uniformity(z: Union[Tensor, np.ndarray], t: float = 2.0) -> float:
 
 
 def coadaptation(matrix: np.ndarray, targets: Sequence[int]) -> float:
-    """One co-adaptation score of a trained model: the mean of :func:`coadaptation_scores`
+    """One co-adaptation score of a trained model: the mean of `coadaptation_scores`
     (each target's mean CKA with the outputs of the layers above it) over its targets. Lower
     is better: the layers copy each other less."""
     scores = coadaptation_scores(matrix, targets)
@@ -408,31 +412,31 @@ def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, s
                    input_aug: str = "random2", aug_ratio: float = 0.1,
                    temperature: float = 0.2, batch_size: int = 128,
                    criteria: Optional[Sequence[str]] = None) -> dict[str, float]:
-    r"""Every label-free criterion (:data:`CRITERIA`) of a trained graph encoder, on
+    r"""Every label-free criterion (`CRITERIA`) of a trained graph encoder, on
     un-augmented embeddings with the encoder in eval mode (its mode is restored).
 
-    A fixed subset of ``sample`` graphs (drawn with ``seed``) and fixed input-augmented views
-    of it (``input_aug`` at ``aug_ratio``, also drawn with ``seed``) are used, so every
+    A fixed subset of `sample` graphs (drawn with `seed`) and fixed input-augmented views
+    of it (`input_aug` at `aug_ratio`, also drawn with `seed`) are used, so every
     candidate of a selection is scored on the same graphs and views:
 
-    - ``rankme``, ``uniformity``: the readout of the subset;
-    - ``alignment``: readout of each graph against readout of its view;
-    - ``loss``: GraphCL's NT-Xent (temperature ``temperature``) of the projections of the
-      graphs (anchors) and their views, averaged over batches of ``batch_size``; it needs the
-      encoder's projection head (``project=True``, graphaug encoders);
-    - ``cka``: :func:`coadaptation` of :func:`layer_similarity` on the subset.
+    - `rankme`, `uniformity`: the readout of the subset;
+    - `alignment`: readout of each graph against readout of its view;
+    - `loss`: GraphCL's NT-Xent (temperature `temperature`) of the projections of the
+      graphs (anchors) and their views, averaged over batches of `batch_size`; it needs the
+      encoder's projection head (`project=True`, graphaug encoders);
+    - `cka`: `coadaptation` of `layer_similarity` on the subset.
 
     Labels are never read, and the global RNG is left as it was.
 
     Args:
         encoder (nn.Module): a graphaug graph encoder (PyG or DGL).
-        graphs (sequence): PyG ``Data`` graphs.
-        sample (int): subset size (all graphs when fewer). (default: ``512``)
-        seed (int): seed of the subset and the views. (default: ``0``)
+        graphs (sequence): PyG `Data` graphs.
+        sample (int): subset size (all graphs when fewer). (default: `512`)
+        seed (int): seed of the subset and the views. (default: `0`)
         criteria (list of str, optional): which to compute (default: all).
 
     Returns:
-        ``{criterion: value}``, plus ``"sample"``: the number of graphs used.
+        `{criterion: value}`, plus `"sample"`: the number of graphs used.
 
     Example:
         >>> encoder, _ = pretrain(graphs, num_features, MethodConfig(), seed=0)
@@ -498,15 +502,15 @@ def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, s
 
 
 def select_config(candidates: Mapping[str, Mapping[str, float]], criterion: str) -> str:
-    """The candidate configuration a label-free ``criterion`` picks: the highest ``rankme``,
-    the lowest ``alignment``, ``uniformity``, ``loss`` or ``cka`` (see :data:`CRITERIA`).
-    Ties go to the first candidate in ``candidates`` order (put the preset first to prefer
+    """The candidate configuration a label-free `criterion` picks: the highest `rankme`,
+    the lowest `alignment`, `uniformity`, `loss` or `cka` (see `CRITERIA`).
+    Ties go to the first candidate in `candidates` order (put the preset first to prefer
     it).
 
     Args:
-        candidates (mapping): ``{label: {criterion: value, ...}}``, e.g. one
-            :func:`graph_criteria` result per configuration.
-        criterion (str): a key of :data:`CRITERIA`.
+        candidates (mapping): `{label: {criterion: value, ...}}`, e.g. one
+            `graph_criteria` result per configuration.
+        criterion (str): a key of `CRITERIA`.
 
     Returns:
         the chosen label.

@@ -10,7 +10,7 @@ __all__ = ["paired_comparison", "mean_interval"]
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the Student-t confidence interval of the mean of ``values``."""
+    """`(mean, low, high)`: the Student-t confidence interval of the mean of `values`."""
     from scipy import stats
 
     v = np.asarray(values, dtype=np.float64)
@@ -21,15 +21,16 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
 
 
 def paired_comparison(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
-    r"""``a - b`` per seed: mean, ``level`` t-interval and a two-sided Wilcoxon signed-rank test.
+    r"""`a - b` per seed: mean, `level` t-interval and a two-sided Wilcoxon signed-rank test.
 
     Args:
-        a, b (sequence of float): one score per seed, the same seeds in the same order.
-        level (float): confidence level of the interval. (default: ``0.95``)
+        a (sequence of float): one score per seed.
+        b (sequence of float): one score per seed, the same seeds in the same order.
+        level (float): confidence level of the interval. (default: `0.95`)
 
     Returns:
-        dict with ``mean``, ``low``, ``high``, ``wilcoxon_p`` (``1.0`` when every difference is
-        zero), ``wins`` (seeds where ``a > b``), ``n`` and ``significant`` (the interval
+        dict with `mean`, `low`, `high`, `wilcoxon_p` (`1.0` when every difference is
+        zero), `wins` (seeds where `a > b`), `n` and `significant` (the interval
         excludes zero).
 
     Example:

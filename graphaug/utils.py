@@ -1,5 +1,5 @@
 """Seeding, atomic result files, safe loading of torch files, resumable checkpoints and a robust
-``eigh``."""
+`eigh`."""
 from __future__ import annotations
 
 import json
@@ -23,16 +23,16 @@ __all__ = ["seed_everything", "finite_hint", "all_finite", "atomic_write_text",
 
 
 def eigh_vectors(matrix: torch.Tensor) -> torch.Tensor:
-    """Eigenvectors of the symmetric ``matrix`` (``[d, d]``) as columns, ascending eigenvalues,
-    in ``matrix``'s dtype.
+    """Eigenvectors of the symmetric `matrix` (`[d, d]`) as columns, ascending eigenvalues,
+    in `matrix`'s dtype.
 
-    float32 ``torch.linalg.eigh`` (LAPACK ``syevd``) can fail on a valid covariance -- seen on
+    float32 `torch.linalg.eigh` (LAPACK `syevd`) can fail on a valid covariance -- seen on
     DD, whose one-hot input leaves most of its 89 features empty in some batches: it raises, or
     returns NaN without raising -- where float64 does not. Only then is it redone in float64, so
     every matrix float32 handles keeps its float32 answer.
 
     Raises:
-        ValueError: ``matrix`` is not finite.
+        ValueError: `matrix` is not finite.
         torch.linalg.LinAlgError: float64 fails too.
     """
     try:
@@ -51,22 +51,22 @@ def eigh_vectors(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def finite_hint(x: torch.Tensor) -> torch.Tensor:
-    """A 0-dim bool tensor (on ``x``'s device, no host sync) that is ``True`` only when every
-    element of ``x`` is finite: the finiteness of ``x.sum()``, because a NaN or Inf element
-    makes the sum NaN or Inf. One reduction, no ``[N, d]`` bool temporary, about 20x cheaper
-    than ``torch.isfinite(x).all()`` on CPU. ``False`` can also mean that the sum of large
-    finite values overflowed: confirm with :func:`all_finite` before raising."""
+    """A 0-dim bool tensor (on `x`'s device, no host sync) that is `True` only when every
+    element of `x` is finite: the finiteness of `x.sum()`, because a NaN or Inf element
+    makes the sum NaN or Inf. One reduction, no `[N, d]` bool temporary, about 20x cheaper
+    than `torch.isfinite(x).all()` on CPU. `False` can also mean that the sum of large
+    finite values overflowed: confirm with `all_finite` before raising."""
     return torch.isfinite(x.sum())
 
 
 def all_finite(x: torch.Tensor) -> bool:
-    """Whether every element of ``x`` is finite: the cheap :func:`finite_hint`, and the exact
+    """Whether every element of `x` is finite: the cheap `finite_hint`, and the exact
     element-wise check only when the hint fails (a NaN/Inf, or an overflowing sum)."""
     return bool(finite_hint(x)) or bool(torch.isfinite(x).all())
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``."""
+    """Seed Python, NumPy and torch; return a CPU `torch.Generator` seeded with `seed`."""
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
     torch.manual_seed(seed)
@@ -91,17 +91,17 @@ def _atomic_replace(path: os.PathLike | str, write) -> Path:
 
 
 def atomic_write_text(path: os.PathLike | str, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    """Write `text` to `path` atomically (temporary file + rename)."""
     return _atomic_replace(path, lambda h: h.write(text.encode()))
 
 
 def atomic_write_json(path: os.PathLike | str, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    """Write `obj` as indented JSON to `path` atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def atomic_torch_save(path: os.PathLike | str, obj: Any) -> Path:
-    """``torch.save`` to ``path`` atomically."""
+    """`torch.save` to `path` atomically."""
     return _atomic_replace(path, lambda h: torch.save(obj, h))
 
 
@@ -115,8 +115,8 @@ class UnsafeFileError(ValueError):
 
 
 def _numpy_globals() -> list:
-    """What ``torch.save`` writes for a NumPy array (NumPy's RNG state holds one): its
-    reconstructor, ``ndarray`` and the dtype classes. Arrays only; nothing that runs code."""
+    """What `torch.save` writes for a NumPy array (NumPy's RNG state holds one): its
+    reconstructor, `ndarray` and the dtype classes. Arrays only; nothing that runs code."""
     import numpy as np
     try:
         from numpy._core.multiarray import _reconstruct
@@ -128,24 +128,24 @@ def _numpy_globals() -> list:
 
 
 def safe_load(path: os.PathLike | str, *, allowed: Iterable = (), what: str = "file") -> Any:
-    r"""``torch.load(path, weights_only=True)`` on the CPU, with clear errors.
+    r"""`torch.load(path, weights_only=True)` on the CPU, with clear errors.
 
     Only tensors, plain Python containers and numbers, NumPy arrays and the classes in
-    ``allowed`` are rebuilt; a file that asks for anything else (a pickle that would run code)
+    `allowed` are rebuilt; a file that asks for anything else (a pickle that would run code)
     is refused. The extra classes are allowed for this call only (a scoped
-    ``torch.serialization.safe_globals``), never process-wide. Use it for every file a user or a
+    `torch.serialization.safe_globals`), never process-wide. Use it for every file a user or a
     data root supplies: checkpoints, resume files, processed datasets.
 
     Args:
         path (path): the file.
         allowed (iterable): extra classes or functions the file may reference (default: none).
-        what (str): what the file is, for the messages (default: ``"file"``).
+        what (str): what the file is, for the messages (default: `"file"`).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        UnsafeFileError: (a ``ValueError``) the file references a class or function that is
+        FileNotFoundError: `path` does not exist.
+        UnsafeFileError: (a `ValueError`) the file references a class or function that is
             not allowed; nothing from it was run.
-        UnreadableFileError: (a ``ValueError``) the file is empty, truncated or not a torch
+        UnreadableFileError: (a `ValueError`) the file is empty, truncated or not a torch
             file.
 
     Example:
@@ -194,7 +194,7 @@ class CorruptFileWarning(UserWarning):
 
 
 def move_aside(path: os.PathLike | str, reason: str) -> Path:
-    """Rename an unreadable ``path`` to ``<path>.corrupt`` (``.corrupt.1``, ... when taken) and
+    """Rename an unreadable `path` to `<path>.corrupt` (`.corrupt.1`, ... when taken) and
     warn with both names, so the file is recomputed but kept for inspection.
 
     Args:
@@ -223,7 +223,7 @@ def rng_state(generators: Optional[dict[str, torch.Generator]] = None) -> dict:
 
 
 def set_rng_state(state: dict, generators: Optional[dict[str, torch.Generator]] = None) -> None:
-    """Restore what :func:`rng_state` captured."""
+    """Restore what `rng_state` captured."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])

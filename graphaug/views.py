@@ -1,17 +1,17 @@
 """Input-graph augmentations (GraphCL) on collated PyG batches, vectorised and exact per graph.
 
-Every augmentation works on a whole ``Batch`` at once with tensor operations only (no Python
-loop over graphs), on CPU or GPU, and is exact per graph: graph ``i`` with ``n_i`` nodes and
-``e_i`` (directed) edges loses exactly ``int(n_i * ratio)`` nodes / ``int(e_i * ratio)`` edges,
-added edges join two nodes of the same graph, and ``x``, ``edge_attr``, ``batch`` and ``y`` stay
+Every augmentation works on a whole `Batch` at once with tensor operations only (no Python
+loop over graphs), on CPU or GPU, and is exact per graph: graph `i` with `n_i` nodes and
+`e_i` (directed) edges loses exactly `int(n_i * ratio)` nodes / `int(e_i * ratio)` edges,
+added edges join two nodes of the same graph, and `x`, `edge_attr`, `batch` and `y` stay
 aligned. The input batch is never modified.
 
 GraphCL's official code has two known bugs; the correct behaviour is the default and the
-quirks sit behind flags: ``subgraph(..., official_quirk=True)`` only ever grows from the first
-node's neighbours, ``perturb_edges(..., add_edges=False)`` drops edges without adding any.
+quirks sit behind flags: `subgraph(..., official_quirk=True)` only ever grows from the first
+node's neighbours, `perturb_edges(..., add_edges=False)` drops edges without adding any.
 
-``mask_nodes`` writes GraphCL's Gaussian noise into float features; integer (categorical)
-features, such as OGB atom types, need an explicit ``mask_token`` (a ``ValueError`` says so).
+`mask_nodes` writes GraphCL's Gaussian noise into float features; integer (categorical)
+features, such as OGB atom types, need an explicit `mask_token` (a `ValueError` says so).
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ __all__ = ["GraphView", "drop_nodes", "perturb_edges", "mask_attributes", "subgr
 class GraphView:
     """Planned edits of a batch: which nodes/edges to keep, which edges to add, new features.
 
-    Augmentations fill a plan for the graphs they are *active* on; :meth:`apply` builds the new
-    batch once, so that ``random2/3/4`` can combine several augmentations in one pass.
+    Augmentations fill a plan for the graphs they are *active* on; `apply` builds the new
+    batch once, so that `random2/3/4` can combine several augmentations in one pass.
 
-    Nodes must be grouped by graph (PyG's sorted ``batch`` vector). Edges may come in any
+    Nodes must be grouped by graph (PyG's sorted `batch` vector). Edges may come in any
     order; a collated batch keeps them grouped by graph, which makes edge sampling cheaper.
     """
 
@@ -62,8 +62,8 @@ class GraphView:
         return self.node_graph.device
 
     def edge_groups(self) -> tuple[Tensor, Optional[Tensor]]:
-        """``(edge_ptr, perm)``: graph ``g`` owns the edges ``perm[edge_ptr[g]:edge_ptr[g+1]]``
-        (``perm`` is ``None`` when the edges are already grouped by graph, as collated)."""
+        """`(edge_ptr, perm)`: graph `g` owns the edges `perm[edge_ptr[g]:edge_ptr[g+1]]`
+        (`perm` is `None` when the edges are already grouped by graph, as collated)."""
         if self._edge_groups is None:
             self._edge_groups = _edge_groups(self.batch, self.node_graph, self.node_ptr,
                                              self.num_graphs)
@@ -83,7 +83,7 @@ class GraphView:
         self.edge_keep[ids] = False
 
     def apply(self):
-        """Return the augmented batch (a new ``Batch``)."""
+        """Return the augmented batch (a new `Batch`)."""
         from torch_geometric.data import Batch
 
         old = self.batch
@@ -124,14 +124,14 @@ class GraphView:
 
 
 def _checked(batch):
-    """``batch`` if its graph is well-formed, a shallow copy with an ``int64`` ``edge_index`` if
+    """`batch` if its graph is well-formed, a shallow copy with an `int64` `edge_index` if
     that was another integer type (the input is never modified); else a clear error.
 
     Raises:
-        TypeError: ``edge_index`` is missing, not a tensor or not integer.
-        ValueError: ``edge_index`` is not ``[2, E]``, a node id lies outside ``0 .. N-1``, the
-            node count is unknown, ``batch.batch`` does not have one entry per node or
-            ``edge_attr`` not one row per edge.
+        TypeError: `edge_index` is missing, not a tensor or not integer.
+        ValueError: `edge_index` is not `[2, E]`, a node id lies outside `0 .. N-1`, the
+            node count is unknown, `batch.batch` does not have one entry per node or
+            `edge_attr` not one row per edge.
     """
     edge_index = getattr(batch, "edge_index", None)
     if not isinstance(edge_index, Tensor):
@@ -166,7 +166,7 @@ def _checked(batch):
 
 
 def _node_ptr(batch, node_graph: Tensor, num_graphs: int, num_nodes: int) -> Tensor:
-    """Offsets of each graph's nodes: PyG's ``ptr`` when present, else from ``batch``."""
+    """Offsets of each graph's nodes: PyG's `ptr` when present, else from `batch`."""
     ptr = getattr(batch, "ptr", None)
     if isinstance(ptr, Tensor) and ptr.numel() == num_graphs + 1 and int(ptr[-1]) == num_nodes:
         return ptr.to(node_graph.device)
@@ -204,8 +204,8 @@ def _edge_groups(batch, node_graph: Tensor, node_ptr: Tensor,
 
 
 def _nonzero(mask: Tensor) -> Tensor:
-    """Indices of the ``True`` entries of a 1-D mask (NumPy on CPU: several times faster than
-    ``torch.nonzero`` there)."""
+    """Indices of the `True` entries of a 1-D mask (NumPy on CPU: several times faster than
+    `torch.nonzero` there)."""
     if mask.device.type == "cpu":
         return torch.from_numpy(np.flatnonzero(mask.numpy()))
     return mask.nonzero().view(-1)
@@ -219,8 +219,8 @@ def _rand(n: int, device: torch.device, generator: Optional[torch.Generator],
 
 
 def _uniform_below(sizes: Tensor, generator: Optional[torch.Generator]) -> Tensor:
-    """One uniform integer in ``[0, sizes[i])`` per entry: a uniform 31-bit integer scaled by
-    multiply-shift (bias below ``size / 2**31``)."""
+    """One uniform integer in `[0, sizes[i])` per entry: a uniform 31-bit integer scaled by
+    multiply-shift (bias below `size / 2**31`)."""
     bits = torch.empty(sizes.numel(), dtype=torch.int32,
                        device=sizes.device if generator is None else generator.device)
     bits = bits.random_(0, 2 ** 31, generator=generator).to(sizes.device)
@@ -233,13 +233,13 @@ _SORT_BELOW = 4096
 
 def _sample(ptr: Tensor, counts: Tensor,
             generator: Optional[torch.Generator]) -> tuple[Tensor, Tensor]:
-    """Exactly ``min(counts[g], size_g)`` distinct, uniformly random positions in each group
-    ``g`` (the positions ``ptr[g] .. ptr[g+1]-1``), and the group of each position.
+    """Exactly `min(counts[g], size_g)` distinct, uniformly random positions in each group
+    `g` (the positions `ptr[g] .. ptr[g+1]-1`), and the group of each position.
 
     Few elements: one sort by (group, uniform key). Many: no sort and no per-element key; a
-    group that needs ``k`` of ``n`` positions takes the first ``k`` distinct values of a stream
-    of i.i.d. uniform draws (a uniform ``k``-subset), or, for ``k > n/2``, the complement of a
-    uniform ``(n-k)``-subset.
+    group that needs `k` of `n` positions takes the first `k` distinct values of a stream
+    of i.i.d. uniform draws (a uniform `k`-subset), or, for `k > n/2`, the complement of a
+    uniform `(n-k)`-subset.
     """
     sizes = ptr[1:] - ptr[:-1]
     counts = torch.minimum(counts, sizes)
@@ -269,7 +269,7 @@ def _sample(ptr: Tensor, counts: Tensor,
 
 def _distinct_draws(ptr: Tensor, sizes: Tensor, want: Tensor,
                     generator: Optional[torch.Generator]) -> tuple[Tensor, Tensor]:
-    """``want[g]`` (at most half of the group) distinct uniform positions per group."""
+    """`want[g]` (at most half of the group) distinct uniform positions per group."""
     device, num_groups = ptr.device, sizes.numel()
     need, got_pos, got_group, taken = want, [], [], None
     groups = torch.arange(num_groups, device=device)
@@ -313,7 +313,7 @@ def _distinct_draws(ptr: Tensor, sizes: Tensor, want: Tensor,
 
 
 def _active_counts(sizes: Tensor, ratio: float, active: Optional[Tensor]) -> Tensor:
-    """``int(size * ratio)`` per graph (in float64, as Python computes it), 0 where inactive."""
+    """`int(size * ratio)` per graph (in float64, as Python computes it), 0 where inactive."""
     counts = (sizes.double() * ratio).long()
     return counts if active is None else counts * active
 
@@ -326,7 +326,7 @@ def _check_ratio(ratio: float) -> float:
 
 def plan_drop_nodes(view: GraphView, ratio: float, active: Optional[Tensor] = None,
                     generator: Optional[torch.Generator] = None) -> None:
-    """Drop exactly ``int(n_i * ratio)`` uniformly chosen nodes of each active graph."""
+    """Drop exactly `int(n_i * ratio)` uniformly chosen nodes of each active graph."""
     count = _active_counts(view.nodes_per_graph, _check_ratio(ratio), active)
     dropped, _ = _sample(view.node_ptr, count, generator)
     view.drop_nodes(dropped)
@@ -335,8 +335,8 @@ def plan_drop_nodes(view: GraphView, ratio: float, active: Optional[Tensor] = No
 def plan_perturb_edges(view: GraphView, ratio: float, active: Optional[Tensor] = None,
                        generator: Optional[torch.Generator] = None,
                        add_edges: bool = True) -> None:
-    """Drop exactly ``int(e_i * ratio)`` directed edges of each active graph and (unless
-    ``add_edges=False``, GraphCL's quirk) add as many uniformly random edges inside it; an
+    """Drop exactly `int(e_i * ratio)` directed edges of each active graph and (unless
+    `add_edges=False`, GraphCL's quirk) add as many uniformly random edges inside it; an
     added edge takes the attributes of one of the dropped edges of its graph."""
     edge_ptr, perm = view.edge_groups()
     count = _active_counts(edge_ptr[1:] - edge_ptr[:-1], _check_ratio(ratio), active)
@@ -382,7 +382,7 @@ def _require_features(batch) -> None:
 
 def _mask_rows(x: Tensor, num_rows: int, mask_token, generator: Optional[torch.Generator],
                mean: float, std: float) -> Tensor:
-    """The ``[num_rows, F]`` rows written into masked nodes."""
+    """The `[num_rows, F]` rows written into masked nodes."""
     shape = (num_rows,) + tuple(x.shape[1:])
     if mask_token is not None:
         token = torch.as_tensor(mask_token, device=x.device).to(x.dtype)
@@ -396,12 +396,12 @@ def _mask_rows(x: Tensor, num_rows: int, mask_token, generator: Optional[torch.G
 def plan_mask_attributes(view: GraphView, ratio: float, active: Optional[Tensor] = None,
                          generator: Optional[torch.Generator] = None, mean: float = 0.5,
                          std: float = 0.5, mask_token=None) -> None:
-    """Overwrite the features of exactly ``int(n_i * ratio)`` nodes of each active graph.
+    """Overwrite the features of exactly `int(n_i * ratio)` nodes of each active graph.
 
-    Float features get Gaussian noise N(``mean``, ``std``) (GraphCL's unsupervised TU masking)
-    unless ``mask_token`` is given. Integer (categorical) features, e.g. OGB atom types, need
-    ``mask_token``: one value, or one per column, written into the masked rows (typically an
-    index reserved for "masked" in each embedding table); without it a ``ValueError`` is raised.
+    Float features get Gaussian noise N(`mean`, `std`) (GraphCL's unsupervised TU masking)
+    unless `mask_token` is given. Integer (categorical) features, e.g. OGB atom types, need
+    `mask_token`: one value, or one per column, written into the masked rows (typically an
+    index reserved for "masked" in each embedding table); without it a `ValueError` is raised.
     """
     _require_features(view.batch)
     count = _active_counts(view.nodes_per_graph, _check_ratio(ratio), active)
@@ -415,12 +415,12 @@ def plan_mask_attributes(view: GraphView, ratio: float, active: Optional[Tensor]
 def plan_subgraph(view: GraphView, keep_ratio: float, active: Optional[Tensor] = None,
                   generator: Optional[torch.Generator] = None,
                   official_quirk: bool = False) -> None:
-    """Keep a connected subgraph of ``max(1, int(n_i * keep_ratio))`` nodes per active graph,
+    """Keep a connected subgraph of `max(1, int(n_i * keep_ratio))` nodes per active graph,
     grown from a random start node by adding random frontier nodes (neighbours of the current
     subgraph), a frontier at a time, until the size is reached or the component is exhausted.
 
-    With ``official_quirk=True`` the frontier is only ever the start node's neighbourhood, as in
-    GraphCL's official code (whose set ``union`` is not in place).
+    With `official_quirk=True` the frontier is only ever the start node's neighbourhood, as in
+    GraphCL's official code (whose set `union` is not in place).
     """
     if not 0.0 < keep_ratio <= 1.0:
         raise ValueError(f"subgraph keep ratio must lie in (0, 1], got {keep_ratio}")
@@ -478,7 +478,7 @@ _PLANNERS: dict[str, Callable] = {
         official_quirk=flags.get("subgraph_quirk", False)),
 }
 
-#: GraphCL's ``random2/3/4``: the pool each graph draws one augmentation from.
+#: GraphCL's `random2/3/4`: the pool each graph draws one augmentation from.
 RANDOM_POOLS = {"random2": ("dnodes", "subgraph"),
                 "random3": ("dnodes", "pedges", "subgraph"),
                 "random4": ("dnodes", "pedges", "subgraph", "mask_nodes")}
@@ -490,7 +490,7 @@ _STRIPS_SELF_LOOPS = ("dnodes", "subgraph")
 
 
 def _strip_self_loops(batch, graphs: Tensor):
-    """``batch`` without the self-loop edges of the graphs where ``graphs`` (``[B]`` bool)."""
+    """`batch` without the self-loop edges of the graphs where `graphs` (`[B]` bool)."""
     src, dst = batch.edge_index
     keep = ~((src == dst) & graphs[batch.batch[src]])
     batch.edge_index = batch.edge_index[:, keep]
@@ -503,21 +503,21 @@ class ViewAugmentation:
     r"""A named GraphCL input augmentation as a callable on collated batches.
 
     Args:
-        name (str): ``"dnodes"``, ``"pedges"``, ``"mask_nodes"``, ``"subgraph"``,
-            ``"random2"``, ``"random3"``, ``"random4"`` or ``"none"``.
+        name (str): `"dnodes"`, `"pedges"`, `"mask_nodes"`, `"subgraph"`,
+            `"random2"`, `"random3"`, `"random4"` or `"none"`.
         ratio (float): fraction of nodes/edges dropped, perturbed or masked (GraphCL: 0.1).
         subgraph_keep (float): fraction of nodes a subgraph keeps (GraphCL: 0.2).
-        add_edges (bool): edge perturbation adds as many edges as it drops (``False``: the
+        add_edges (bool): edge perturbation adds as many edges as it drops (`False`: the
             official code's behaviour).
         subgraph_quirk (bool): reproduce the official subgraph growth bug.
         strip_self_loops (bool): remove the self-loops of the graphs whose view is a node drop
-            or a subgraph (also when a ``random*`` pool draws one), as the official GraphCL
+            or a subgraph (also when a `random*` pool draws one), as the official GraphCL
             code's view does; graphaug keeps them by default (the data pipeline adds one per
             node, and the original view keeps them).
-        mask_token (int, float or Tensor, optional): what ``mask_nodes`` writes into a masked
+        mask_token (int, float or Tensor, optional): what `mask_nodes` writes into a masked
             node's features: one value, or one per feature column. Required for integer
-            (categorical) features such as OGB atom types (a ``ValueError`` says so otherwise);
-            float features get GraphCL's Gaussian noise N(0.5, 0.5) when it is ``None``.
+            (categorical) features such as OGB atom types (a `ValueError` says so otherwise);
+            float features get GraphCL's Gaussian noise N(0.5, 0.5) when it is `None`.
         generator (torch.Generator, optional): source of randomness.
 
     Example:
@@ -565,7 +565,7 @@ class ViewAugmentation:
 
 
 def get_augmentation(spec: Union[None, str, Callable], **kwargs) -> Optional[Callable]:
-    """``None`` -> ``None``; a name -> :class:`ViewAugmentation`; a callable is returned as is."""
+    """`None` -> `None`; a name -> `ViewAugmentation`; a callable is returned as is."""
     if spec is None or callable(spec):
         return spec
     if isinstance(spec, str):
@@ -577,7 +577,7 @@ def _single(name: str):
     def augment(batch, ratio: float = 0.1, generator: Optional[torch.Generator] = None, **kw):
         return ViewAugmentation(name, ratio, generator=generator, **kw)(batch)
     augment.__name__ = name
-    augment.__doc__ = f"Apply ``{name}`` to every graph of ``batch`` (see ViewAugmentation)."
+    augment.__doc__ = f"Apply `{name}` to every graph of `batch` (see ViewAugmentation)."
     return augment
 
 
@@ -589,7 +589,7 @@ subgraph = _single("subgraph")
 
 def random_choice(batch, pool: Sequence[str] = RANDOM_POOLS["random4"], ratio: float = 0.1,
                   generator: Optional[torch.Generator] = None):
-    """Each graph of ``batch`` draws one augmentation uniformly from ``pool``."""
+    """Each graph of `batch` draws one augmentation uniformly from `pool`."""
     name = next((k for k, v in RANDOM_POOLS.items() if tuple(pool) == v), None)
     if name is None:
         raise ValueError(f"pool must be one of {list(RANDOM_POOLS.values())}")

@@ -1,4 +1,4 @@
-"""Contrastive losses on two views ``z1, z2`` of shape ``[B, d]`` (row i of each = sample i)."""
+"""Contrastive losses on two views `z1, z2` of shape `[B, d]` (row i of each = sample i)."""
 from __future__ import annotations
 
 import torch
@@ -24,16 +24,17 @@ def _cosine_logits(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
 
 
 def graphcl_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> Tensor:
-    r"""GraphCL's NT-Xent: one-directional (anchors from ``z1``), cosine similarity, and the
+    r"""GraphCL's NT-Xent: one-directional (anchors from `z1`), cosine similarity, and the
     positive pair *excluded* from the denominator:
 
-    .. math::
-        \ell = -\frac{1}{B}\sum_i \log \frac{e^{s_{ii}/\tau}}{\sum_{j \ne i} e^{s_{ij}/\tau}}
+    $$
+    \ell = -\frac{1}{B}\sum_i \log \frac{e^{s_{ii}/\tau}}{\sum_{j \ne i} e^{s_{ij}/\tau}}
+    $$
 
     Args:
-        z1 (Tensor): ``[B, d]`` anchors (GraphCL: the original graphs).
-        z2 (Tensor): ``[B, d]`` positives/negatives (GraphCL: the augmented graphs).
-        temperature (float): :math:`\tau` (GraphCL TU: 0.2, chemistry: 0.1).
+        z1 (Tensor): `[B, d]` anchors (GraphCL: the original graphs).
+        z2 (Tensor): `[B, d]` positives/negatives (GraphCL: the augmented graphs).
+        temperature (float): $\tau$ (GraphCL TU: 0.2, chemistry: 0.1).
     """
     _check_views(z1, z2)
     logits = _cosine_logits(z1, z2, temperature)
@@ -41,8 +42,8 @@ def graphcl_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> Tensor:
 
 
 def _nt_xent_terms(logits: Tensor, positive_cols: Tensor) -> Tensor:
-    """Per-anchor GraphCL terms ``[b]`` of ``logits`` ``[b, n]`` whose positive of row ``i``
-    sits in column ``positive_cols[i]`` (excluded from the denominator)."""
+    """Per-anchor GraphCL terms `[b]` of `logits` `[b, n]` whose positive of row `i`
+    sits in column `positive_cols[i]` (excluded from the denominator)."""
     rows = torch.arange(logits.size(0), device=logits.device)
     positive = logits[rows, positive_cols]
     is_positive = torch.zeros_like(logits, dtype=torch.bool)
@@ -53,12 +54,13 @@ def _nt_xent_terms(logits: Tensor, positive_cols: Tensor) -> Tensor:
 
 def info_nce(z1: Tensor, z2: Tensor, temperature: float = 0.2, symmetric: bool = True) -> Tensor:
     r"""InfoNCE with cross-view negatives (positive included in the denominator), averaged over
-    both directions when ``symmetric`` (SimCSE uses the one-directional form).
+    both directions when `symmetric` (SimCSE uses the one-directional form).
 
     Args:
-        z1, z2 (Tensor): ``[B, d]`` views.
+        z1 (Tensor): `[B, d]` first view.
+        z2 (Tensor): `[B, d]` second view.
         temperature (float): softmax temperature (SimCSE: 0.05).
-        symmetric (bool): also use ``z2`` as anchors.
+        symmetric (bool): also use `z2` as anchors.
     """
     _check_views(z1, z2)
     logits = _cosine_logits(z1, z2, temperature)
@@ -75,15 +77,17 @@ LOSSES = {"graphcl": graphcl_nt_xent, "infonce": info_nce,
 
 def anchor_loss(name: str, z1: Tensor, z2: Tensor, z1_all: Tensor, z2_all: Tensor, offset: int,
                 temperature: float = 0.2) -> Tensor:
-    r"""The share of loss ``name`` on the global views ``z1_all, z2_all`` (``[n, d]``) that
-    comes from the anchors ``z1, z2`` (``[b, d]``, rows ``offset..offset+b`` of the global
-    views): the sum of their terms divided by ``n``. Summed over a partition of the rows it is
-    the loss of the whole batch (:func:`graphaug.distributed.sharded_loss` uses it).
+    r"""The share of loss `name` on the global views `z1_all, z2_all` (`[n, d]`) that
+    comes from the anchors `z1, z2` (`[b, d]`, rows `offset..offset+b` of the global
+    views): the sum of their terms divided by `n`. Summed over a partition of the rows it is
+    the loss of the whole batch (`graphaug.distributed.sharded_loss` uses it).
 
     Args:
-        name (str): ``"graphcl"``, ``"infonce"`` or ``"infonce_one_way"``.
-        z1, z2 (Tensor): ``[b, d]`` the anchors' two views.
-        z1_all, z2_all (Tensor): ``[n, d]`` every sample's two views (negatives).
+        name (str): `"graphcl"`, `"infonce"` or `"infonce_one_way"`.
+        z1 (Tensor): `[b, d]` the anchors' first view.
+        z2 (Tensor): `[b, d]` the anchors' second view.
+        z1_all (Tensor): `[n, d]` every sample's first view (negatives).
+        z2_all (Tensor): `[n, d]` every sample's second view (negatives).
         offset (int): index of the first anchor in the global views.
         temperature (float): as in the loss.
     """
@@ -104,7 +108,7 @@ def anchor_loss(name: str, z1: Tensor, z2: Tensor, z1_all: Tensor, z2_all: Tenso
 
 
 def contrastive_loss(name: str):
-    """Look up a loss by name (``"graphcl"``, ``"infonce"``, ``"infonce_one_way"``)."""
+    """Look up a loss by name (`"graphcl"`, `"infonce"`, `"infonce_one_way"`)."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
     return LOSSES[name]

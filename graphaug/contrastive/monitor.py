@@ -9,7 +9,7 @@ from torch import nn
 
 __all__ = ["CollapseMonitor", "CollapseWarning", "COLLAPSE_RANKME"]
 
-#: RankMe below which :class:`CollapseMonitor` warns. RankMe is about 1 for a rank-one
+#: RankMe below which `CollapseMonitor` warns. RankMe is about 1 for a rank-one
 #: embedding and 2 for two equally strong directions, so below 1.5 one direction carries
 #: most of the spectrum: every graph maps to (nearly) the same line, the complete collapse a
 #: contrastive loss is meant to prevent. Healthy GraphCL encoders on the TU sweeps sit far
@@ -23,23 +23,23 @@ class CollapseWarning(UserWarning):
 
 class CollapseMonitor:
     r"""Label-free health of a graph encoder's readout, computed once per epoch by
-    :func:`~graphaug.contrastive.train` (``monitor=``) or :func:`~graphaug.contrastive.pretrain`
-    (``monitor=sample size``).
+    `train` (`monitor=`) or `pretrain`
+    (`monitor=sample size`).
 
-    Each call embeds a fixed subset of ``sample`` graphs (and fixed input-augmented views of
-    it) with the encoder in eval mode under ``no_grad`` (its mode is restored; no weight, no
+    Each call embeds a fixed subset of `sample` graphs (and fixed input-augmented views of
+    it) with the encoder in eval mode under `no_grad` (its mode is restored; no weight, no
     BatchNorm statistic and no global RNG state changes) and returns
-    ``{"rankme", "alignment", "uniformity"}`` (see :func:`graphaug.select.graph_criteria`).
-    When RankMe falls below ``threshold`` a :class:`CollapseWarning` names the epoch.
+    `{"rankme", "alignment", "uniformity"}` (see `graphaug.select.graph_criteria`).
+    When RankMe falls below `threshold` a `CollapseWarning` names the epoch.
 
     Args:
         encoder (nn.Module): the graph encoder being trained.
         graphs (sequence): PyG graphs the subset is drawn from.
-        sample (int): subset size; small keeps it cheap (one eval forward of ``2 * sample``
-            graphs per epoch). (default: ``128``)
-        seed (int): seed of the subset and the views. (default: ``0``)
+        sample (int): subset size; small keeps it cheap (one eval forward of `2 * sample`
+            graphs per epoch). (default: `128`)
+        seed (int): seed of the subset and the views. (default: `0`)
         threshold (float): the collapse threshold on RankMe. (default:
-            :data:`COLLAPSE_RANKME` = 1.5)
+            `COLLAPSE_RANKME` = 1.5)
 
     Example:
         >>> encoder, history = pretrain(graphs, num_features, MethodConfig(), seed=0,

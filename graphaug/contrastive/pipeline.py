@@ -25,7 +25,7 @@ BACKENDS = ("pyg", "dgl")
 
 def build_transform(kind: str, rate: float, apply_prob: float = 0.5, stop_grad: bool = True,
                     generator: Optional[torch.Generator] = None) -> ActivationTransform:
-    """``("dropout", p)`` -> :class:`ActivationDropout`; ``("pca", k)`` -> :class:`ActivationPCA`."""
+    """`("dropout", p)` -> `ActivationDropout`; `("pca", k)` -> `ActivationPCA`."""
     if kind == "dropout":
         return ActivationDropout(float(rate), apply_prob=apply_prob, stop_grad=stop_grad,
                                  generator=generator)
@@ -42,30 +42,38 @@ class MethodConfig:
     r"""One pretraining configuration (defaults: GraphCL's unsupervised TU preset).
 
     Args:
-        method (str): ``"graphcl"`` (input augmentation only), ``"deepaug"`` (activation
-            transform only) or ``"graphcl+deepaug"``.
+        method (str): `"graphcl"` (input augmentation only), `"deepaug"` (activation
+            transform only) or `"graphcl+deepaug"`.
         input_aug (str): GraphCL augmentation for the graphcl methods.
         aug_ratio (float): its ratio.
-        transform (str): ``"dropout"`` or ``"pca"`` for the deepaug methods.
-        rate (float): dropout ``p`` or PCA ``k``.
+        transform (str): `"dropout"` or `"pca"` for the deepaug methods.
+        rate (float): dropout `p` or PCA `k`.
         target (int): target index of the transform.
-        apply_prob (float), stop_grad (bool): see :class:`~graphaug.ActivationTransform`.
-        hidden, num_layers, conv: encoder; epochs, lr, batch_size, temperature: training.
-        encoder (str): ``"graphcl"`` (GraphCL's TU GIN/GCN, :class:`~graphaug.nn.GraphCLEncoder`)
-            or ``"mol"`` (OGB's molecule GIN with atom/bond encoders,
-            :class:`~graphaug.nn.MolGINEncoder`; ``conv`` must be ``"gin"``).
+        apply_prob (float): probability that a sample is transformed (see
+            `ActivationTransform`).
+        stop_grad (bool): detach the transformed rows (see `ActivationTransform`).
+        hidden (int): encoder width.
+        num_layers (int): encoder layers.
+        conv (str): `"gin"` or `"gcn"`.
+        epochs (int): pretraining epochs.
+        lr (float): Adam learning rate.
+        batch_size (int): graphs per step (over all ranks under a process group).
+        temperature (float): contrastive loss temperature.
+        encoder (str): `"graphcl"` (GraphCL's TU GIN/GCN, `GraphCLEncoder`)
+            or `"mol"` (OGB's molecule GIN with atom/bond encoders,
+            `MolGINEncoder`; `conv` must be `"gin"`).
         augment_both (bool): input-augment view 1 too (GraphCL chemistry) instead of keeping
             the original graph (GraphCL TU).
         subgraph_keep (float): fraction of nodes a subgraph view keeps (GraphCL TU: 0.2,
-            chemistry: ``1 - aug_ratio``).
-        backend (str): ``"pyg"`` or ``"dgl"`` (:class:`~graphaug.nn.DGLGraphCLEncoder`, the
-            same layers on DGL; batches are converted with :func:`graphaug.convert.to_dgl`).
+            chemistry: `1 - aug_ratio`).
+        backend (str): `"pyg"` or `"dgl"` (`DGLGraphCLEncoder`, the
+            same layers on DGL; batches are converted with `graphaug.convert.to_dgl`).
         bn_per_view (bool), strip_self_loops (bool), init (str): the official GraphCL code's
             per-view BatchNorm statistics, self-loop-free node-drop/subgraph views and
-            xavier-uniform init (see :class:`~graphaug.GraphCL`,
-            :class:`~graphaug.views.ViewAugmentation`, :class:`~graphaug.nn.GraphCLEncoder`).
-        aggregation (str): GIN's neighbour sum on the PyG encoder, ``"auto"``, ``"csr"`` or
-            ``"scatter"`` (see :class:`~graphaug.nn.GraphCLEncoder`). (default: ``"auto"``)
+            xavier-uniform init (see `GraphCL`,
+            `ViewAugmentation`, `GraphCLEncoder`).
+        aggregation (str): GIN's neighbour sum on the PyG encoder, `"auto"`, `"csr"` or
+            `"scatter"` (see `GraphCLEncoder`). (default: `"auto"`)
     """
 
     method: str = "graphcl"
@@ -95,7 +103,7 @@ class MethodConfig:
     aggregation: str = "auto"
     extra: dict = field(default_factory=dict)
 
-    #: the fields only the deep-aug transform reads (:func:`build_model`)
+    #: the fields only the deep-aug transform reads (`build_model`)
     DEEP_AUG_FIELDS: ClassVar[tuple[str, ...]] = ("transform", "rate", "target", "apply_prob",
                                                   "stop_grad")
 
@@ -125,7 +133,7 @@ class MethodConfig:
         return self.method != "deepaug"
 
     def label(self) -> str:
-        """Short name, e.g. ``deepaug[pca k=-1 @2]`` (``dgl:`` in front on the DGL backend)."""
+        """Short name, e.g. `deepaug[pca k=-1 @2]` (`dgl:` in front on the DGL backend)."""
         backend = "" if self.backend == "pyg" else f"{self.backend}:"
         if not self.uses_deep_aug:
             return f"{backend}{self.method}[{self.input_aug}]"
@@ -136,7 +144,7 @@ class MethodConfig:
         return asdict(self)
 
     def with_method(self, method: str) -> "MethodConfig":
-        """A copy for ``method``; for ``"graphcl"`` the :attr:`DEEP_AUG_FIELDS` it ignores
+        """A copy for `method`; for `"graphcl"` the `DEEP_AUG_FIELDS` it ignores
         go back to their defaults, so that the same GraphCL run always has the same config
         (and cache key) whatever deep-aug config it is compared with.
 
@@ -151,7 +159,7 @@ class MethodConfig:
 
 
 def build_encoder(cfg: MethodConfig, in_channels: int) -> nn.Module:
-    """The encoder of ``cfg`` (with projection head); ``in_channels`` is ignored by the
+    """The encoder of `cfg` (with projection head); `in_channels` is ignored by the
     molecule encoder, which embeds OGB's atom features itself."""
     if cfg.encoder == "mol":
         from ..nn.mol import MolGINEncoder
@@ -168,7 +176,7 @@ def build_encoder(cfg: MethodConfig, in_channels: int) -> nn.Module:
 
 def build_model(cfg: MethodConfig, in_channels: int,
                 generator: Optional[torch.Generator] = None) -> GraphCL:
-    """The :class:`GraphCL` model of ``cfg`` for ``in_channels`` node features."""
+    """The `GraphCL` model of `cfg` for `in_channels` node features."""
     encoder = build_encoder(cfg, in_channels)
     deep_aug = None
     if cfg.uses_deep_aug:
@@ -191,19 +199,19 @@ def build_model(cfg: MethodConfig, in_channels: int,
 
 
 def build_optimizer(cfg: MethodConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """Adam(``cfg.lr``) over ``model``'s parameters, updating them all in one ``foreach`` pass
+    """Adam(`cfg.lr`) over `model`'s parameters, updating them all in one `foreach` pass
     per step (the default on CPU loops over the tensors in Python: ~7 % of an NCI1 epoch);
     the updates are the same values."""
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
 
 
 def graph_batches(graphs, batch_size: int, device: torch.device):
-    """``batches(epoch)`` for :func:`~graphaug.contrastive.train`: shuffled PyG batches (global
+    """`batches(epoch)` for `train`: shuffled PyG batches (global
     torch RNG, so checkpoints resume exactly); a trailing batch of one graph is dropped because
     a contrastive loss needs negatives.
 
-    The dataset is collated once (:class:`~graphaug.batching.PreCollatedGraphs`) and every
-    batch is sliced out of it, which yields exactly PyG's ``DataLoader`` batches without its
+    The dataset is collated once (`PreCollatedGraphs`) and every
+    batch is sliced out of it, which yields exactly PyG's `DataLoader` batches without its
     per-graph Python; datasets it cannot slice go through PyG's loader. Either way the order
     comes from the same torch sampler, so a seed gives the same batches on both paths."""
     from torch.utils.data import DataLoader
@@ -234,25 +242,24 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
              on_epoch_end: Optional[Callable[[int, float, nn.Module], None]] = None,
              config: Optional[dict] = None, sync_bn: bool = True, draws: str = "local",
              ddp: bool = False, monitor: Optional[int] = None) -> tuple[nn.Module, list[float]]:
-    """Pretrain ``cfg`` on ``graphs`` with ``seed``; returns ``(encoder, loss per epoch)`` (a
-    :class:`~graphaug.contrastive.trainer.TrainHistory`: ``.seconds`` adds up across resumes).
+    """Pretrain `cfg` on `graphs` with `seed`; returns `(encoder, loss per epoch)` (a
+    `TrainHistory`: `.seconds` adds up across resumes).
 
-    Under a process group (``torchrun``, every rank calling with the same arguments),
-    ``cfg.batch_size`` is the *global* batch: each rank trains on its shard
-    (:class:`~graphaug.distributed.ShardedGraphBatches`), with :class:`SyncBatchNorm
-    <graphaug.distributed.SyncBatchNorm>` when ``sync_bn``, per-rank transform/augmentation
-    streams (``draws="local"``) or one process's draws (``"global"``, see
-    :func:`~graphaug.distributed.global_draws`), gradients averaged manually or by
-    ``DistributedDataParallel`` (``ddp=True``), and rank-0 checkpoints.
+    Under a process group (`torchrun`, every rank calling with the same arguments),
+    `cfg.batch_size` is the *global* batch: each rank trains on its shard
+    (`ShardedGraphBatches`), with `SyncBatchNorm` when `sync_bn`, per-rank transform/augmentation
+    streams (`draws="local"`) or one process's draws (`"global"`, see
+    `global_draws`), gradients averaged manually or by
+    `DistributedDataParallel` (`ddp=True`), and rank-0 checkpoints.
 
-    Resumes from ``checkpoint`` when it exists (exactly: same weights as an uninterrupted run).
-    The checkpoint stores ``cfg``, ``seed`` and ``config`` (anything else the caller wants
+    Resumes from `checkpoint` when it exists (exactly: same weights as an uninterrupted run).
+    The checkpoint stores `cfg`, `seed` and `config` (anything else the caller wants
     checked, e.g. the dataset's identity); a resume under any other value is refused.
-    ``on_epoch_end(epoch, loss, encoder)`` runs after every epoch (e.g. a linear probe; it
+    `on_epoch_end(epoch, loss, encoder)` runs after every epoch (e.g. a linear probe; it
     must leave the encoder's weights and the global RNG as it found them).
-    ``monitor=N`` logs the readout's RankMe, alignment and uniformity on a fixed sample of
-    ``N`` graphs after every epoch into ``history.monitor``, with a warning on collapse
-    (:class:`~graphaug.contrastive.CollapseMonitor`; about one eval forward of ``2N`` graphs
+    `monitor=N` logs the readout's RankMe, alignment and uniformity on a fixed sample of
+    `N` graphs after every epoch into `history.monitor`, with a warning on collapse
+    (`CollapseMonitor`; about one eval forward of `2N` graphs
     per epoch).
     """
     device = torch.device(device or "cpu")

@@ -102,7 +102,9 @@ class AttachHandle:
     module is in training mode (or when the transform is forced).
 
     Attributes:
-        model (nn.Module), site (Site), transform (ActivationTransform).
+        model (nn.Module): the model attached to.
+        site (Site): where the transform runs (module, input or output, which call).
+        transform (ActivationTransform): the transform.
     """
 
     def __init__(self, model: nn.Module, site: Site, transform: ActivationTransform, *,

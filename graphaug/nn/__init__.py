@@ -1,8 +1,8 @@
 """GNN side of graphaug: GraphCL encoders with a tap (identity point) per target index.
 
-PyG classes are imported here; the DGL ones (``DGLGraphCLEncoder``, ``graph_batch_vector``)
+PyG classes are imported here; the DGL ones (`DGLGraphCLEncoder`, `graph_batch_vector`)
 load DGL lazily on first access so that graphaug works without DGL installed, and the molecule
-encoder (``MolGINEncoder``) loads ``ogb`` lazily the same way.
+encoder (`MolGINEncoder`) loads `ogb` lazily the same way.
 """
 from .base import GraphEncoderBase, check_graph_batch, gin_mlp, sum_pool
 from .pyg import GraphCLEncoder, encode_batch

@@ -14,7 +14,7 @@ __all__ = ["GraphEncoderBase", "gin_mlp", "sum_pool", "check_graph_batch"]
 
 CONV_TYPES = ("gin", "gcn")
 INITS = ("torch", "graphcl")
-#: how the PyG GIN sums neighbours (:class:`~graphaug.nn.GraphCLEncoder`)
+#: how the PyG GIN sums neighbours (`GraphCLEncoder`)
 AGGREGATIONS = ("auto", "csr", "scatter")
 
 
@@ -24,13 +24,13 @@ def gin_mlp(in_channels: int, hidden: int) -> nn.Sequential:
 
 
 def sum_pool(x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-    """Sum of the node rows of each graph: ``[N, d]`` -> ``[num_graphs, d]``."""
+    """Sum of the node rows of each graph: `[N, d]` -> `[num_graphs, d]`."""
     return x.new_zeros(num_graphs, x.size(-1)).index_add_(0, batch, x)
 
 
 def check_graph_batch(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int],
                       training: bool) -> tuple[Tensor, int]:
-    """Validate node features and grouping; returns ``(batch, num_graphs)``.
+    """Validate node features and grouping; returns `(batch, num_graphs)`.
 
     Raises:
         ValueError: no nodes, NaN/Inf features, an empty graph inside the batch, or a single
@@ -61,11 +61,11 @@ def check_graph_batch(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[i
 
 
 class GraphEncoderBase(TapMixin, nn.Module):
-    r"""GraphCL encoder body: ``L`` layers of conv -> ReLU -> BatchNorm, readout = concatenation
-    of the per-layer sum pools, optional Linear-ReLU-Linear projection head, and a :class:`Tap`
-    at every target index ``0..L(+1)``.
+    r"""GraphCL encoder body: `L` layers of conv -> ReLU -> BatchNorm, readout = concatenation
+    of the per-layer sum pools, optional Linear-ReLU-Linear projection head, and a `Tap`
+    at every target index `0..L(+1)`.
 
-    Subclasses create the convolutions in :meth:`make_conv` and call :meth:`encode`.
+    Subclasses create the convolutions in `make_conv` and call `encode`.
     """
 
     def __init__(self, in_channels: int, hidden: int = 32, num_layers: int = 3,
@@ -94,7 +94,7 @@ class GraphEncoderBase(TapMixin, nn.Module):
             self._graphcl_init()
 
     def _graphcl_init(self) -> None:
-        """The official GraphCL code's initialisation: every ``nn.Linear`` xavier-uniform with
+        """The official GraphCL code's initialisation: every `nn.Linear` xavier-uniform with
         a zero bias (PyTorch's default is kaiming-uniform)."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
@@ -106,18 +106,18 @@ class GraphEncoderBase(TapMixin, nn.Module):
         raise NotImplementedError
 
     def layer_output(self, index: int, h: Tensor) -> Tensor:
-        """Conv output of layer ``index`` -> layer output (GraphCL: ReLU -> BatchNorm)."""
+        """Conv output of layer `index` -> layer output (GraphCL: ReLU -> BatchNorm)."""
         return self.bns[index](F.relu(h))
 
     def pool_layer(self, index: int, h: Tensor, batch: Tensor,
                    num_graphs: int) -> Optional[Tensor]:
-        """Contribution of layer ``index`` to the readout (GraphCL: its sum pool; every layer's
-        contribution is concatenated). ``None`` leaves the layer out of the readout."""
+        """Contribution of layer `index` to the readout (GraphCL: its sum pool; every layer's
+        contribution is concatenated). `None` leaves the layer out of the readout."""
         return sum_pool(h, batch, num_graphs)
 
     @property
     def out_channels(self) -> int:
-        """Size of the readout (and of the projection): ``hidden * num_layers``."""
+        """Size of the readout (and of the projection): `hidden * num_layers`."""
         return self.hidden * self.num_layers
 
     def reset_parameters(self) -> None:
@@ -131,15 +131,15 @@ class GraphEncoderBase(TapMixin, nn.Module):
                num_graphs: int, project: bool, duplicate_at: Optional[int] = None,
                doubled_conv_step: Optional[Callable[[int, Tensor], Tensor]] = None,
                per_view_norm: bool = False) -> Tensor:
-        """Run the layers; ``conv_step(i, h)`` applies conv ``i`` to node states ``h``.
+        """Run the layers; `conv_step(i, h)` applies conv `i` to node states `h`.
 
-        With ``duplicate_at=t`` the state is computed once below target ``t`` and then stacked
-        as two copies of the batch (graphs ``0..B-1`` and ``B..2B-1``) right before tap ``t``, so
+        With `duplicate_at=t` the state is computed once below target `t` and then stacked
+        as two copies of the batch (graphs `0..B-1` and `B..2B-1`) right before tap `t`, so
         that two views that only differ from the target up share the work below it;
-        ``doubled_conv_step`` then runs the convs on the doubled graph.
+        `doubled_conv_step` then runs the convs on the doubled graph.
 
-        ``per_view_norm=True`` says the batch holds two stacked views (graphs ``0..B/2-1`` and
-        ``B/2..B-1``, or the copies made at ``duplicate_at``) and normalises each view on its
+        `per_view_norm=True` says the batch holds two stacked views (graphs `0..B/2-1` and
+        `B/2..B-1`, or the copies made at `duplicate_at`) and normalises each view on its
         own, as the official GraphCL code does with one forward per view: BatchNorm statistics
         per view, and running statistics updated once per view (below the duplication point
         the two views are the same tensor, so it is normalised once and its statistics are
@@ -198,7 +198,7 @@ class GraphEncoderBase(TapMixin, nn.Module):
         return at_tap(self.num_layers + 1, self.proj_head(z))
 
     def project(self, z: Tensor) -> Tensor:
-        """Projection head (and its tap) applied to a readout ``z`` ``[B, out_channels]``."""
+        """Projection head (and its tap) applied to a readout `z` `[B, out_channels]`."""
         if self.proj_head is None:
             raise ValueError("this encoder was built with proj_head=False")
         return self.taps[self.num_layers + 1](self.proj_head(z))

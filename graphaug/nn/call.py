@@ -17,12 +17,12 @@ def _uses_dgl(module: nn.Module) -> bool:
 
 
 def encoder_call(encoder: nn.Module, call: Optional[EncoderCall] = None) -> EncoderCall:
-    """How a :class:`GraphCL` calls ``encoder`` on a collated PyG batch.
+    """How a `GraphCL` calls `encoder` on a collated PyG batch.
 
-    graphaug's PyG encoders get ``x``, ``edge_index``, ``batch`` (and bond features); its DGL
-    encoder and any model built from ``dgl.nn`` layers get ``(to_dgl(batch), batch.x)``; any
-    other model gets ``encoder(batch.x, batch.edge_index, batch.batch)`` and must return graph
-    embeddings ``[B, d]``. ``call(encoder, batch, **kwargs)`` overrides this.
+    graphaug's PyG encoders get `x`, `edge_index`, `batch` (and bond features); its DGL
+    encoder and any model built from `dgl.nn` layers get `(to_dgl(batch), batch.x)`; any
+    other model gets `encoder(batch.x, batch.edge_index, batch.batch)` and must return graph
+    embeddings `[B, d]`. `call(encoder, batch, **kwargs)` overrides this.
     """
     if call is not None:
         return call

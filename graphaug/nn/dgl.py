@@ -1,5 +1,5 @@
-"""DGL side: the GraphCL encoder with taps on batched ``DGLGraph`` s. Importing this module
-imports DGL (through :func:`graphaug._dgl.import_dgl`)."""
+"""DGL side: the GraphCL encoder with taps on batched `DGLGraph` s. Importing this module
+imports DGL (through `graphaug._dgl.import_dgl`)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -17,14 +17,14 @@ __all__ = ["DGLGraphCLEncoder", "DGLGCNConv", "graph_batch_vector"]
 
 
 def graph_batch_vector(g) -> Tensor:
-    """``[N]`` graph index of every node of a (batched) ``DGLGraph``."""
+    """`[N]` graph index of every node of a (batched) `DGLGraph`."""
     counts = g.batch_num_nodes()
     return torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
 
 
 class DGLGCNConv(nn.Module):
-    """PyG ``GCNConv`` computed on DGL: ``lin`` (no bias) first, then symmetric-normalised
-    aggregation (``GraphConv(weight=False)``), then ``bias``; same order of operations and
+    """PyG `GCNConv` computed on DGL: `lin` (no bias) first, then symmetric-normalised
+    aggregation (`GraphConv(weight=False)`), then `bias`; same order of operations and
     parameter names as PyG, so both give the same numbers."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
@@ -45,18 +45,18 @@ class DGLGCNConv(nn.Module):
 
 class DGLGraphCLEncoder(GraphEncoderBase):
     r"""GraphCL's GIN (or GCN) encoder on DGL, with the same layers, parameter shapes, taps and
-    target indices as :class:`graphaug.nn.GraphCLEncoder` (see there for the architecture).
+    target indices as `graphaug.nn.GraphCLEncoder` (see there for the architecture).
 
-    GIN uses ``dgl.nn.GINConv(mlp, "sum")``; GCN uses :class:`DGLGCNConv` (DGL's
-    ``GraphConv`` aggregation) on the graph with one self-loop per node, as PyG's ``GCNConv``.
+    GIN uses `dgl.nn.GINConv(mlp, "sum")`; GCN uses `DGLGCNConv` (DGL's
+    `GraphConv` aggregation) on the graph with one self-loop per node, as PyG's `GCNConv`.
 
     Args:
         in_channels (int), hidden (int), num_layers (int), conv (str), proj_head (bool):
-            as in :class:`graphaug.nn.GraphCLEncoder`.
+            as in `graphaug.nn.GraphCLEncoder`.
 
     Shapes:
-        batched graph ``g`` with ``N`` nodes, ``x [N, in_channels]`` ->
-        ``[g.batch_size, hidden * num_layers]``.
+        batched graph `g` with `N` nodes, `x [N, in_channels]` ->
+        `[g.batch_size, hidden * num_layers]`.
 
     Example:
         >>> enc = DGLGraphCLEncoder(7).load_pyg_weights(pyg_encoder)
@@ -71,9 +71,9 @@ class DGLGraphCLEncoder(GraphEncoderBase):
     def forward(self, g, x: Optional[Tensor] = None, *, project: bool = False,
                 duplicate_at: Optional[int] = None, per_view_norm: bool = False
                 ) -> Tensor:
-        """Readout ``[B, hidden * L]`` (projection with ``project=True``; ``[2B, ...]`` with
-        ``duplicate_at``: two views sharing the layers below that target, see
-        :meth:`GraphCLEncoder.forward`)."""
+        """Readout `[B, hidden * L]` (projection with `project=True`; `[2B, ...]` with
+        `duplicate_at`: two views sharing the layers below that target, see
+        `GraphCLEncoder.forward`)."""
         if x is None:
             if "x" not in g.ndata:
                 raise ValueError("pass node features x or set g.ndata['x']")
@@ -93,8 +93,8 @@ class DGLGraphCLEncoder(GraphEncoderBase):
 
     @torch.no_grad()
     def load_pyg_weights(self, encoder: nn.Module) -> "DGLGraphCLEncoder":
-        """Copy the weights (and BatchNorm statistics) of a :class:`GraphCLEncoder` built with
-        the same arguments; returns ``self``."""
+        """Copy the weights (and BatchNorm statistics) of a `GraphCLEncoder` built with
+        the same arguments; returns `self`."""
         mine, theirs = self.state_dict(), encoder.state_dict()
         mapped = {}
         for key, value in theirs.items():

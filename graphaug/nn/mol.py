@@ -1,5 +1,5 @@
-"""Molecule encoder for OGB ``ogbg-mol*`` data: OGB's GIN (atom/bond embeddings, edge features
-in every message) with the GraphCL target taps. Needs the ``ogb`` package."""
+"""Molecule encoder for OGB `ogbg-mol*` data: OGB's GIN (atom/bond embeddings, edge features
+in every message) with the GraphCL target taps. Needs the `ogb` package."""
 from __future__ import annotations
 
 from typing import Optional
@@ -24,7 +24,7 @@ def _ogb_encoders():
 
 
 def atom_mask_token() -> Tensor:
-    """Per-column token for masking OGB atom features (``mask_nodes``): the last index of each
+    """Per-column token for masking OGB atom features (`mask_nodes`): the last index of each
     feature, OGB's "misc" category, so a masked atom is a valid but uninformative input."""
     from ogb.utils.features import get_atom_feature_dims
     return torch.tensor(get_atom_feature_dims()) - 1
@@ -32,16 +32,16 @@ def atom_mask_token() -> Tensor:
 
 class BondGINConv(nn.Module):
     r"""OGB's GIN layer for molecules:
-    :math:`\mathrm{MLP}\big((1+\epsilon)h_i + \sum_j \mathrm{ReLU}(h_j + \mathrm{Bond}(e_{ji}))\big)`
-    with a learnable :math:`\epsilon`, a per-layer ``BondEncoder`` and the MLP
+    $\mathrm{MLP}\big((1+\epsilon)h_i + \sum_j \mathrm{ReLU}(h_j + \mathrm{Bond}(e_{ji}))\big)$
+    with a learnable $\epsilon$, a per-layer `BondEncoder` and the MLP
     Linear(d, 2d)-BatchNorm-ReLU-Linear(2d, d).
 
     Args:
-        channels (int): node embedding size ``d`` (in = out).
+        channels (int): node embedding size `d` (in = out).
 
     Shapes:
-        x ``[N, d]``, edge_index ``[2, E]``, edge_attr ``[E, 3]`` (OGB bond features, long) ->
-        ``[N, d]``.
+        x `[N, d]`, edge_index `[2, E]`, edge_attr `[E, 3]` (OGB bond features, long) ->
+        `[N, d]`.
     """
 
     def __init__(self, channels: int) -> None:
@@ -66,24 +66,24 @@ class BondGINConv(nn.Module):
 
 
 class MolGINEncoder(GraphEncoderBase):
-    r"""GIN encoder for OGB molecules with a :class:`~graphaug.nn.Tap` per target index.
+    r"""GIN encoder for OGB molecules with a `Tap` per target index.
 
-    The layout of OGB's GIN and GraphCL's chemistry model: ``AtomEncoder`` embedding, ``L``
-    layers of :class:`BondGINConv` -> BatchNorm -> ReLU (no ReLU after the last layer) ->
-    dropout, readout = mean pool of the last layer (``hidden`` channels), optional
-    Linear-ReLU-Linear projection head. Targets (``docs/method.md``): 0 = atom embeddings, ``1..L`` =
-    layer outputs, ``L+1`` = projection head output.
+    The layout of OGB's GIN and GraphCL's chemistry model: `AtomEncoder` embedding, `L`
+    layers of `BondGINConv` -> BatchNorm -> ReLU (no ReLU after the last layer) ->
+    dropout, readout = mean pool of the last layer (`hidden` channels), optional
+    Linear-ReLU-Linear projection head. Targets (`docs/method.md`): 0 = atom embeddings, `1..L` =
+    layer outputs, `L+1` = projection head output.
 
     Args:
         hidden (int): embedding size (GraphCL chemistry / OGB: 300).
         num_layers (int): number of layers (5).
-        proj_head (bool): build the projection head (target ``L+1``).
+        proj_head (bool): build the projection head (target `L+1`).
         dropout (float): dropout after each layer (0 for pretraining; 0.5 when fine-tuning,
             as in OGB and pretrain-gnns).
 
     Shapes:
-        x ``[N, 9]`` (OGB atom features, long), edge_index ``[2, E]``, edge_attr ``[E, 3]``,
-        batch ``[N]`` -> ``[num_graphs, hidden]``.
+        x `[N, 9]` (OGB atom features, long), edge_index `[2, E]`, edge_attr `[E, 3]`,
+        batch `[N]` -> `[num_graphs, hidden]`.
 
     Example:
         >>> enc = MolGINEncoder(hidden=300, num_layers=5)
@@ -107,7 +107,7 @@ class MolGINEncoder(GraphEncoderBase):
 
     @property
     def out_channels(self) -> int:
-        """Size of the readout (and of the projection): ``hidden``."""
+        """Size of the readout (and of the projection): `hidden`."""
         return self.hidden
 
     def reset_parameters(self) -> None:
@@ -132,8 +132,8 @@ class MolGINEncoder(GraphEncoderBase):
                 edge_attr: Optional[Tensor] = None, num_graphs: Optional[int] = None,
                 project: bool = False, duplicate_at: Optional[int] = None,
                 per_view_norm: bool = False) -> Tensor:
-        """Readout ``[B, hidden]`` (projection with ``project=True``; ``[2B, ...]`` with
-        ``duplicate_at``, see :meth:`GraphCLEncoder.forward`)."""
+        """Readout `[B, hidden]` (projection with `project=True`; `[2B, ...]` with
+        `duplicate_at`, see `GraphCLEncoder.forward`)."""
         if x.dim() != 2 or x.dtype.is_floating_point:
             raise ValueError("MolGINEncoder expects OGB's integer atom features [N, 9], got "
                              f"{x.dtype} {tuple(x.shape)}")

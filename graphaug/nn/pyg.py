@@ -14,7 +14,7 @@ from .base import AGGREGATIONS, GraphEncoderBase, check_graph_batch, gin_mlp
 __all__ = ["GraphCLEncoder", "encode_batch", "AGGREGATIONS", "CSRAdjacency", "csr_adjacency",
            "GINConv"]
 
-#: ``aggregation="auto"`` uses the CSR product from this many edges per forward: it makes DD's
+#: `aggregation="auto"` uses the CSR product from this many edges per forward: it makes DD's
 #: epochs (~300k edges per batch) faster (benchmarks/results/speed_dd/speed.md); on NCI1's small
 #: batches (~10k edges) it is even with PyG's path (speed_nci1/speed.md), which they keep,
 #: doubled shared-trunk batches included
@@ -22,7 +22,7 @@ CSR_MIN_EDGES = 100_000
 
 
 class _CSRSum(torch.autograd.Function):
-    """``A @ x`` whose backward is ``A^T @ grad`` with a prebuilt ``A^T``: autograd's own
+    """`A @ x` whose backward is `A^T @ grad` with a prebuilt `A^T`: autograd's own
     backward of a CSR product re-sorts the transpose at every layer (most of its cost on
     REDDIT-BINARY / DD batches)."""
 
@@ -37,20 +37,20 @@ class _CSRSum(torch.autograd.Function):
 
 
 class CSRAdjacency(NamedTuple):
-    """A batch's sum-aggregation operator: ``matrix`` ``[N, N]`` in CSR with rows = targets
-    (repeated edges counted) and its ``transpose`` (rows = sources) for the backward.
-    Built once per forward by :func:`csr_adjacency` and shared by every layer."""
+    """A batch's sum-aggregation operator: `matrix` `[N, N]` in CSR with rows = targets
+    (repeated edges counted) and its `transpose` (rows = sources) for the backward.
+    Built once per forward by `csr_adjacency` and shared by every layer."""
 
     matrix: Tensor
     transpose: Tensor
 
     def aggregate(self, x: Tensor) -> Tensor:
-        """Sum over incoming edges: ``[N, d]`` -> ``[N, d]`` (differentiable in ``x``)."""
+        """Sum over incoming edges: `[N, d]` -> `[N, d]` (differentiable in `x`)."""
         return _CSRSum.apply(self.matrix, self.transpose, x)
 
 
 def _csr(rows: Tensor, cols: Tensor, num_nodes: int, dtype: torch.dtype) -> Tensor:
-    """CSR ``[num_nodes, num_nodes]`` with ones at ``(rows, cols)``; each row's entries in edge
+    """CSR `[num_nodes, num_nodes]` with ones at `(rows, cols)`; each row's entries in edge
     order (a stable sort, skipped when the rows are sorted already, as in PyG's batches)."""
     index_dtype = torch.int32 if max(num_nodes, rows.numel()) < 2 ** 31 - 1 else torch.int64
     if rows.numel() > 1 and not bool((rows[1:] >= rows[:-1]).all()):
@@ -66,8 +66,8 @@ def _csr(rows: Tensor, cols: Tensor, num_nodes: int, dtype: torch.dtype) -> Tens
 
 def csr_adjacency(edge_index: Tensor, num_nodes: int,
                   dtype: torch.dtype = torch.float32) -> CSRAdjacency:
-    """The :class:`CSRAdjacency` of ``edge_index`` ``[2, E]`` (source, target rows): PyG's
-    ``to_torch_csr_tensor`` would coalesce, counting a repeated edge once.
+    """The `CSRAdjacency` of `edge_index` `[2, E]` (source, target rows): PyG's
+    `to_torch_csr_tensor` would coalesce, counting a repeated edge once.
 
     Example:
         >>> adj = csr_adjacency(torch.tensor([[0, 0, 1], [1, 1, 2]]), 3)
@@ -79,9 +79,9 @@ def csr_adjacency(edge_index: Tensor, num_nodes: int,
 
 
 class GINConv(_PyGGINConv):
-    r"""PyG's ``GINConv`` that also takes a :class:`CSRAdjacency` in place of ``edge_index``:
+    r"""PyG's `GINConv` that also takes a `CSRAdjacency` in place of `edge_index`:
     the neighbour sum is then one sparse-dense product (forward and backward); the update is
-    PyG's, :math:`\mathrm{nn}((1 + \epsilon) x + \sum_j x_j)`. Same parameters and state dict."""
+    PyG's, $\mathrm{nn}((1 + \epsilon) x + \sum_j x_j)$. Same parameters and state dict."""
 
     def forward(self, x, edge_index, size=None) -> Tensor:
         if isinstance(edge_index, CSRAdjacency):
@@ -92,9 +92,9 @@ class GINConv(_PyGGINConv):
 
 
 def encode_batch(encoder: nn.Module, batch, **kwargs) -> Tensor:
-    """Call a graphaug PyG encoder on a collated ``Batch``: ``x``, ``edge_index``, ``batch``,
-    ``num_graphs`` and, for encoders that use bond/edge features (``uses_edge_attr``),
-    ``edge_attr``. ``kwargs`` go to the encoder (``project=``, ``duplicate_at=``)."""
+    """Call a graphaug PyG encoder on a collated `Batch`: `x`, `edge_index`, `batch`,
+    `num_graphs` and, for encoders that use bond/edge features (`uses_edge_attr`),
+    `edge_attr`. `kwargs` go to the encoder (`project=`, `duplicate_at=`)."""
     if getattr(encoder, "uses_edge_attr", False):
         kwargs["edge_attr"] = getattr(batch, "edge_attr", None)
     return encoder(batch.x, batch.edge_index, batch.batch, num_graphs=int(batch.num_graphs),
@@ -102,31 +102,31 @@ def encode_batch(encoder: nn.Module, batch, **kwargs) -> Tensor:
 
 
 class GraphCLEncoder(GraphEncoderBase):
-    r"""GraphCL's GIN (or GCN) encoder on PyG, with a :class:`~graphaug.nn.Tap` per target.
+    r"""GraphCL's GIN (or GCN) encoder on PyG, with a `Tap` per target.
 
     Layer = conv -> ReLU -> BatchNorm; readout = concatenation of the per-layer sum pools
-    (``hidden * num_layers`` channels); optional projection head Linear-ReLU-Linear.
-    Target ``k`` (``docs/method.md``): 0 = input features, ``1..L`` = layer outputs (the tensors the
-    readout pools), ``L+1`` = projection head output.
+    (`hidden * num_layers` channels); optional projection head Linear-ReLU-Linear.
+    Target `k` (`docs/method.md`): 0 = input features, `1..L` = layer outputs (the tensors the
+    readout pools), `L+1` = projection head output.
 
     Args:
         in_channels (int): node feature size.
         hidden (int): hidden size (GraphCL: 32).
-        num_layers (int): number of layers ``L`` (GraphCL: 3).
-        conv (str): ``"gin"`` or ``"gcn"``.
-        proj_head (bool): build the projection head (target ``L+1``).
-        init (str): ``"torch"`` (PyTorch's default) or ``"graphcl"`` (the official code's
-            xavier-uniform weights and zero biases for every Linear). (default: ``"torch"``)
-        aggregation (str): how GIN sums the neighbours: ``"csr"`` (one :class:`CSRAdjacency`
+        num_layers (int): number of layers `L` (GraphCL: 3).
+        conv (str): `"gin"` or `"gcn"`.
+        proj_head (bool): build the projection head (target `L+1`).
+        init (str): `"torch"` (PyTorch's default) or `"graphcl"` (the official code's
+            xavier-uniform weights and zero biases for every Linear). (default: `"torch"`)
+        aggregation (str): how GIN sums the neighbours: `"csr"` (one `CSRAdjacency`
             per forward, a sparse-dense product per layer forward and backward; faster epochs
-            on DD's large graphs), ``"scatter"`` (PyG's gather + scatter) or ``"auto"`` (CSR
-            from ``CSR_MIN_EDGES`` edges per forward, else scatter). On one CPU thread both
+            on DD's large graphs), `"scatter"` (PyG's gather + scatter) or `"auto"` (CSR
+            from `CSR_MIN_EDGES` edges per forward, else scatter). On one CPU thread both
             sum each row in edge order: the same bits, forward and backward (tested); with more
-            threads or on GPU, equal up to float rounding. (default: ``"auto"``)
+            threads or on GPU, equal up to float rounding. (default: `"auto"`)
 
     Shapes:
-        x ``[N, in_channels]``, edge_index ``[2, E]``, batch ``[N]`` ->
-        ``[num_graphs, hidden * num_layers]``.
+        x `[N, in_channels]`, edge_index `[2, E]`, batch `[N]` ->
+        `[num_graphs, hidden * num_layers]`.
 
     Example:
         >>> enc = GraphCLEncoder(7, hidden=32, num_layers=3)
@@ -152,12 +152,12 @@ class GraphCLEncoder(GraphEncoderBase):
                 num_graphs: Optional[int] = None, project: bool = False,
                 duplicate_at: Optional[int] = None, per_view_norm: bool = False
                 ) -> Tensor:
-        """Readout ``[B, hidden * L]`` (or projection with ``project=True``).
+        """Readout `[B, hidden * L]` (or projection with `project=True`).
 
-        ``duplicate_at=t`` returns ``[2B, ...]``: two views of the batch that share every layer
-        below target ``t`` (computed once) and are transformed independently from ``t`` up.
-        ``per_view_norm=True``: the batch holds two stacked views, normalised separately
-        (see :meth:`GraphEncoderBase.encode`).
+        `duplicate_at=t` returns `[2B, ...]`: two views of the batch that share every layer
+        below target `t` (computed once) and are transformed independently from `t` up.
+        `per_view_norm=True`: the batch holds two stacked views, normalised separately
+        (see `GraphEncoderBase.encode`).
         """
         batch, num_graphs = check_graph_batch(x, batch, num_graphs, self.training)
         graphs: dict = {}  # the conv input of the batch (False) and of its doubled copy (True)
@@ -178,11 +178,11 @@ class GraphCLEncoder(GraphEncoderBase):
 
     def conv_input(self, edge_index: Tensor, num_nodes: int,
                    dtype: torch.dtype = torch.float32):
-        """What every conv of one forward takes: for GIN a :class:`CSRAdjacency` (built once per
+        """What every conv of one forward takes: for GIN a `CSRAdjacency` (built once per
         forward, so each layer's sum is one sparse-dense product, forward and backward; on
         large graphs several times faster than PyG's gather + scatter on CPU), the same sums in
-        the same order (bit-equal on one CPU thread). GCN, ``aggregation="scatter"`` and
-        ``"auto"`` below ``CSR_MIN_EDGES`` edges keep ``edge_index`` (GCN's normalisation is
+        the same order (bit-equal on one CPU thread). GCN, `aggregation="scatter"` and
+        `"auto"` below `CSR_MIN_EDGES` edges keep `edge_index` (GCN's normalisation is
         per edge)."""
         if self.conv_type != "gin" or self.aggregation == "scatter" or edge_index.numel() == 0 \
                 or (self.aggregation == "auto" and edge_index.size(1) < CSR_MIN_EDGES):

@@ -9,17 +9,17 @@ __all__ = ["Tap", "TapMixin"]
 
 
 class Tap(nn.Module):
-    r"""Identity at a target index: the point :func:`graphaug.attach` hooks.
+    r"""Identity at a target index: the point `graphaug.attach` hooks.
 
-    Its call carries the node grouping (``batch``, ``num_samples``), so a transform attached
+    Its call carries the node grouping (`batch`, `num_samples`), so a transform attached
     here selects whole graphs, also on the shared trunk's doubled batch.
 
     Args:
-        index (int): the target index (``docs/method.md``: 0 = input features, ``1..L`` = layer
-            outputs, ``L+1`` = projection head output).
+        index (int): the target index (`docs/method.md`: 0 = input features, `1..L` = layer
+            outputs, `L+1` = projection head output).
 
     Shapes:
-        input ``[N, d]`` with optional ``batch`` ``[N]``; output: the input itself.
+        input `[N, d]` with optional `batch` `[N]`; output: the input itself.
     """
 
     def __init__(self, index: int) -> None:
@@ -35,18 +35,18 @@ class Tap(nn.Module):
 
 
 class TapMixin:
-    """Target-index helpers shared by every graphaug encoder with a ``taps`` ``ModuleList``."""
+    """Target-index helpers shared by every graphaug encoder with a `taps` `ModuleList`."""
 
     taps: nn.ModuleList
 
     @property
     def num_targets(self) -> int:
-        """Number of valid target indices (``0..num_targets-1``)."""
+        """Number of valid target indices (`0..num_targets-1`)."""
         return len(self.taps)
 
     def target_name(self, target: int) -> str:
-        """Dotted submodule name of target ``target`` (``ga.attach(enc, target, t)`` is the
-        same as ``ga.attach(enc, enc.target_name(target), t)``)."""
+        """Dotted submodule name of target `target` (`ga.attach(enc, target, t)` is the
+        same as `ga.attach(enc, enc.target_name(target), t)`)."""
         return f"taps.{self._check_target(target)}"
 
     def _check_target(self, target: int) -> int:
