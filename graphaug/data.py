@@ -1,17 +1,17 @@
 """Dataset loading: data-root resolution, TU graph-classification sets and OGB molecules.
 
-The data root comes from ``root=`` (``--root`` on the command line), else the ``GRAPHAUG_DATA``
-environment variable, else :data:`DEFAULT_ROOT` (``~/.cache/graphaug/datasets``). TU data is
-looked up as ``<root>/TU/<NAME>/raw`` or ``<root>/<NAME>/raw``, OGB data as
-``<root>/ogb/<name_with_underscores>`` or ``<root>/<name_with_underscores>``. Missing files are
-downloaded (PyG's TU downloader, OGB's own) unless ``download=False``; offline, a
-:class:`FileNotFoundError` names the files and folders that were searched.
+The data root comes from `root=` (`--root` on the command line), else the `GRAPHAUG_DATA`
+environment variable, else `DEFAULT_ROOT` (`~/.cache/graphaug/datasets`). TU data is
+looked up as `<root>/TU/<NAME>/raw` or `<root>/<NAME>/raw`, OGB data as
+`<root>/ogb/<name_with_underscores>` or `<root>/<name_with_underscores>`. Missing files are
+downloaded (PyG's TU downloader, OGB's own) unless `download=False`; offline, a
+`FileNotFoundError` names the files and folders that were searched.
 
 TU raw files are validated before PyG reads them (line counts agree, node ids in range, every
 line parses), so a truncated or edited file raises an error naming the file and the line instead
 of yielding a partial dataset. Nothing is written into a read-only data root (a folder without
 write permission bits, such as a shared copy): processed caches and downloads then go to a
-writable cache folder (``$GRAPHAUG_CACHE``, default ``~/.cache/graphaug/processed``).
+writable cache folder (`$GRAPHAUG_CACHE`, default `~/.cache/graphaug/processed`).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ __all__ = ["DEFAULT_ROOT", "data_root", "cache_dir", "find_tu_root", "load_tu",
            "validate_tu_files", "find_ogb_root", "load_ogb", "GraphDataset", "SOCIAL_DATASETS",
            "validate_graphs", "check_dataset_name", "KNOWN_RAW_FILES"]
 
-#: Data root used when neither ``root=`` nor ``$GRAPHAUG_DATA`` is given.
+#: Data root used when neither `root=` nor `$GRAPHAUG_DATA` is given.
 DEFAULT_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "graphaug" / \
     "datasets"
 
@@ -56,15 +56,15 @@ _FINGERPRINT = "graphaug_raw.json"
 
 
 def data_root(root: Optional[os.PathLike | str] = None) -> Path:
-    """Resolve the data root: ``root`` if given, else ``$GRAPHAUG_DATA``, else
-    :data:`DEFAULT_ROOT`."""
+    """Resolve the data root: `root` if given, else `$GRAPHAUG_DATA`, else
+    `DEFAULT_ROOT`."""
     root = root if root is not None else os.environ.get("GRAPHAUG_DATA")
     return Path(root).expanduser() if root else DEFAULT_ROOT
 
 
 def cache_dir() -> Path:
     """Writable folder for processed caches and downloads of read-only data roots:
-    ``$GRAPHAUG_CACHE``, else ``processed/`` beside :data:`DEFAULT_ROOT`."""
+    `$GRAPHAUG_CACHE`, else `processed/` beside `DEFAULT_ROOT`."""
     env = os.environ.get("GRAPHAUG_CACHE")
     return Path(env).expanduser() if env else DEFAULT_ROOT.parent / "processed"
 
@@ -73,8 +73,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
 def check_dataset_name(name: str, kind: str = "dataset") -> str:
-    """Return ``name`` if it is a plain dataset name: letters, digits, ``_`` and ``-``, starting
-    with a letter or digit, at most 100 characters (so no path separator, no ``..``, nothing a
+    """Return `name` if it is a plain dataset name: letters, digits, `_` and `-`, starting
+    with a letter or digit, at most 100 characters (so no path separator, no `..`, nothing a
     path or URL built from it could escape with).
 
     Raises:
@@ -100,7 +100,7 @@ def _announce_fallback(folder: Path, mirror: Path) -> None:
 
 
 def _writable(path: Path) -> bool:
-    """Whether graphaug may create files in ``path`` (or, if it does not exist yet, in its
+    """Whether graphaug may create files in `path` (or, if it does not exist yet, in its
     nearest existing parent). A folder without any write permission bit counts as read-only even
     where the user could write anyway (root): that is how shared data is marked."""
     path = path.absolute()
@@ -110,13 +110,13 @@ def _writable(path: Path) -> bool:
 
 
 def _mirror(folder: Path) -> Path:
-    """The writable stand-in for a read-only ``folder``: one cache folder per source path."""
+    """The writable stand-in for a read-only `folder`: one cache folder per source path."""
     key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
     return cache_dir() / key
 
 
 def _writable_base(base: Path, name: str) -> Path:
-    """``base`` if ``base/<name>`` (and its ``processed/``) may be written, else its mirror."""
+    """`base` if `base/<name>` (and its `processed/`) may be written, else its mirror."""
     folder = base / name
     ok = _writable(folder) and (not (folder / "processed").exists() or
                                 _writable(folder / "processed"))
@@ -135,14 +135,14 @@ def _sha256(path: Path) -> str:
 
 
 def _fingerprint(raw_dir: Path) -> dict:
-    """``{file name: [size, sha256]}`` of the raw files: the identity of a processed cache (a
+    """`{file name: [size, sha256]}` of the raw files: the identity of a processed cache (a
     file edited with its size and mtime kept still changes its hash)."""
     return {f.name: [f.stat().st_size, _sha256(f)]
             for f in sorted(raw_dir.iterdir()) if f.is_file()} if raw_dir.is_dir() else {}
 
 
 def _cache_is_stale(processed_file: Path, fingerprint: dict) -> bool:
-    """Whether ``processed_file`` exists but was not built from the raw files ``fingerprint``
+    """Whether `processed_file` exists but was not built from the raw files `fingerprint`
     describes (a cache is only ever as good as the files it was built from). Nothing is removed:
     a stale cache is rebuilt over (atomically) by the loader."""
     if not fingerprint or not processed_file.is_file():
@@ -161,11 +161,11 @@ def _record_fingerprint(processed_dir: Path, fingerprint: dict) -> None:
 
 def _check_known(key: str, folder: Path, hashed: Optional[dict] = None,
                  validate=None) -> None:
-    """Compare the files of a documented dataset (``key`` such as ``"TU/MUTAG"``) under
-    ``folder`` with :data:`KNOWN_RAW_FILES` (size and SHA-256); ``hashed`` gives the
-    ``[size, sha256]`` of files already hashed, by path relative to ``folder``. Datasets
+    """Compare the files of a documented dataset (`key` such as `"TU/MUTAG"`) under
+    `folder` with `KNOWN_RAW_FILES` (size and SHA-256); `hashed` gives the
+    `[size, sha256]` of files already hashed, by path relative to `folder`. Datasets
     without an entry pass (their files are validated as usual); absent files are skipped (the
-    finders name missing required files). On a mismatch ``validate()`` runs first, so a damage
+    finders name missing required files). On a mismatch `validate()` runs first, so a damage
     that file validation can locate is reported with its line.
 
     Raises:
@@ -189,8 +189,8 @@ def _check_known(key: str, folder: Path, hashed: Optional[dict] = None,
 
 
 def _find_or_download(find, fetch, name: str, base: Path, download: bool) -> Path:
-    """``find(name, base)``; when the files are missing, ``fetch(name, base, error)`` unless
-    ``download`` is off (then the error, saying nothing was downloaded)."""
+    """`find(name, base)`; when the files are missing, `fetch(name, base, error)` unless
+    `download` is off (then the error, saying nothing was downloaded)."""
     try:
         return find(name, base)
     except FileNotFoundError as missing:
@@ -217,7 +217,7 @@ def _tu_missing_message(name: str, candidates: Sequence[Path]) -> str:
 
 
 def find_tu_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
-    """Folder to give PyG's ``TUDataset`` as ``root`` (it reads ``<that>/<name>/raw``).
+    """Folder to give PyG's `TUDataset` as `root` (it reads `<that>/<name>/raw`).
 
     Raises:
         FileNotFoundError: no candidate holds the required raw files; the message lists them.
@@ -232,7 +232,7 @@ def find_tu_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
 
 
 def _read_numbers(path: Path, dtype, columns: Optional[int] = None) -> np.ndarray:
-    """Every line of a comma-separated TU file as one row of a ``[lines, columns]`` array.
+    """Every line of a comma-separated TU file as one row of a `[lines, columns]` array.
 
     Raises:
         ValueError: naming the file and the first line that is empty, cut off or not numeric.
@@ -259,7 +259,7 @@ def _read_numbers(path: Path, dtype, columns: Optional[int] = None) -> np.ndarra
 
 
 def _bad_line(path: Path, data: bytes, dtype, columns: Optional[int]) -> str:
-    """The message for the first line of ``data`` that does not parse (slow path, errors only)."""
+    """The message for the first line of `data` that does not parse (slow path, errors only)."""
     kind, convert = ("integers", int) if np.issubdtype(dtype, np.integer) else ("numbers", float)
     expected = columns
     for number, line in enumerate(data.split(b"\n")[:-1], start=1):
@@ -282,7 +282,7 @@ def _bad_line(path: Path, data: bytes, dtype, columns: Optional[int]) -> str:
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (a sort: several times faster than ``np.unique`` here)."""
+    """Sorted distinct values (a sort: several times faster than `np.unique` here)."""
     values = np.sort(values)
     return values[np.concatenate([[True], values[1:] != values[:-1]])]
 
@@ -298,14 +298,14 @@ def _count_error(path: Path, lines: int, expected: int, per: str, source: Path) 
 def validate_tu_files(raw_dir: os.PathLike | str, name: str) -> None:
     r"""Check a TU dataset's raw files before PyG reads them.
 
-    Every line must parse; ``graph_indicator`` gives the node count :math:`N` and graph ids
-    ``1..G`` in non-decreasing order with no empty graph; ``graph_labels`` (and
-    ``graph_attributes``) must have :math:`G` lines, node files :math:`N` lines, edge files as
-    many lines as ``A``; every node id in ``A`` must lie in ``1..N``, join two nodes of the same
+    Every line must parse; `graph_indicator` gives the node count $N$ and graph ids
+    `1..G` in non-decreasing order with no empty graph; `graph_labels` (and
+    `graph_attributes`) must have $G$ lines, node files $N$ lines, edge files as
+    many lines as `A`; every node id in `A` must lie in `1..N`, join two nodes of the same
     graph and appear in both directions (TU graphs are undirected).
 
     Args:
-        raw_dir (path): the folder holding ``<name>_A.txt`` etc.
+        raw_dir (path): the folder holding `<name>_A.txt` etc.
         name (str): the dataset name, the files' prefix.
 
     Raises:
@@ -377,9 +377,9 @@ def validate_tu_files(raw_dir: os.PathLike | str, name: str) -> None:
 
 
 def _processed_once(dataset, rebuild: bool) -> None:
-    """PyG's ``Dataset._process`` without its unpickling of ``pre_transform.pt`` /
-    ``pre_filter.pt`` (full pickle loads of files in the data root; graphaug passes neither
-    argument): process when the processed files are missing, or ``rebuild`` (stale)."""
+    """PyG's `Dataset._process` without its unpickling of `pre_transform.pt` /
+    `pre_filter.pt` (full pickle loads of files in the data root; graphaug passes neither
+    argument): process when the processed files are missing, or `rebuild` (stale)."""
     from torch_geometric.data.dataset import files_exist
 
     if rebuild or not files_exist(dataset.processed_paths):
@@ -397,8 +397,8 @@ def _pyg_safe_globals() -> list:
 
 @functools.lru_cache(maxsize=None)
 def _tu_class():
-    """PyG's ``TUDataset`` with a chosen processed folder, validation before PyG parses the raw
-    files, no download of its own (downloads happen in :func:`load_tu`) and a weights-only load
+    """PyG's `TUDataset` with a chosen processed folder, validation before PyG parses the raw
+    files, no download of its own (downloads happen in `load_tu`) and a weights-only load
     of the processed file (PyG falls back to a full unpickling when its safe load fails)."""
     from torch_geometric.data import Data, InMemoryDataset
     from torch_geometric.datasets import TUDataset
@@ -448,8 +448,8 @@ def _tu_class():
 
 
 def _download_tu(name: str, base: Path, missing: FileNotFoundError) -> Path:
-    """Download ``name`` with PyG's TU downloader into ``<base>/TU/<name>/raw`` (or the cache's
-    mirror of a read-only ``base``); returns the folder to give ``TUDataset`` as root."""
+    """Download `name` with PyG's TU downloader into `<base>/TU/<name>/raw` (or the cache's
+    mirror of a read-only `base`); returns the folder to give `TUDataset` as root."""
     from torch_geometric.datasets import TUDataset
 
     target = _writable_base(base / "TU", name)
@@ -485,11 +485,11 @@ def _download_tu(name: str, base: Path, missing: FileNotFoundError) -> Path:
 
 @dataclass
 class GraphDataset:
-    """A list of PyG ``Data`` graphs with the facts a benchmark needs.
+    """A list of PyG `Data` graphs with the facts a benchmark needs.
 
     Attributes:
         name (str): dataset name.
-        graphs (list): ``torch_geometric.data.Data`` objects (``x``, ``edge_index``, ``y``).
+        graphs (list): `torch_geometric.data.Data` objects (`x`, `edge_index`, `y`).
         num_features (int): node feature size.
         num_classes (int): number of graph classes.
     """
@@ -523,7 +523,7 @@ class GraphDataset:
 
 
 def validate_graphs(graphs: Sequence, name: str = "dataset") -> None:
-    """Raise ``ValueError`` for graphs that cannot be encoded (no nodes, NaN features)."""
+    """Raise `ValueError` for graphs that cannot be encoded (no nodes, NaN features)."""
     for i, g in enumerate(graphs):
         if g.num_nodes is None or g.num_nodes == 0:
             raise ValueError(f"{name}: graph {i} has no nodes")
@@ -533,24 +533,24 @@ def validate_graphs(graphs: Sequence, name: str = "dataset") -> None:
 
 def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, download: bool = True,
             self_loops: bool = False, constant_features: Optional[bool] = None) -> GraphDataset:
-    r"""Load a TU dataset as a :class:`GraphDataset` with GraphCL's node features.
+    r"""Load a TU dataset as a `GraphDataset` with GraphCL's node features.
 
-    The raw files are validated before PyG first reads them (:func:`validate_tu_files`); PyG's
-    ``processed/`` cache is written beside ``raw/`` when that folder is writable, else in
-    :func:`cache_dir`, and rebuilt whenever the raw files change.
+    The raw files are validated before PyG first reads them (`validate_tu_files`); PyG's
+    `processed/` cache is written beside `raw/` when that folder is writable, else in
+    `cache_dir`, and rebuilt whenever the raw files change.
 
     Args:
-        name (str): e.g. ``"MUTAG"``, ``"NCI1"``, ``"REDDIT-BINARY"``.
-        root (path, optional): data root (default ``$GRAPHAUG_DATA``, else
-            :data:`DEFAULT_ROOT`).
+        name (str): e.g. `"MUTAG"`, `"NCI1"`, `"REDDIT-BINARY"`.
+        root (path, optional): data root (default `$GRAPHAUG_DATA`, else
+            `DEFAULT_ROOT`).
         download (bool): download the raw files with PyG's TU downloader into
-            ``<root>/TU/<name>/raw`` when no candidate folder holds them (default ``True``).
+            `<root>/TU/<name>/raw` when no candidate folder holds them (default `True`).
         self_loops (bool): add one self-loop per node (GraphCL's official data pipeline does).
         constant_features (bool, optional): use a constant 1 feature per node; default: for
             the social datasets (no node labels) only.
 
     Raises:
-        FileNotFoundError: the files are missing and ``download=False`` or the download failed;
+        FileNotFoundError: the files are missing and `download=False` or the download failed;
             the message names the files and the folders searched.
         ValueError: a raw file is malformed (the message names the file and the line).
 
@@ -598,7 +598,7 @@ _OGB_PROCESSED = "geometric_data_processed.pt"
 
 @functools.lru_cache(maxsize=None)
 def _ogb_master() -> dict:
-    """OGB's table of graph datasets (``master.csv``): name -> meta information."""
+    """OGB's table of graph datasets (`master.csv`): name -> meta information."""
     import pandas as pd
     from ogb.graphproppred import dataset_pyg
     master = pd.read_csv(Path(dataset_pyg.__file__).parent / "master.csv", index_col=0,
@@ -625,7 +625,7 @@ def _ogb_candidates(base: Path) -> list[Path]:
 
 
 def find_ogb_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
-    """Folder to give OGB as ``root`` (it reads ``<that>/<name with _>/``).
+    """Folder to give OGB as `root` (it reads `<that>/<name with _>/`).
 
     A folder counts only when it holds every file OGB reads (the release file of the version
     OGB expects, the raw files and the scaffold split), even when a processed cache exists: OGB
@@ -634,7 +634,7 @@ def find_ogb_root(name: str, root: Optional[os.PathLike | str] = None) -> Path:
     Raises:
         FileNotFoundError: the files OGB needs are missing (listed, with the folders looked in),
             so that OGB never starts a download or asks a question.
-        ValueError: ``name`` is not an OGB graph dataset, or a folder holds another release.
+        ValueError: `name` is not an OGB graph dataset, or a folder holds another release.
     """
     required = _ogb_required(name)
     base = data_root(root)
@@ -664,11 +664,11 @@ def _ogb_version() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _ogb_class():
-    """OGB's ``PygGraphPropPredDataset`` with a chosen processed folder, no download of its own
-    (downloads happen in :func:`load_ogb`), no question asked (OGB's constructor asks whether to
+    """OGB's `PygGraphPropPredDataset` with a chosen processed folder, no download of its own
+    (downloads happen in `load_ogb`), no question asked (OGB's constructor asks whether to
     update a folder without its release file and deletes it on "y": it is not called) and a
     weights-only load of the processed file and of nothing else (the split is read from its
-    CSV files, never from a pickled ``split_dict.pt``)."""
+    CSV files, never from a pickled `split_dict.pt`)."""
     import pandas as pd
     from ogb.graphproppred import PygGraphPropPredDataset
     from torch_geometric.data import InMemoryDataset
@@ -716,8 +716,8 @@ def _ogb_class():
 
 
 def _download_ogb(name: str, base: Path, missing: FileNotFoundError) -> Path:
-    """Download ``name`` with OGB's own downloader into ``<base>/ogb/<name with _>`` (or the
-    cache's mirror of a read-only ``base``); returns the folder to give OGB as root."""
+    """Download `name` with OGB's own downloader into `<base>/ogb/<name with _>` (or the
+    cache's mirror of a read-only `base`); returns the folder to give OGB as root."""
     from ogb.graphproppred import PygGraphPropPredDataset
 
     meta = _ogb_meta(name)
@@ -751,30 +751,30 @@ def _download_ogb(name: str, base: Path, missing: FileNotFoundError) -> Path:
 
 
 def load_ogb(name: str, root: Optional[os.PathLike | str] = None, *, download: bool = True):
-    r"""Load an ``ogbg-mol*`` dataset with its official scaffold split.
+    r"""Load an `ogbg-mol*` dataset with its official scaffold split.
 
     graphaug builds OGB's dataset itself: OGB's constructor is never run (it asks on stdin
     whether to update a folder without its release file and deletes the folder on "y"), the
-    processed cache is read with a weights-only load (ogb 1.3.6's own ``torch.load`` of it fails
+    processed cache is read with a weights-only load (ogb 1.3.6's own `torch.load` of it fails
     on torch >= 2.6; nothing is patched) and the split comes from its CSV files. The
-    ``processed/`` cache goes beside ``raw/`` when that folder is writable, else in
-    :func:`cache_dir`, and is rebuilt whenever the raw files' SHA-256 changes. The raw files of
-    the datasets in :data:`KNOWN_RAW_FILES` must match their published sizes and hashes.
+    `processed/` cache goes beside `raw/` when that folder is writable, else in
+    `cache_dir`, and is rebuilt whenever the raw files' SHA-256 changes. The raw files of
+    the datasets in `KNOWN_RAW_FILES` must match their published sizes and hashes.
 
     Args:
-        name (str): e.g. ``"ogbg-molhiv"``.
-        root (path, optional): data root (default ``$GRAPHAUG_DATA``, else
-            :data:`DEFAULT_ROOT`).
+        name (str): e.g. `"ogbg-molhiv"`.
+        root (path, optional): data root (default `$GRAPHAUG_DATA`, else
+            `DEFAULT_ROOT`).
         download (bool): download the dataset with OGB's own downloader into
-            ``<root>/ogb/<name with _>`` when no candidate folder holds it (default ``True``);
+            `<root>/ogb/<name with _>` when no candidate folder holds it (default `True`);
             an existing incomplete folder is never downloaded over.
 
     Returns:
-        ``(dataset, split)`` with ``split = {"train": idx, "valid": idx, "test": idx}``.
+        `(dataset, split)` with `split = {"train": idx, "valid": idx, "test": idx}`.
 
     Raises:
         FileNotFoundError: files are missing (the release file included) and
-            ``download=False`` or the download failed; the message names the missing files and
+            `download=False` or the download failed; the message names the missing files and
             the folders searched.
         ValueError: an unknown name or release, a published file that was edited, or a
             processed file that fails the safe load (the message names the file).

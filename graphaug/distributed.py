@@ -1,31 +1,31 @@
-r"""Pretraining beyond one process, on :mod:`torch.distributed` (gloo on CPU, NCCL on GPU).
+r"""Pretraining beyond one process, on `torch.distributed` (gloo on CPU, NCCL on GPU).
 
-Launch one process per device with ``torchrun`` and initialise the default process group; from
-then on graphaug is distributed *automatically*, and a run on ``W`` ranks with ``B`` graphs each
-computes what one process computes on the ``W * B`` graphs (tested to 1e-5 in float64):
+Launch one process per device with `torchrun` and initialise the default process group; from
+then on graphaug is distributed *automatically*, and a run on `W` ranks with `B` graphs each
+computes what one process computes on the `W * B` graphs (tested to 1e-5 in float64):
 
-* :class:`~graphaug.GraphCL` gathers both views' projections from every rank
-  (:func:`gather_with_grad`, rank order kept), so the loss sees every rank's negatives; each rank
+* `GraphCL` gathers both views' projections from every rank
+  (`gather_with_grad`, rank order kept), so the loss sees every rank's negatives; each rank
   returns its anchors' share of the *global* mean, so averaged gradients (DDP or
-  :func:`all_reduce_gradients`) equal the single-process ones.
-* :class:`~graphaug.ActivationPCA` projects out the principal directions of the *global* batch:
-  exact path = all-reduce of row count and sum, then of the centred ``X^T X``; low-rank path =
-  randomized subspace iteration on the Gram operator whose ``d x q`` products are all-reduced,
-  with the random test matrix broadcast from rank 0 (:func:`subspace_pca`).
-* :class:`SyncBatchNorm` (``convert_sync_batchnorm``) normalises with the global batch
-  statistics on any backend (``torch.nn.SyncBatchNorm`` is CUDA-only).
-* :class:`ShardedGraphBatches` shards each global batch over the ranks; checkpoints are written
-  by rank 0 only and hold every rank's RNG state (:func:`checkpoint_rng`).
+  `all_reduce_gradients`) equal the single-process ones.
+* `ActivationPCA` projects out the principal directions of the *global* batch:
+  exact path = all-reduce of row count and sum, then of the centred `X^T X`; low-rank path =
+  randomized subspace iteration on the Gram operator whose `d x q` products are all-reduced,
+  with the random test matrix broadcast from rank 0 (`subspace_pca`).
+* `SyncBatchNorm` (`convert_sync_batchnorm`) normalises with the global batch
+  statistics on any backend (`torch.nn.SyncBatchNorm` is CUDA-only).
+* `ShardedGraphBatches` shards each global batch over the ranks; checkpoints are written
+  by rank 0 only and hold every rank's RNG state (`checkpoint_rng`).
 
-Selection randomness is per rank by default (:func:`rank_generator`); :func:`global_draws`
-makes every rank draw the global-size tensor from a shared seed and keep its slice, so ``W``
+Selection randomness is per rank by default (`rank_generator`); `global_draws`
+makes every rank draw the global-size tensor from a shared seed and keep its slice, so `W`
 ranks reproduce one process's random draws exactly (used by the equivalence tests).
 
 Without a process group (or with one process) none of this runs: single-process results and
 speed are unchanged. Every collective goes through this module and is counted in
-:data:`COMM` (payload bytes this rank contributes).
+`COMM` (payload bytes this rank contributes).
 
-Example (``torchrun --nproc_per_node 2 train.py``)::
+Example (`torchrun --nproc_per_node 2 train.py`)::
 
     import torch.distributed as dist, graphaug as ga
     from graphaug import distributed as gad
@@ -57,11 +57,11 @@ __all__ = ["init_from_env", "is_active", "world_size", "rank", "is_main", "barri
 
 # -- process group ------------------------------------------------------------------------------
 def init_from_env() -> bool:
-    """Join the process group a launcher describes (``torchrun`` sets ``WORLD_SIZE``, ``RANK``
-    and ``MASTER_ADDR``): gloo on CPU, NCCL when CUDA is available. Does nothing without a
+    """Join the process group a launcher describes (`torchrun` sets `WORLD_SIZE`, `RANK`
+    and `MASTER_ADDR`): gloo on CPU, NCCL when CUDA is available. Does nothing without a
     launcher or when a group already exists. Returns whether a multi-process group is active.
 
-    So a script runs under ``torchrun --nproc-per-node N`` with no change but the launcher.
+    So a script runs under `torchrun --nproc-per-node N` with no change but the launcher.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() \
             and not dist.is_initialized():
@@ -108,7 +108,7 @@ class CommStats:
     """Payload bytes and calls of graphaug's collectives on this rank, by kind.
 
     The payload is what this rank contributes: an all-reduce or broadcast counts its buffer, an
-    all-gather its own part. A ring all-reduce moves about ``2 (W-1)/W`` times that on the wire.
+    all-gather its own part. A ring all-reduce moves about `2 (W-1)/W` times that on the wire.
     """
 
     bytes: dict = field(default_factory=dict)
@@ -131,7 +131,7 @@ COMM = CommStats()
 
 
 def all_reduce(tensor: Tensor, kind: str = "all_reduce") -> Tensor:
-    """Sum ``tensor`` over the ranks in place (not differentiable); returns it."""
+    """Sum `tensor` over the ranks in place (not differentiable); returns it."""
     if is_active():
         COMM.add(kind, tensor)
         dist.all_reduce(tensor)
@@ -139,7 +139,7 @@ def all_reduce(tensor: Tensor, kind: str = "all_reduce") -> Tensor:
 
 
 def broadcast(tensor: Tensor, src: int = 0, kind: str = "broadcast") -> Tensor:
-    """Overwrite ``tensor`` with rank ``src``'s values in place; returns it."""
+    """Overwrite `tensor` with rank `src`'s values in place; returns it."""
     if is_active():
         COMM.add(kind, tensor)
         dist.broadcast(tensor, src)
@@ -195,15 +195,15 @@ def _sizes(n: int, device: torch.device) -> tuple[int, ...]:
 
 
 def gather_with_grad(z: Tensor, return_offset: bool = False):
-    r"""Concatenate ``z`` from every rank in rank order, keeping the gradient path to each
+    r"""Concatenate `z` from every rank in rank order, keeping the gradient path to each
     rank's own part (ranks may hold different numbers of rows).
 
     Args:
-        z (Tensor): ``[n_r, ...]`` this rank's rows.
+        z (Tensor): `[n_r, ...]` this rank's rows.
         return_offset (bool): also return the index of this rank's first row in the result.
 
     Returns:
-        ``[sum_r n_r, ...]`` (and the offset); ``z`` itself (offset 0) without a process group.
+        `[sum_r n_r, ...]` (and the offset); `z` itself (offset 0) without a process group.
 
     Example:
         >>> z_all = gather_with_grad(z)          # rank 0's rows first, then rank 1's, ...
@@ -216,7 +216,7 @@ def gather_with_grad(z: Tensor, return_offset: bool = False):
 
 
 def all_reduce_gradients(module: nn.Module | Sequence[nn.Parameter]) -> None:
-    """Average the gradients of ``module``'s trainable parameters over the ranks, in one
+    """Average the gradients of `module`'s trainable parameters over the ranks, in one
     flattened buffer (what DDP does, without its bucketing/overlap). A parameter without a
     gradient counts as zero, so every rank reduces the same buffer."""
     if not is_active():
@@ -233,15 +233,15 @@ def all_reduce_gradients(module: nn.Module | Sequence[nn.Parameter]) -> None:
 
 
 def sync_gradients(model: nn.Module) -> None:
-    """What a training step needs after ``backward()`` on several ranks: average the gradients,
-    unless ``model`` is ``DistributedDataParallel`` (which already did). No-op on one process."""
+    """What a training step needs after `backward()` on several ranks: average the gradients,
+    unless `model` is `DistributedDataParallel` (which already did). No-op on one process."""
     if is_active() and not isinstance(model, nn.parallel.DistributedDataParallel):
         all_reduce_gradients(model)
 
 
 def mean_loss(loss: Tensor) -> float:
-    """``loss.item()`` averaged over the ranks: with :func:`sharded_loss` shares, the loss of
-    the global batch (one all-reduce of one number; ``loss.item()`` on one process)."""
+    """`loss.item()` averaged over the ranks: with `sharded_loss` shares, the loss of
+    the global batch (one all-reduce of one number; `loss.item()` on one process)."""
     if not is_active():
         return loss.item()
     return float(all_reduce(loss.detach().reshape(1).clone(), "loss")) / dist.get_world_size()
@@ -249,8 +249,8 @@ def mean_loss(loss: Tensor) -> float:
 
 # -- PCA statistics -----------------------------------------------------------------------------
 def global_mean(rows: Tensor) -> tuple[Tensor, int]:
-    """Mean ``[d]`` and number of rows of ``rows`` (``[n_r, d]``) over every rank: one
-    all-reduce of ``[sum, count]``."""
+    """Mean `[d]` and number of rows of `rows` (`[n_r, d]`) over every rank: one
+    all-reduce of `[sum, count]`."""
     packed = torch.cat([rows.sum(dim=0), rows.new_tensor([rows.size(0)])])
     all_reduce(packed, "pca_stats")
     count = int(round(float(packed[-1])))
@@ -258,18 +258,18 @@ def global_mean(rows: Tensor) -> tuple[Tensor, int]:
 
 
 def subspace_pca(centred: Tensor, test_matrix: Tensor, niter: int = 2) -> Tensor:
-    r"""Leading principal directions ``[d, q]`` (descending) of row-sharded centred data by
-    randomized subspace iteration on the Gram operator :math:`A^T A = \sum_r A_r^T A_r`.
+    r"""Leading principal directions `[d, q]` (descending) of row-sharded centred data by
+    randomized subspace iteration on the Gram operator $A^T A = \sum_r A_r^T A_r$.
 
-    Each product :math:`A^T A Q` is computed per rank and all-reduced (``d x q`` floats), so
-    ranks never exchange rows. The subspace after ``niter`` iterations is
-    :math:`(A^T A)^{niter+1}\Omega`, the one ``torch.pca_lowrank(niter=niter)`` searches; the
+    Each product $A^T A Q$ is computed per rank and all-reduced (`d x q` floats), so
+    ranks never exchange rows. The subspace after `niter` iterations is
+    $(A^T A)^{niter+1}\Omega$, the one `torch.pca_lowrank(niter=niter)` searches; the
     directions are its Rayleigh-Ritz vectors. On one process the all-reduces are no-ops, so
-    one process and ``W`` ranks run the same math.
+    one process and `W` ranks run the same math.
 
     Args:
-        centred (Tensor): ``[n_r, d]`` this rank's rows minus the global mean.
-        test_matrix (Tensor): ``[d, q]`` random matrix, identical on every rank.
+        centred (Tensor): `[n_r, d]` this rank's rows minus the global mean.
+        test_matrix (Tensor): `[d, q]` random matrix, identical on every rank.
         niter (int): subspace iterations (authors: 2).
     """
     def gram(basis: Tensor) -> Tensor:
@@ -285,14 +285,14 @@ def subspace_pca(centred: Tensor, test_matrix: Tensor, niter: int = 2) -> Tensor
 
 # -- synchronised BatchNorm ---------------------------------------------------------------------
 class SyncBatchNorm(nn.BatchNorm1d):
-    r""":class:`torch.nn.BatchNorm1d` whose training statistics are those of the global batch
+    r"""`torch.nn.BatchNorm1d` whose training statistics are those of the global batch
     over every rank, on any backend (gloo included); differentiable through the all-reduces.
 
-    With one process (or in eval mode) it *is* ``BatchNorm1d``; the parameters, buffers and
-    ``state_dict`` keys are the same, so weights load both ways.
+    With one process (or in eval mode) it *is* `BatchNorm1d`; the parameters, buffers and
+    `state_dict` keys are the same, so weights load both ways.
 
     Shapes:
-        ``[N, C]`` or ``[N, C, L]``.
+        `[N, C]` or `[N, C, L]`.
 
     Example:
         >>> encoder = convert_sync_batchnorm(GraphCLEncoder(7))
@@ -329,8 +329,8 @@ class SyncBatchNorm(nn.BatchNorm1d):
 
 
 def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every ``nn.BatchNorm1d`` inside ``module`` (in place; ``module`` itself too) by
-    a :class:`SyncBatchNorm` holding the same parameters and buffers; returns the module.
+    """Replace every `nn.BatchNorm1d` inside `module` (in place; `module` itself too) by
+    a `SyncBatchNorm` holding the same parameters and buffers; returns the module.
 
     Example:
         >>> enc = convert_sync_batchnorm(MolGINEncoder(hidden=300, num_layers=5))
@@ -352,20 +352,20 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
 
 # -- data sharding ------------------------------------------------------------------------------
 class ShardedGraphBatches:
-    r"""``batches(epoch)`` for :func:`~graphaug.contrastive.train` on ``W`` ranks, in the style
-    of ``DistributedSampler``: every rank draws the same permutation (``seed + epoch``), cuts it
-    into global batches of ``batch_size`` graphs, and keeps its contiguous ``1/W`` of each
-    (rank order = the global batch's order, as :func:`gather_with_grad` keeps it).
+    r"""`batches(epoch)` for `train` on `W` ranks, in the style
+    of `DistributedSampler`: every rank draws the same permutation (`seed + epoch`), cuts it
+    into global batches of `batch_size` graphs, and keeps its contiguous `1/W` of each
+    (rank order = the global batch's order, as `gather_with_grad` keeps it).
 
     A trailing global batch that cannot give every rank 2 graphs is dropped, so all ranks run
     the same number of steps and each shard has negatives and BatchNorm rows.
 
     Args:
-        graphs (sequence): PyG ``Data`` objects.
+        graphs (sequence): PyG `Data` objects.
         batch_size (int): *global* batch size (graphs per step over all ranks).
         device (torch.device, optional): where batches are moved.
         seed (int): shuffling seed, the same on every rank.
-        shuffle (bool): shuffle every epoch (default ``True``).
+        shuffle (bool): shuffle every epoch (default `True`).
         rank (int, optional): this process's rank (default: the process group's).
         world_size (int, optional): number of ranks (default: the process group's).
 
@@ -392,7 +392,7 @@ class ShardedGraphBatches:
         self.seed, self.shuffle = int(seed), bool(shuffle)
 
     def indices(self, epoch: int) -> list[Tensor]:
-        """This rank's graph indices for every step of ``epoch``."""
+        """This rank's graph indices for every step of `epoch`."""
         n = len(self.graphs)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch)) \
             if self.shuffle else torch.arange(n)
@@ -422,9 +422,9 @@ def rank_generator(seed: int, draws: str = "local", device: str | torch.device =
 
     Args:
         seed (int): run seed.
-        draws (str): ``"local"`` (default): each rank its own stream, derived from
-            ``(seed, rank)`` (rank 0 of one process gets ``seed`` itself); ``"global"``: every
-            rank the same stream, for :func:`global_draws`.
+        draws (str): `"local"` (default): each rank its own stream, derived from
+            `(seed, rank)` (rank 0 of one process gets `seed` itself); `"global"`: every
+            rank the same stream, for `global_draws`.
         device: generator device.
     """
     if draws not in ("local", "global"):
@@ -438,7 +438,7 @@ def rank_generator(seed: int, draws: str = "local", device: str | torch.device =
 
 
 class _DrawPlan:
-    """Maps a local draw of shape ``[n_local, ...]`` to the slice of the global draw."""
+    """Maps a local draw of shape `[n_local, ...]` to the slice of the global draw."""
 
     def __init__(self, maps: dict[int, tuple[int, Tensor]]) -> None:
         self.maps = maps
@@ -454,8 +454,8 @@ _PLAN: Optional[_DrawPlan] = None
 
 
 def draw_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], Optional[Tensor]]:
-    """``(shape to draw, rows to keep)`` for a transform's random draw: the global shape and
-    this rank's rows inside :func:`global_draws`, else ``(shape, None)``."""
+    """`(shape to draw, rows to keep)` for a transform's random draw: the global shape and
+    this rank's rows inside `global_draws`, else `(shape, None)`."""
     return (shape, None) if _PLAN is None else _PLAN.resolve(shape)
 
 
@@ -493,17 +493,17 @@ def _plan_for(x: Tensor, batch: Optional[Tensor], num_samples: Optional[int],
 
 
 def global_draws(transform: nn.Module, blocks: int = 1):
-    r"""Make ``transform``'s random draws those of one process on the global batch: at every
+    r"""Make `transform`'s random draws those of one process on the global batch: at every
     call, every rank draws the *global-size* selection and dropout tensors from its generator
     and keeps its own rows. All ranks must hold identically seeded generators
-    (``rank_generator(seed, "global")``); ``W`` ranks then reproduce one process exactly.
+    (`rank_generator(seed, "global")`); `W` ranks then reproduce one process exactly.
 
     Args:
-        transform (ActivationTransform): e.g. ``model.transform`` of a :class:`GraphCL`.
-        blocks (int): stacked blocks in each call (``GraphCL``: 2, its two views).
+        transform (ActivationTransform): e.g. `model.transform` of a `GraphCL`.
+        blocks (int): stacked blocks in each call (`GraphCL`: 2, its two views).
 
     Returns:
-        a handle whose ``.remove()`` restores per-rank draws.
+        a handle whose `.remove()` restores per-rank draws.
 
     Example:
         >>> handle = global_draws(model.transform, blocks=2)
@@ -536,13 +536,13 @@ def global_draws(transform: nn.Module, blocks: int = 1):
 def sharded_loss(loss_name: str, z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     r"""This rank's share of the global contrastive loss: both views are gathered from every
     rank, this rank's rows are the anchors, and the sum of their terms is divided by the global
-    number of anchors and multiplied by ``W``. The mean over ranks of the returned value is the
+    number of anchors and multiplied by `W`. The mean over ranks of the returned value is the
     single-process loss on the global batch, and the rank-averaged gradient its gradient.
 
     Args:
-        loss_name (str): ``"graphcl"``, ``"infonce"`` or ``"infonce_one_way"``.
-        z1 (Tensor): ``[b_r, d]`` this rank's projections of the first view.
-        z2 (Tensor): ``[b_r, d]`` this rank's projections of the second view.
+        loss_name (str): `"graphcl"`, `"infonce"` or `"infonce_one_way"`.
+        z1 (Tensor): `[b_r, d]` this rank's projections of the first view.
+        z2 (Tensor): `[b_r, d]` this rank's projections of the second view.
     """
     from .contrastive.losses import anchor_loss
 
@@ -554,12 +554,12 @@ def sharded_loss(loss_name: str, z1: Tensor, z2: Tensor, temperature: float) -> 
 
 # -- checkpoints --------------------------------------------------------------------------------
 def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a ``DistributedDataParallel`` wrapper (the model itself otherwise)."""
+    """The module inside a `DistributedDataParallel` wrapper (the model itself otherwise)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def checkpoint_rng(state: Any) -> Any:
-    """Every rank's RNG ``state`` as a list in rank order (collective; ``[state]`` alone)."""
+    """Every rank's RNG `state` as a list in rank order (collective; `[state]` alone)."""
     if not is_active():
         return [state]
     states: list = [None] * dist.get_world_size()
@@ -568,7 +568,7 @@ def checkpoint_rng(state: Any) -> Any:
 
 
 def restore_rng(states: list, label: str = "checkpoint") -> Any:
-    """This rank's entry of :func:`checkpoint_rng`'s list.
+    """This rank's entry of `checkpoint_rng`'s list.
 
     Raises:
         ValueError: the checkpoint was written by a different number of processes.
@@ -581,7 +581,7 @@ def restore_rng(states: list, label: str = "checkpoint") -> Any:
 
 def save_on_main(path: os.PathLike | str, obj: Any,
                  save: Optional[Callable[[os.PathLike | str, Any], Any]] = None) -> None:
-    """Write ``obj`` to ``path`` on rank 0 only (atomically), then wait for every rank, so no
+    """Write `obj` to `path` on rank 0 only (atomically), then wait for every rank, so no
     rank reads a checkpoint before it exists."""
     if is_main():
         if save is None:

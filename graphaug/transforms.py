@@ -1,20 +1,20 @@
 """Activation transforms: the views of Deep Augmentation.
 
 A transform receives a hidden activation and the explicit grouping of its rows into *samples*
-(graphs, sentences, images), picks each sample independently with probability ``apply_prob``
+(graphs, sentences, images), picks each sample independently with probability `apply_prob`
 and transforms only the rows of the picked samples. Transformed rows are detached right after
-the transform (``stop_grad=True``), so no gradient reaches the layers below through them.
+the transform (`stop_grad=True`), so no gradient reaches the layers below through them.
 
 Supported layouts (the grouping is always given, never guessed):
 
-* ``[N, d]`` node states with ``batch`` (``[N]``, graph index of every node): a graph is a sample;
+* `[N, d]` node states with `batch` (`[N]`, graph index of every node): a graph is a sample;
   PCA rows are nodes.
-* ``[B, d]`` (no ``batch``): every row is one sample and one PCA row.
-* ``[B, T, d]`` token states: dim 0 indexes samples; ``mask`` (``[B, T]``, ``True`` = real token)
+* `[B, d]` (no `batch`): every row is one sample and one PCA row.
+* `[B, T, d]` token states: dim 0 indexes samples; `mask` (`[B, T]`, `True` = real token)
   keeps padding untouched and out of the PCA statistics. PCA rows are tokens
-  (``pca_rows="position"``) or flattened samples (``"sample"``).
-* ``[B, C, H, W]`` feature maps: dim 0 indexes samples; PCA rows are flattened samples
-  (``pca_rows="sample"``, default) or spatial positions with ``C`` features (``"position"``).
+  (`pca_rows="position"`) or flattened samples (`"sample"`).
+* `[B, C, H, W]` feature maps: dim 0 indexes samples; PCA rows are flattened samples
+  (`pca_rows="sample"`, default) or spatial positions with `C` features (`"position"`).
 """
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def _check_prob(name: str, value: float, *, upper_open: bool = False) -> float:
 
 def _uniform(shape: tuple[int, ...], device: torch.device,
              generator: Optional[torch.Generator]) -> Tensor:
-    """U(0, 1) samples drawn from ``generator`` (on its own device) and moved to ``device``.
+    """U(0, 1) samples drawn from `generator` (on its own device) and moved to `device`.
 
-    Under :func:`graphaug.distributed.global_draws` the global-size tensor is drawn and this
+    Under `graphaug.distributed.global_draws` the global-size tensor is drawn and this
     rank's rows are kept, so several ranks reproduce one process's draws."""
     shape, keep = _dist.draw_shape(tuple(shape))
     if generator is None:
@@ -54,7 +54,7 @@ def _uniform(shape: tuple[int, ...], device: torch.device,
 
 def select_samples(num_samples: int, apply_prob: float, device: torch.device,
                    generator: Optional[torch.Generator] = None) -> Tensor:
-    """Bernoulli(``apply_prob``) choice of samples, returned as a ``[num_samples]`` bool mask."""
+    """Bernoulli(`apply_prob`) choice of samples, returned as a `[num_samples]` bool mask."""
     if apply_prob >= 1.0:
         return torch.ones(num_samples, dtype=torch.bool, device=device)
     if apply_prob <= 0.0:
@@ -65,15 +65,15 @@ def select_samples(num_samples: int, apply_prob: float, device: torch.device,
 class ActivationTransform(nn.Module):
     r"""Base class: per-sample selection, stop-gradient, training-only activation.
 
-    Subclasses implement :meth:`transform_selected`, which returns the transformed tensor for
+    Subclasses implement `transform_selected`, which returns the transformed tensor for
     every position (only the selected ones are kept).
 
     Args:
         apply_prob (float): probability that a sample is transformed (paper: 0.5).
-        stop_grad (bool): detach transformed rows right after the transform (default ``True``).
-        force (bool): also transform in eval mode (default ``False``: training only).
+        stop_grad (bool): detach transformed rows right after the transform (default `True`).
+        force (bool): also transform in eval mode (default `False`: training only).
         generator (torch.Generator, optional): source of all randomness, for reproducible views.
-        seed (int, optional): shortcut that creates a CPU generator seeded with ``seed``.
+        seed (int, optional): shortcut that creates a CPU generator seeded with `seed`.
         check_finite (bool): raise on NaN/Inf activations instead of propagating them.
     """
 
@@ -92,26 +92,26 @@ class ActivationTransform(nn.Module):
         self.generator = generator
 
     def is_active(self, training: Optional[bool] = None) -> bool:
-        """Whether a call transforms anything: in training mode (own flag unless ``training``
-        says otherwise), or always when ``force`` is set."""
+        """Whether a call transforms anything: in training mode (own flag unless `training`
+        says otherwise), or always when `force` is set."""
         return self.force or (self.training if training is None else bool(training))
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None, mask: Optional[Tensor] = None,
                 *, num_samples: Optional[int] = None, training: Optional[bool] = None) -> Tensor:
-        r"""Transform the rows of the selected samples of ``x``.
+        r"""Transform the rows of the selected samples of `x`.
 
         Args:
-            x (Tensor): activation, ``[N, d]``, ``[B, T, d]`` or ``[B, C, H, W]`` (see module doc).
-            batch (LongTensor, optional): ``[N]`` sample index of each row of a 2-D ``x``.
+            x (Tensor): activation, `[N, d]`, `[B, T, d]` or `[B, C, H, W]` (see module doc).
+            batch (LongTensor, optional): `[N]` sample index of each row of a 2-D `x`.
                 Without it, each index along dim 0 is one sample.
-            mask (BoolTensor, optional): ``[B, T]`` (or ``[B, H, W]``) valid positions; invalid
+            mask (BoolTensor, optional): `[B, T]` (or `[B, H, W]`) valid positions; invalid
                 positions are never transformed and never enter PCA statistics.
-            num_samples (int, optional): number of samples when ``batch`` is given (saves a
+            num_samples (int, optional): number of samples when `batch` is given (saves a
                 device sync; trailing empty samples are allowed).
             training (bool, optional): the host module's mode; defaults to this module's.
 
         Returns:
-            Tensor of the same shape and dtype; ``x`` itself when nothing is transformed.
+            Tensor of the same shape and dtype; `x` itself when nothing is transformed.
         """
         if not self.is_active(training):
             return x
@@ -149,8 +149,8 @@ class ActivationTransform(nn.Module):
     @staticmethod
     def _grouping(x: Tensor, batch: Optional[Tensor], mask: Optional[Tensor],
                   num_samples: Optional[int]) -> tuple[Optional[Tensor], int, Optional[Tensor]]:
-        """``(sample id of each dim-0 row or None, number of samples, pending check)``: the last
-        is a device bool (all ids in range) that :meth:`forward` still has to read, or ``None``
+        """`(sample id of each dim-0 row or None, number of samples, pending check)`: the last
+        is a device bool (all ids in range) that `forward` still has to read, or `None`
         when the ids were checked here already."""
         if x.dim() < 2:
             raise ValueError(f"activation must have at least 2 dims (rows, features), got shape "
@@ -194,7 +194,7 @@ class ActivationTransform(nn.Module):
 
     @staticmethod
     def _sample_id_error(batch: Tensor, num_samples: int) -> ValueError:
-        """The error for ids of ``batch`` outside ``0 .. num_samples - 1`` (error path only)."""
+        """The error for ids of `batch` outside `0 .. num_samples - 1` (error path only)."""
         row = int(((batch < 0) | (batch >= num_samples)).nonzero()[0, 0])
         value = int(batch[row])
         hint = ("-1 usually marks padding or an unassigned row: drop those rows or pass mask="
@@ -220,11 +220,11 @@ class ActivationTransform(nn.Module):
 class ActivationDropout(ActivationTransform):
     r"""Inverted dropout over every element of the selected samples' rows.
 
-    Survivors are rescaled by :math:`1/(1-p)`. Paper grid: :math:`p \in \{0.5, 0.25, 0.125\}`.
+    Survivors are rescaled by $1/(1-p)$. Paper grid: $p \in \{0.5, 0.25, 0.125\}$.
 
     Args:
-        p (float): drop probability in ``[0, 1)``.
-        **kwargs: see :class:`ActivationTransform` (``apply_prob``, ``stop_grad``, ...).
+        p (float): drop probability in `[0, 1)`.
+        **kwargs: see `ActivationTransform` (`apply_prob`, `stop_grad`, ...).
 
     Example:
         >>> aug = ActivationDropout(p=0.25, apply_prob=1.0, seed=0).train()
@@ -247,24 +247,24 @@ class ActivationDropout(ActivationTransform):
 
 
 class ActivationPCA(ActivationTransform):
-    r"""Project principal directions out of the selected rows (``docs/method.md``).
+    r"""Project principal directions out of the selected rows (`docs/method.md`).
 
     At every call the principal directions of the *whole* current activation (all rows of both
     views, selected or not, padding excluded) are recomputed in float32 (the exact solver redoes
-    a covariance in float64 only where float32 ``eigh`` fails: raises or returns NaN). The
+    a covariance in float64 only where float32 `eigh` fails: raises or returns NaN). The
     selected rows are centred, the chosen directions are projected out and the mean is added
     back; no rescaling.
 
     Args:
-        k (int): ``+K`` removes the top-K directions, ``-K`` the last K of the ``q`` computed.
+        k (int): `+K` removes the top-K directions, `-K` the last K of the `q` computed.
         q (int): number of leading directions computed (authors: 6).
-        method (str): ``"exact"`` (eigh of the ``d x d`` covariance), ``"lowrank"``
-            (``torch.pca_lowrank(q, niter)``, as in the authors' code) or ``"auto"``
-            (exact when ``d <= 512``, where it is both faster and exact).
+        method (str): `"exact"` (eigh of the `d x d` covariance), `"lowrank"`
+            (`torch.pca_lowrank(q, niter)`, as in the authors' code) or `"auto"`
+            (exact when `d <= 512`, where it is both faster and exact).
         niter (int): subspace iterations of the low-rank path (authors: 2).
-        pca_rows (str): for 3-D/4-D activations, ``"position"`` (tokens / pixels are rows) or
-            ``"sample"`` (each sample flattened is a row). Default: tokens for 3-D, samples for 4-D.
-        **kwargs: see :class:`ActivationTransform`.
+        pca_rows (str): for 3-D/4-D activations, `"position"` (tokens / pixels are rows) or
+            `"sample"` (each sample flattened is a row). Default: tokens for 3-D, samples for 4-D.
+        **kwargs: see `ActivationTransform`.
 
     Example:
         >>> aug = ActivationPCA(k=1, apply_prob=1.0).train()
@@ -274,8 +274,8 @@ class ActivationPCA(ActivationTransform):
     """
 
     METHODS = ("auto", "exact", "lowrank")
-    #: Low-rank solver of one process: ``"torch"`` (``torch.pca_lowrank``, the authors' call) or
-    #: ``"sketch"`` (:func:`graphaug.distributed.subspace_pca`, what a process group always runs;
+    #: Low-rank solver of one process: `"torch"` (`torch.pca_lowrank`, the authors' call) or
+    #: `"sketch"` (`graphaug.distributed.subspace_pca`, what a process group always runs;
     #: set it to make one process compute exactly what several ranks do).
     lowrank_solver: str = "torch"
 
@@ -329,8 +329,8 @@ class ActivationPCA(ActivationTransform):
 
     # -- principal directions -----------------------------------------------------------------
     def directions(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean ``[d]`` and the ``q`` leading principal directions ``[d, q]`` (descending) of
-        ``rows`` (``[n, d]``, float32)."""
+        """Mean `[d]` and the `q` leading principal directions `[d, q]` (descending) of
+        `rows` (`[n, d]`, float32)."""
         n, d = rows.shape
         q = self.q
         # Under a process group the statistics are those of the global batch (every rank's
@@ -368,7 +368,7 @@ class ActivationPCA(ActivationTransform):
         return mean, v
 
     def _test_matrix(self, d: int, rows: Tensor) -> Tensor:
-        """The ``[d, q]`` Gaussian test matrix of the sketch path, from the transform's
+        """The `[d, q]` Gaussian test matrix of the sketch path, from the transform's
         generator, identical on every rank (rank 0's is broadcast: per-rank generators differ)."""
         if self.generator is None:
             omega = torch.randn(d, self.q, device=rows.device, dtype=rows.dtype)
@@ -378,7 +378,7 @@ class ActivationPCA(ActivationTransform):
         return _dist.broadcast(omega, kind="pca_test_matrix")
 
     def removed_directions(self, v: Tensor) -> Tensor:
-        """The columns of ``v`` (``[d, q]``) that this transform projects out."""
+        """The columns of `v` (`[d, q]`) that this transform projects out."""
         return v[:, :self.k] if self.k > 0 else v[:, self.q + self.k:]
 
     def transform_selected(self, x: Tensor, selected: Tensor, sample_index: Optional[Tensor],

@@ -26,11 +26,11 @@ class DeepAug:
     r"""Where and how to transform hidden activations.
 
     Args:
-        target (int): target index (``docs/method.md``): 0 = input features, ``1..L`` = layer
-            outputs, ``L+1`` = projection head output.
-        transform (ActivationTransform): e.g. ``ActivationDropout(0.25)``.
-        apply_prob (float, optional): overrides the transform's ``apply_prob``.
-        stop_grad (bool, optional): overrides the transform's ``stop_grad``.
+        target (int): target index (`docs/method.md`): 0 = input features, `1..L` = layer
+            outputs, `L+1` = projection head output.
+        transform (ActivationTransform): e.g. `ActivationDropout(0.25)`.
+        apply_prob (float, optional): overrides the transform's `apply_prob`.
+        stop_grad (bool, optional): overrides the transform's `stop_grad`.
     """
 
     target: int
@@ -56,7 +56,7 @@ class DeepAug:
 
 
 def concat_batches(first, second):
-    """Stack two collated PyG batches into one with ``2B`` graphs (``first`` then ``second``)."""
+    """Stack two collated PyG batches into one with `2B` graphs (`first` then `second`)."""
     from torch_geometric.data import Batch
 
     n1, g1 = int(first.num_nodes), int(first.num_graphs)
@@ -80,7 +80,7 @@ def _graph_embeddings(out, encoder: nn.Module) -> Tensor:
 
 
 def _check_dgl_signature(encoder: nn.Module) -> None:
-    """A user's DGL model is called as ``encoder(g, x)``; refuse one whose forward cannot take
+    """A user's DGL model is called as `encoder(g, x)`; refuse one whose forward cannot take
     that before the first batch fails inside it."""
     if not _uses_dgl(encoder):
         return
@@ -99,40 +99,40 @@ def _check_dgl_signature(encoder: nn.Module) -> None:
 
 
 class GraphCL(nn.Module):
-    r"""GraphCL-style contrastive model: ``loss = model(batch)``.
+    r"""GraphCL-style contrastive model: `loss = model(batch)`.
 
-    View 1 is the batch itself (or its input augmentation when ``augment_both``), view 2 its
-    input augmentation; with ``input_aug=None`` both views are the batch and differ only through
-    ``deep_aug``. Both views go through *one* encoder call on the two views stacked (so PCA and
+    View 1 is the batch itself (or its input augmentation when `augment_both`), view 2 its
+    input augmentation; with `input_aug=None` both views are the batch and differ only through
+    `deep_aug`. Both views go through *one* encoder call on the two views stacked (so PCA and
     BatchNorm see the whole two-view batch). Without input augmentation, graphaug's encoders
-    compute the layers below the target once and branch there (``share_trunk``): the same loss
+    compute the layers below the target once and branch there (`share_trunk`): the same loss
     and gradients at a lower cost; any other encoder runs on the stacked views.
 
-    The activation transform is attached with :func:`graphaug.attach` for the duration of each
-    forward only, so the encoder alone (evaluation, copies, ``torch.save``) never augments.
+    The activation transform is attached with `graphaug.attach` for the duration of each
+    forward only, so the encoder alone (evaluation, copies, `torch.save`) never augments.
 
     Args:
-        encoder (nn.Module): a graphaug encoder (:class:`~graphaug.nn.GraphCLEncoder`,
-            :class:`~graphaug.nn.MolGINEncoder`, :class:`~graphaug.nn.DGLGraphCLEncoder`), or
-            a user's own PyG / DGL model returning graph embeddings ``[B, d]``.
+        encoder (nn.Module): a graphaug encoder (`GraphCLEncoder`,
+            `MolGINEncoder`, `DGLGraphCLEncoder`), or
+            a user's own PyG / DGL model returning graph embeddings `[B, d]`.
         deep_aug (DeepAug, optional): activation transform and target (index into the
-            encoder's layout, see :func:`graphaug.targets`; ``L+1`` = the projection head).
+            encoder's layout, see `graphaug.targets`; `L+1` = the projection head).
         input_aug (None, str or callable): input augmentation of collated batches
-            (``"random2"``, ``"dnodes"``, ... see :mod:`graphaug.views`).
+            (`"random2"`, `"dnodes"`, ... see `graphaug.views`).
         head (nn.Module, optional): projection head for a user's encoder (default: none, the
-            encoder's output is used; graphaug encoders use their own ``proj_head``).
-        call (callable, optional): ``call(encoder, batch, **kwargs) -> [B, d]``, how to run
-            the encoder on a PyG batch (default: see :func:`encoder_call`).
-        aug_ratio (float): ratio for a named ``input_aug`` (GraphCL TU: 0.1, chemistry: 0.2).
-        augment_both (bool): augment view 1 as well (GraphCL chemistry). (default: ``False``)
+            encoder's output is used; graphaug encoders use their own `proj_head`).
+        call (callable, optional): `call(encoder, batch, **kwargs) -> [B, d]`, how to run
+            the encoder on a PyG batch (default: see `encoder_call`).
+        aug_ratio (float): ratio for a named `input_aug` (GraphCL TU: 0.1, chemistry: 0.2).
+        augment_both (bool): augment view 1 as well (GraphCL chemistry). (default: `False`)
         temperature (float): loss temperature (GraphCL TU: 0.2).
-        loss (str): ``"graphcl"`` (one-directional, positive excluded from the denominator) or
-            ``"infonce"`` (symmetric).
+        loss (str): `"graphcl"` (one-directional, positive excluded from the denominator) or
+            `"infonce"` (symmetric).
         share_trunk (bool): compute the layers below the target once when the views are
-            identical there (graphaug encoders). (default: ``True``)
+            identical there (graphaug encoders). (default: `True`)
         bn_per_view (bool): BatchNorm statistics per view, as the official GraphCL code (one
             encoder forward per view) computes them, also on the shared trunk; graphaug
-            encoders only. (default: ``False``: statistics over both stacked views)
+            encoders only. (default: `False`: statistics over both stacked views)
         generator (torch.Generator, optional): randomness of the input augmentation.
 
     Example:
@@ -189,7 +189,7 @@ class GraphCL(nn.Module):
 
     @property
     def transform(self) -> Optional[ActivationTransform]:
-        """The activation transform in use (``None`` without deep augmentation)."""
+        """The activation transform in use (`None` without deep augmentation)."""
         return self._transform
 
     def _deep_aug_attached(self):
@@ -208,7 +208,7 @@ class GraphCL(nn.Module):
         return z if use_own_head or self.head is None else self.head(z)
 
     def views(self, batch) -> tuple[Tensor, Tensor]:
-        """Projections ``(z1, z2)``, each ``[B, d]``, of the two views of ``batch``."""
+        """Projections `(z1, z2)`, each `[B, d]`, of the two views of `batch`."""
         num_graphs = int(batch.num_graphs)
         with self._deep_aug_attached():
             if self.input_aug is None and self.share_trunk and self.native \
@@ -224,9 +224,9 @@ class GraphCL(nn.Module):
     def forward(self, batch) -> Tensor:
         """Contrastive loss of one batch.
 
-        Under a process group (``torchrun``) the projections of every rank are gathered first
+        Under a process group (`torchrun`) the projections of every rank are gathered first
         and the value is this rank's share of the global loss (see
-        :func:`graphaug.distributed.sharded_loss`): the mean over ranks is the loss of the
+        `graphaug.distributed.sharded_loss`): the mean over ranks is the loss of the
         global batch and rank-averaged gradients are its gradients."""
         if int(batch.num_graphs) < 2:
             raise ValueError("a contrastive batch needs at least 2 graphs (negatives); got 1 — "
@@ -246,13 +246,13 @@ class PlainTwoView(nn.Module):
     r"""The speed floor of a contrastive epoch: both views are the un-augmented batch, one full
     two-view forward/backward through the encoder and the loss, no augmentation at all.
 
-    Benchmarks time it in the same run as :class:`GraphCL` to report augmentation overhead as a
+    Benchmarks time it in the same run as `GraphCL` to report augmentation overhead as a
     ratio (its loss is meaningless for learning: the views are identical).
 
     Args:
         encoder (nn.Module): a graphaug encoder with a projection head.
         temperature (float): loss temperature.
-        loss (str): loss name (see :func:`~graphaug.contrastive.contrastive_loss`).
+        loss (str): loss name (see `contrastive_loss`).
     """
 
     def __init__(self, encoder: nn.Module, temperature: float = 0.2,

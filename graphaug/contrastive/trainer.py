@@ -1,17 +1,17 @@
 """A modality-agnostic contrastive training loop: seeded, resumable, with a progress bar.
 
-``train(model, batches, optimizer, epochs)`` calls ``loss = model(batch)`` for every batch of
-every epoch. With ``checkpoint=`` it saves model, optimizer, history and every RNG state at the
-end of each ``checkpoint_every`` epochs (atomically) and, when the file exists, resumes from it,
+`train(model, batches, optimizer, epochs)` calls `loss = model(batch)` for every batch of
+every epoch. With `checkpoint=` it saves model, optimizer, history and every RNG state at the
+end of each `checkpoint_every` epochs (atomically) and, when the file exists, resumes from it,
 so an interrupted run ends with exactly the same weights as an uninterrupted one. The checkpoint
-also stores the run's ``config`` (a resume under another configuration is refused, naming the
-fields) and the training seconds so far (``TrainHistory.seconds`` adds up across resumes).
+also stores the run's `config` (a resume under another configuration is refused, naming the
+fields) and the training seconds so far (`TrainHistory.seconds` adds up across resumes).
 
-Checkpoints are read by :func:`load_checkpoint`: a weights-only load (a file that would run code
+Checkpoints are read by `load_checkpoint`: a weights-only load (a file that would run code
 is refused), then every field checked (model, optimizer, RNG state, epoch within the run's
 epochs, history). An unreadable checkpoint (empty, truncated, not a torch file) is moved aside
-to ``<file>.corrupt`` and training restarts; a readable but invalid one, or one whose weights do
-not fit the model (another dataset or width), is a ``ValueError`` naming the file and the field.
+to `<file>.corrupt` and training restarts; a readable but invalid one, or one whose weights do
+not fit the model (another dataset or width), is a `ValueError` naming the file and the field.
 """
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ __all__ = ["train", "TrainHistory", "config_differences", "load_checkpoint", "lo
 
 
 class TrainHistory(list):
-    """The mean loss per epoch (a plain list) plus ``seconds``: the wall time of the training
+    """The mean loss per epoch (a plain list) plus `seconds`: the wall time of the training
     loop summed over every call that produced these epochs (resumes included),
-    ``resumed_from``: the epoch this call started at, and ``monitor``: one dict per epoch from
-    ``train``'s ``monitor`` (empty without one)."""
+    `resumed_from`: the epoch this call started at, and `monitor`: one dict per epoch from
+    `train`'s `monitor` (empty without one)."""
 
     seconds: float = 0.0
     resumed_from: int = 0
@@ -56,8 +56,8 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 def config_differences(old: dict, new: dict) -> dict[str, tuple]:
-    """``{dotted.field: (old, new)}`` of every leaf that differs between two (nested) config
-    dicts; a field missing on one side shows as ``None`` there."""
+    """`{dotted.field: (old, new)}` of every leaf that differs between two (nested) config
+    dicts; a field missing on one side shows as `None` there."""
     a, b = _flatten(old), _flatten(new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
@@ -74,7 +74,7 @@ def _check_rng(rng: Any, where: str) -> Optional[str]:
 
 
 def _checkpoint_problem(state: Any) -> Optional[str]:
-    """What is wrong with a loaded training checkpoint (``None`` when every field is valid)."""
+    """What is wrong with a loaded training checkpoint (`None` when every field is valid)."""
     if not isinstance(state, dict):
         return f"it holds a {type(state).__name__}, not a training checkpoint (a dict)"
     missing = [k for k in ("model", "optimizer", "epoch", "epochs", "history") if k not in state]
@@ -116,14 +116,14 @@ def _checkpoint_problem(state: Any) -> Optional[str]:
 
 
 def load_checkpoint(path: os.PathLike | str, *, epochs: Optional[int] = None) -> dict:
-    r"""Read a training checkpoint written by :func:`train` (or
-    :func:`~graphaug.contrastive.pretrain`) safely and check every field.
+    r"""Read a training checkpoint written by `train` (or
+    `pretrain`) safely and check every field.
 
-    The file is read with a weights-only ``torch.load`` (:func:`graphaug.utils.safe_load`): a
+    The file is read with a weights-only `torch.load` (`graphaug.utils.safe_load`): a
     file that references anything but tensors and plain containers is refused without running
-    it. Then ``model`` (a non-empty state_dict), ``optimizer``, the RNG state, ``epoch`` (within
-    ``0 .. epochs``), ``epochs`` and ``history`` (one loss per finished epoch) must be present
-    and well-formed; ``config`` (the run's configuration, e.g. ``config["method"]``) is
+    it. Then `model` (a non-empty state_dict), `optimizer`, the RNG state, `epoch` (within
+    `0 .. epochs`), `epochs` and `history` (one loss per finished epoch) must be present
+    and well-formed; `config` (the run's configuration, e.g. `config["method"]`) is
     returned as stored.
 
     Args:
@@ -131,13 +131,13 @@ def load_checkpoint(path: os.PathLike | str, *, epochs: Optional[int] = None) ->
         epochs (int, optional): the run's epochs; a checkpoint written for others is refused.
 
     Returns:
-        dict: the checkpoint (``model``, ``optimizer``, ``rng``, ``epoch``, ``epochs``,
-        ``history``, ``config``, ``seconds``).
+        dict: the checkpoint (`model`, `optimizer`, `rng`, `epoch`, `epochs`,
+        `history`, `config`, `seconds`).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is refused (:class:`~graphaug.utils.UnsafeFileError`), unreadable
-            (:class:`~graphaug.utils.UnreadableFileError`) or invalid; the message names the
+        ValueError: the file is refused (`UnsafeFileError`), unreadable
+            (`UnreadableFileError`) or invalid; the message names the
             file and the problem.
 
     Example:
@@ -156,7 +156,7 @@ def load_checkpoint(path: os.PathLike | str, *, epochs: Optional[int] = None) ->
 
 
 def load_weights(module: nn.Module, weights: dict, path: os.PathLike | str) -> None:
-    """``module.load_state_dict(weights)`` with a ``ValueError`` naming the checkpoint when the
+    """`module.load_state_dict(weights)` with a `ValueError` naming the checkpoint when the
     weights do not fit (missing/unexpected keys, other shapes: another dataset or width)."""
     try:
         module.load_state_dict(weights)
@@ -180,42 +180,42 @@ def train(model: nn.Module, batches: Callable[[int], Iterable], optimizer: torch
           on_epoch_end: Optional[Callable[[int, float], None]] = None,
           grad_clip: Optional[float] = None, config: Optional[dict] = None,
           monitor: Optional[Callable[[int], dict]] = None) -> TrainHistory:
-    r"""Train ``model`` (whose forward returns the loss) and return the mean loss per epoch.
+    r"""Train `model` (whose forward returns the loss) and return the mean loss per epoch.
 
     Args:
-        model (nn.Module): ``model(batch)`` returns a scalar loss. Under a process group
-            (``torchrun``) each rank passes its shard's batches; gradients are averaged over
-            the ranks (by ``DistributedDataParallel`` when ``model`` is one), the reported loss
+        model (nn.Module): `model(batch)` returns a scalar loss. Under a process group
+            (`torchrun`) each rank passes its shard's batches; gradients are averaged over
+            the ranks (by `DistributedDataParallel` when `model` is one), the reported loss
             is the mean over ranks and rank 0 alone writes the checkpoint, with every rank's
-            RNG state (:mod:`graphaug.distributed`).
-        batches (callable): ``batches(epoch)`` yields the batches of that epoch; its randomness
-            must come from the global torch RNG or from ``generators`` so that resumes are exact.
-        optimizer (Optimizer): optimizer over ``model``'s parameters.
+            RNG state (`graphaug.distributed`).
+        batches (callable): `batches(epoch)` yields the batches of that epoch; its randomness
+            must come from the global torch RNG or from `generators` so that resumes are exact.
+        optimizer (Optimizer): optimizer over `model`'s parameters.
         epochs (int): total number of epochs.
         checkpoint (path, optional): checkpoint file; resumed from when it exists.
         checkpoint_every (int): save every this many epochs (and after the last one).
-        generators (dict, optional): named ``torch.Generator`` s (e.g. the transforms') whose
+        generators (dict, optional): named `torch.Generator` s (e.g. the transforms') whose
             state is checkpointed too.
         progress (bool): show a tqdm progress bar.
         stop_after (int, optional): return after this many epochs *of this call* (simulates an
             interruption; the checkpoint then resumes the rest).
-        on_epoch_end (callable, optional): ``on_epoch_end(epoch, mean_loss)`` after each epoch.
+        on_epoch_end (callable, optional): `on_epoch_end(epoch, mean_loss)` after each epoch.
         grad_clip (float, optional): clip the global gradient norm.
         config (dict, optional): the run's configuration (JSON-like, may nest), stored in the
             checkpoint; resuming a checkpoint whose stored configuration differs is refused.
-        monitor (callable, optional): ``monitor(epoch) -> {name: float}`` after each epoch
-            (e.g. :class:`~graphaug.contrastive.CollapseMonitor`); the values go to
-            ``history.monitor`` (and the checkpoint) and the progress bar. It must leave the
+        monitor (callable, optional): `monitor(epoch) -> {name: float}` after each epoch
+            (e.g. `CollapseMonitor`); the values go to
+            `history.monitor` (and the checkpoint) and the progress bar. It must leave the
             weights and the global RNG as it found them.
 
     Returns:
-        :class:`TrainHistory`: the loss per epoch, with ``seconds`` summed across resumes.
+        `TrainHistory`: the loss per epoch, with `seconds` summed across resumes.
 
     Raises:
-        ValueError: bad ``epochs``/``checkpoint_every``, a non-finite loss (the checkpoint of
+        ValueError: bad `epochs`/`checkpoint_every`, a non-finite loss (the checkpoint of
             the last good epoch is kept; on one process the losses are read once per epoch, so
             it is raised at the end of that epoch and names the first bad step), or a
-            checkpoint written for other ``epochs`` or another ``config`` (the message names the
+            checkpoint written for other `epochs` or another `config` (the message names the
             file and the differing fields).
     """
     if epochs < 1 or checkpoint_every < 1:
