@@ -14,14 +14,18 @@ How blocks run (the same rules are written in docs/architecture.md, "Docs that r
 - a block importing an optional package that is not installed (DGL, transformers, ...) is
   skipped, naming the package; CI installs every extra, so there they all run.
 
-Also checked: the README's length, the markers, the relative links, and (where mkdocs is
+Also checked: the README's length, the markers, the relative links, the flags of every
+`graphaug <command>` shown in a bash block, and (where mkdocs is
 installed) that the API reference builds with warnings as errors.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
+import io
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -189,6 +193,56 @@ def test_relative_links_resolve():
                             if line.startswith("#")]
                 if anchor not in headings:
                     bad.append(f"{path.name}: {target} (no heading #{anchor})")
+    assert not bad, bad
+
+
+def shell_commands(path: Path) -> list[tuple[int, list[str]]]:
+    """`(line, tokens)` of every `graphaug <command> ...` in the file's bash blocks (also as
+    `python -m graphaug.cli` or `torchrun ... -m graphaug.cli`), continuation lines joined."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found, inside, pending, start = [], False, "", 0
+    for number, line in enumerate(lines, 1):
+        if line.startswith("```"):
+            inside = line.strip() == "```bash"
+            continue
+        if not inside:
+            continue
+        text = line.split(" #")[0].rstrip()
+        if not pending:
+            start = number
+        if text.endswith("\\"):
+            pending += text[:-1] + " "
+            continue
+        tokens, pending = shlex.split(pending + text), ""
+        for i, token in enumerate(tokens):
+            if token in ("graphaug", "graphaug.cli") and i + 1 < len(tokens):
+                found.append((start, tokens[i + 1:]))
+                break
+    return found
+
+
+DOC_COMMANDS = [(p, line, tokens) for p in DOC_FILES for line, tokens in shell_commands(p)]
+
+
+def _help(command: str) -> str:
+    from graphaug.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main([command, "--help"])
+    return out.getvalue()
+
+
+def test_documented_commands_use_real_flags():
+    """Every `graphaug <command> --flag` shown in a bash block exists in that command's help."""
+    assert len(DOC_COMMANDS) >= 10, "the collector found too few documented commands"
+    helps, bad = {}, []
+    for path, line, tokens in DOC_COMMANDS:
+        command = tokens[0]
+        if command not in helps:
+            helps[command] = _help(command)
+        for flag in (t.split("=")[0] for t in tokens[1:] if t.startswith("--")):
+            if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", helps[command]):
+                bad.append(f"{path.relative_to(ROOT)}:{line}: graphaug {command} {flag}")
     assert not bad, bad
 
 
