@@ -511,3 +511,17 @@ def test_pygcl_grace_node_level_with_rows():
     raw, new = raw_and_transformed(encoder_model, 1, dropout(), lambda: train(), batch="rows")
     nodes = torch.arange(data.num_nodes)
     assert_whole_graphs(raw, new, nodes, data.num_nodes)
+
+
+def test_a_target_that_never_runs_is_an_error():
+    b = graph_batch()
+    model = DeepGCN().train()  # the example calls layers[0].conv, never layers[0] itself
+    with ga.attach(model, 1, dropout()):
+        with pytest.raises(RuntimeError, match=r"'layers.0' ran 0 time\(s\) during the forward "
+                                               "of '<model>', so the transform was never "
+                                               "applied"):
+            model(b.x, b.edge_index, b.batch)
+        model.eval()
+        model(b.x, b.edge_index, b.batch)  # eval mode: nothing to apply, nothing to report
+    with ga.attach(model.train(), "layers.0.conv", dropout()):  # by name: whole graphs
+        model(b.x, b.edge_index, b.batch)

@@ -17,6 +17,7 @@ given by name:
 """
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Union
@@ -182,8 +183,19 @@ class AttachHandle:
             return
         self._stack.pop()
         if module is self._owner and self._saved_calls:
-            self._calls = self._saved_calls.pop()
+            calls, self._calls = self._calls, self._saved_calls.pop()
             self._owner_depth -= 1
+            # GNN layers always run (heads may be skipped, Transformers may drop layers); a
+            # forward that raised is reported by its own error (this runs inside its except)
+            active = self.transform.is_active(self.module.training)
+            if self.site.node_level and calls <= (self.site.call or 0) and active \
+                    and sys.exc_info()[0] is None:
+                raise RuntimeError(
+                    f"{self.site.describe()!r} ran {calls} time(s) during the forward of "
+                    f"{self.site.owner or '<model>'!r}, so the transform was never applied: the "
+                    "model calls something else in its place (PyG's DeepGCN example calls "
+                    "layers[0].conv, not layers[0]). Attach to a target that runs "
+                    "(ga.targets(model) lists them) or by the name of the module that does")
 
     def _selected_call(self) -> bool:
         if self._owner_depth == 0:  # called outside its owner: every call stands alone
