@@ -204,3 +204,68 @@ def test_dataset_names_are_plain(name, tmp_path):
 def test_plain_names_pass():
     for name in ("MUTAG", "REDDIT-BINARY", "PTC_MR", "ogbg-molhiv", "Tox21_AhR_training"):
         assert check_dataset_name(name) == name
+
+
+# --- checkpoints validated against their run ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run_checkpoint(mutag, tmp_path_factory):
+    ckpt = tmp_path_factory.mktemp("ckpt") / "run.pt"
+    cfg = MethodConfig("graphcl", epochs=2, batch_size=64)
+    pretrain(mutag.graphs[:64], 7, cfg, seed=0, checkpoint=ckpt, stop_after=1)
+    return ckpt, cfg
+
+
+def edited(source: Path, target: Path, edit) -> Path:
+    state = safe_load(source)
+    edit(state)
+    torch.save(state, target)
+    return target
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.update(model={}), r"model field is not a non-empty state_dict"),
+    (lambda s: s.pop("rng"), r"lacks the field\(s\) rng"),
+    (lambda s: s.pop("optimizer"), r"lacks the field\(s\) optimizer"),
+    (lambda s: s.update(epoch=69), r"epoch field is 69, outside 0 \.\. 2"),
+    (lambda s: s.update(epoch=-1), r"epoch field is -1, outside 0 \.\. 2"),
+    (lambda s: s.update(epoch=2), r"history field must list one float loss per finished epoch"),
+    (lambda s: s["rng"].pop("numpy"), r"rng field must be a dict with python, numpy"),
+])
+def test_half_valid_checkpoints_are_named(run_checkpoint, tmp_path, mutag, edit, message):
+    source, cfg = run_checkpoint
+    bad = edited(source, tmp_path / "bad.pt", edit)
+    with pytest.raises(ValueError, match=rf"checkpoint {bad} is not a valid graphaug training "
+                                         rf"checkpoint: .*{message}"):
+        load_checkpoint(bad)
+    with pytest.raises(ValueError, match=rf"checkpoint {bad} is not a valid .*{message}"):
+        pretrain(mutag.graphs[:64], 7, cfg, seed=0, checkpoint=bad)
+
+
+def test_a_checkpoint_of_another_dataset_is_named(run_checkpoint, tmp_path, mutag):
+    source, cfg = run_checkpoint
+    ckpt = tmp_path / "run.pt"
+    ckpt.write_bytes(source.read_bytes())
+    wider = [g.clone() for g in mutag.graphs[:64]]
+    for g in wider:
+        g.x = torch.cat([g.x, g.x[:, :2]], dim=1)  # 9 features instead of 7
+    with pytest.raises(ValueError, match=rf"checkpoint {ckpt} does not fit this model \(size "
+                                         r"mismatch for .*another dataset"):
+        pretrain(wider, 9, cfg, seed=0, checkpoint=ckpt)
+
+
+def test_garbage_checkpoint_is_named(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(64) + b"\x80\x02" + os.urandom(300))
+    with pytest.raises(ValueError, match=rf"checkpoint {garbage} is (not a readable torch file|"
+                                         r"empty)"):
+        load_checkpoint(garbage)
+
+
+def test_a_valid_checkpoint_loads(run_checkpoint):
+    source, _ = run_checkpoint
+    state = load_checkpoint(source, epochs=2)
+    assert state["epoch"] == 1 and state["config"]["method"]["method"] == "graphcl"
+    with pytest.raises(ValueError, match=rf"checkpoint {source} was written for 2 epochs, this "
+                                         r"run asks for 3"):
+        load_checkpoint(source, epochs=3)
