@@ -24,6 +24,7 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -261,12 +262,13 @@ def _read_numbers(path: Path, dtype, columns: Optional[int] = None) -> np.ndarra
 def _bad_line(path: Path, data: bytes, dtype, columns: Optional[int]) -> str:
     """The message for the first line of `data` that does not parse (slow path, errors only)."""
     kind, convert = ("integers", int) if np.issubdtype(dtype, np.integer) else ("numbers", float)
-    expected = columns
-    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+    rows = data.split(b"\n")[:-1]
+    # without a fixed column count, the most common one of the first lines (a damaged first
+    # line must not make every other line look wrong)
+    expected = columns or Counter(row.count(b",") + 1 for row in rows[:1000]).most_common(1)[0][0]
+    for number, line in enumerate(rows, start=1):
         text = line.decode("ascii", errors="replace")
         fields = text.split(",")
-        if expected is None:
-            expected = len(fields)
         try:
             ok = len(fields) == expected
             if ok:
@@ -343,9 +345,17 @@ def validate_tu_files(raw_dir: os.PathLike | str, name: str) -> None:
               **{p: (t, num_nodes, "node") for p, t in _TU_NODE_FILES.items()}}
     for part, (dtype, expected, per) in counts.items():
         if part == "graph_labels" or path(part).is_file():
-            lines = _read_numbers(path(part), dtype).shape[0]
-            if lines != expected:
-                raise _count_error(path(part), lines, expected, per, indicator_path)
+            table = _read_numbers(path(part), dtype, 1 if part == "graph_labels" else None)
+            if table.shape[0] != expected:
+                raise _count_error(path(part), table.shape[0], expected, per, indicator_path)
+            if part == "node_labels":
+                _check_label_span(path(part), table, "node")
+            if part == "graph_labels":
+                labels = _distinct(table[:, 0])
+    if labels.size < 2:
+        raise ValueError(f"{path('graph_labels')}: every graph has the label {labels[0]}; a "
+                         "graph-classification dataset needs at least 2 classes (is the file "
+                         "edited?)")
 
     a_path = path("A")
     edges = _read_numbers(a_path, np.int64, 2)
@@ -371,9 +381,37 @@ def validate_tu_files(raw_dir: os.PathLike | str, name: str) -> None:
                          "the file looks truncated or edited")
     for part, dtype in _TU_EDGE_FILES.items():
         if path(part).is_file():
-            lines = _read_numbers(path(part), dtype).shape[0]
-            if lines != edges.shape[0]:
-                raise _count_error(path(part), lines, edges.shape[0], "edge", a_path)
+            table = _read_numbers(path(part), dtype)
+            if table.shape[0] != edges.shape[0]:
+                raise _count_error(path(part), table.shape[0], edges.shape[0], "edge", a_path)
+            if part == "edge_labels":
+                _check_label_span(path(part), table, "edge")
+
+
+#: Node and edge label columns may span at most max(this, lines of the file) values: PyG one-hot
+#: encodes every value between the smallest and the largest label.
+MAX_LABEL_SPAN = 1000
+
+
+def _check_label_span(path: Path, table: np.ndarray, what: str) -> None:
+    """Refuse a label column whose values spread far beyond the file's size (one edited label
+    such as 1000000 would make PyG one-hot ``lines x 10^6`` values), naming the line."""
+    limit = max(MAX_LABEL_SPAN, table.shape[0])
+    for column in range(table.shape[1]):
+        values = table[:, column]
+        low, high = int(values.min()), int(values.max())
+        if high - low + 1 <= limit:
+            continue
+        median = float(np.median(values))
+        row = int(values.argmax() if high - median >= median - low else values.argmin())
+        others = np.delete(values, row)
+        gib = table.shape[0] * (high - low + 1) * 4 / 2 ** 30
+        raise ValueError(f"{path}, line {row + 1}: {what} label {values[row]} lies far outside "
+                         f"the other labels ({int(others.min())} .. {int(others.max())}); PyG "
+                         f"one-hot encodes every value from {low} to {high} ({high - low + 1} "
+                         f"columns for {table.shape[0]} lines, {gib:.1f} GiB), and a {what} label "
+                         f"column may span at most max({MAX_LABEL_SPAN}, lines) values: fix the "
+                         "line (is the file edited?)")
 
 
 def _processed_once(dataset, rebuild: bool) -> None:

@@ -323,3 +323,38 @@ def test_setup_never_uses_the_global_python3_and_python_override_wins(fake_repo)
     repo, env = fake_repo
     assert chosen(repo, env) == f"{repo}/.venv/bin/python"
     assert chosen(repo, {**env, "PYTHON": "/opt/py"}) == "/opt/py"
+
+
+# --- label values and label lines (issue 29) ------------------------------------------------
+
+@pytest.mark.parametrize("part, line, new, message", [
+    ("node_labels", 40, "1000000\n", r"MUTAG_node_labels.txt, line 40: node label 1000000 lies "
+     r"far outside the other labels \(0 \.\. 6\); PyG one-hot encodes every value from 0 to "
+     r"1000000 \(1000001 columns for 3371 lines"),
+    ("node_labels", 7, "-5000\n", r"MUTAG_node_labels.txt, line 7: node label -5000 lies far"),
+    ("edge_labels", 3, "99999\n", r"MUTAG_edge_labels.txt, line 3: edge label 99999 lies far "
+     r"outside the other labels \(0 \.\. 3\)"),
+    ("graph_labels", 1, "1, 2\n", r"MUTAG_graph_labels.txt, line 1 reads '1, 2': expected 1 "),
+])
+def test_label_values_and_lines_are_named(part, line, new, message, tmp_path):
+    root = copy_dataset(tmp_path, "TU", "MUTAG")
+    corrupt(root, part, replace_line(line, new))
+    with pytest.raises(ValueError, match=message):
+        load_tu("MUTAG", root, download=False)  # before PyG one-hot encodes anything
+    assert not (root / "TU" / "MUTAG" / "processed" / "data.pt").exists()
+
+
+def test_a_two_column_first_line_of_node_labels_is_reported_on_line_1(tmp_path):
+    root = copy_dataset(tmp_path, "TU", "MUTAG")
+    corrupt(root, "node_labels", replace_line(1, "0, 1\n"))
+    with pytest.raises(ValueError, match=r"MUTAG_node_labels.txt, line 1 reads '0, 1': expected 1"):
+        load_tu("MUTAG", root, download=False)
+
+
+def test_a_one_class_dataset_is_refused_at_load(tmp_path):
+    root = copy_dataset(tmp_path, "TU", "MUTAG")
+    labels = root / "TU" / "MUTAG" / "raw" / "MUTAG_graph_labels.txt"
+    labels.write_text("1\n" * 188)
+    with pytest.raises(ValueError, match=r"MUTAG_graph_labels.txt: every graph has the label 1; "
+                                         r"a graph-classification dataset needs at least 2"):
+        load_tu("MUTAG", root, download=False)
