@@ -1,14 +1,14 @@
 """Sizes and SHA-256 of the raw files of the datasets the project documents (generated from the
 copies in the project's shared data folder; see its README for each file's source).
 
-Only files that are the published originals are listed: the rebuilt ``DD_A.txt`` and
-``REDDIT-BINARY_A.txt`` and the OGB folders rebuilt from MoleculeNet CSVs (ogbg-molhiv,
+Only files that are the published originals are listed: the rebuilt `DD_A.txt` and
+`REDDIT-BINARY_A.txt` and the OGB folders rebuilt from MoleculeNet CSVs (ogbg-molhiv,
 -moltox21, -molsider, -mollipo) are not, so the official downloads of those still load. TU
-paths are relative to ``<NAME>/raw``, OGB paths to ``<name with _>/``. Datasets or files
-without an entry are validated as usual (:func:`graphaug.data.validate_tu_files`).
+paths are relative to `<NAME>/raw`, OGB paths to `<name with _>/`. Datasets or files
+without an entry are validated as usual (`graphaug.data.validate_tu_files`).
 """
 
-#: ``{"TU/<NAME>" | "ogb/<name>": {relative path: (size in bytes, sha256 hex)}}``
+#: `{"TU/<NAME>" | "ogb/<name>": {relative path: (size in bytes, sha256 hex)}}`
 KNOWN_RAW_FILES: dict[str, dict[str, tuple[int, str]]] = {
     "TU/DD": {
         "DD_graph_indicator.txt":

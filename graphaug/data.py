@@ -15,6 +15,7 @@ writable cache folder (`$GRAPHAUG_CACHE`, default `~/.cache/graphaug/processed`)
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import io
@@ -395,7 +396,7 @@ MAX_LABEL_SPAN = 1000
 
 def _check_label_span(path: Path, table: np.ndarray, what: str) -> None:
     """Refuse a label column whose values spread far beyond the file's size (one edited label
-    such as 1000000 would make PyG one-hot ``lines x 10^6`` values), naming the line."""
+    such as 1000000 would make PyG one-hot `lines x 10^6` values), naming the line."""
     limit = max(MAX_LABEL_SPAN, table.shape[0])
     for column in range(table.shape[1]):
         values = table[:, column]
@@ -560,13 +561,69 @@ class GraphDataset:
                 f"features={self.num_features}, classes={self.num_classes})")
 
 
-def validate_graphs(graphs: Sequence, name: str = "dataset") -> None:
-    """Raise `ValueError` for graphs that cannot be encoded (no nodes, NaN features)."""
+def validate_graphs(graphs: Sequence, name: str = "dataset") -> list:
+    """Check a list of PyG graphs before batching; returns it, with a `torch.long` copy of
+    every graph whose `edge_index` has another integer dtype (PyG's message passing needs
+    `long`; the caller's graphs are not modified).
+
+    Every graph needs nodes, finite node features, and an `edge_index` of shape `[2, E]`
+    whose ids lie in `0 .. num_nodes - 1` of *its own* graph: collation shifts each graph's
+    ids by the nodes before it, so an id of 7 in a 5-node graph (or -1) would silently link
+    into a neighbouring graph of the batch.
+
+    Args:
+        graphs (sequence of Data): the dataset.
+        name (str): what to call it in messages (default: `"dataset"`).
+
+    Raises:
+        ValueError: naming the graph's index and the problem.
+
+    Example:
+        >>> graphs = validate_graphs(graphs, "my graphs")
+    """
+    graphs = list(graphs)
+    parts, nodes, counts = [], [], []
     for i, g in enumerate(graphs):
-        if g.num_nodes is None or g.num_nodes == 0:
+        n = g.num_nodes
+        if n is None or n == 0:
             raise ValueError(f"{name}: graph {i} has no nodes")
         if g.x is not None and not bool(torch.isfinite(g.x).all()):
             raise ValueError(f"{name}: graph {i} has NaN/Inf node features")
+        edge_index = getattr(g, "edge_index", None)
+        if edge_index is None:
+            continue
+        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+            shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else \
+                type(edge_index).__name__
+            raise ValueError(f"{name}: graph {i} has an edge_index of shape {shape}; expected "
+                             "[2, num_edges]")
+        if edge_index.dtype != torch.long:
+            if edge_index.is_floating_point() or edge_index.is_complex() or \
+                    edge_index.dtype == torch.bool:
+                raise ValueError(f"{name}: graph {i} has a {edge_index.dtype} edge_index; node "
+                                 "ids must be integers (convert with edge_index.long())")
+            g = copy.copy(g)
+            g.edge_index = edge_index = edge_index.long()
+            graphs[i] = g
+        parts.append(edge_index)
+        nodes.append(n)
+        counts.append(edge_index.size(1))
+    if parts:
+        ids = torch.cat(parts, dim=1)
+        owner = torch.repeat_interleave(torch.arange(len(parts)), torch.tensor(counts))
+        limit = torch.tensor(nodes).index_select(0, owner)
+        bad = ((ids < 0) | (ids >= limit)).any(dim=0).nonzero()
+        if bad.numel():
+            column = int(bad[0])
+            which = [i for i, g in enumerate(graphs) if getattr(g, "edge_index", None) is not None]
+            j = int(owner[column])
+            first = column - sum(counts[:j])
+            value = next(int(v) for v in ids[:, column] if not 0 <= int(v) < nodes[j])
+            raise ValueError(f"{name}: graph {which[j]} has node id {value} in edge {first} "
+                             f"(edge_index[:, {first}]), outside 0 .. {nodes[j] - 1} for its "
+                             f"{nodes[j]} nodes; in a batch it would link into another graph. "
+                             "Fix the edge_index (or num_nodes) of that graph")
+    return graphs
 
 
 def load_tu(name: str, root: Optional[os.PathLike | str] = None, *, download: bool = True,

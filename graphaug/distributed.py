@@ -377,7 +377,8 @@ class ShardedGraphBatches:
     def __init__(self, graphs: Sequence, batch_size: int, device: Optional[torch.device] = None,
                  seed: int = 0, shuffle: bool = True, rank: Optional[int] = None,
                  world_size: Optional[int] = None) -> None:
-        self.graphs = list(graphs)
+        from .data import validate_graphs
+        self.graphs = validate_graphs(graphs, "graphs")
         self.world_size = _world_size() if world_size is None else int(world_size)
         self.rank = _rank() if rank is None else int(rank)
         if not 0 <= self.rank < self.world_size:

@@ -31,8 +31,10 @@ def embed_graphs(encoder: nn.Module, graphs: Sequence, batch_size: int = 256,
     mode (so no activation transform runs); the encoder's mode is restored afterwards."""
     from torch_geometric.loader import DataLoader
 
+    from .data import validate_graphs
     from .nn.call import encoder_call
 
+    graphs = validate_graphs(graphs, "graphs")  # before batching: ids in their own graph
     call = encoder_call(encoder)
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     was_training = encoder.training

@@ -269,3 +269,45 @@ def test_a_valid_checkpoint_loads(run_checkpoint):
     with pytest.raises(ValueError, match=rf"checkpoint {source} was written for 2 epochs, this "
                                          r"run asks for 3"):
         load_checkpoint(source, epochs=3)
+
+
+# --- hostile Data lists ---------------------------------------------------------------------
+
+def small_graphs(count: int = 12):
+    from torch_geometric.data import Data
+    ring = torch.tensor([[0, 1, 2, 3, 4, 1, 2, 3, 4, 0], [1, 2, 3, 4, 0, 0, 1, 2, 3, 4]])
+    return [Data(x=torch.randn(5, 3), edge_index=ring.clone(), y=torch.tensor([i % 2]))
+            for i in range(count)]
+
+
+@pytest.mark.parametrize("value", [7, -1, 5])
+def test_edge_ids_outside_their_graph_are_refused_with_its_index(value):
+    from graphaug.evaluate import embed_graphs
+    from graphaug.nn import GraphCLEncoder
+    graphs = small_graphs()
+    graphs[4].edge_index[1, 2] = value
+    message = (rf"graphs: graph 4 has node id {value} in edge 2 \(edge_index\[:, 2\]\), outside "
+               r"0 \.\. 4 for its 5 nodes; in a batch it would link into another graph")
+    with pytest.raises(ValueError, match=message):
+        pretrain(graphs, 3, MethodConfig("graphcl", epochs=1, batch_size=6), seed=0)
+    with pytest.raises(ValueError, match=message):
+        embed_graphs(GraphCLEncoder(3), graphs)
+
+
+def test_int32_edge_index_trains_as_long_without_touching_the_input():
+    graphs = small_graphs()
+    narrow = [g.clone() for g in graphs]
+    for g in narrow:
+        g.edge_index = g.edge_index.to(torch.int32)
+    cfg = MethodConfig("graphcl", epochs=2, batch_size=6)
+    _, wide_history = pretrain(graphs, 3, cfg, seed=0)
+    _, narrow_history = pretrain(narrow, 3, cfg, seed=0)
+    assert list(narrow_history) == list(wide_history)
+    assert all(g.edge_index.dtype == torch.int32 for g in narrow)
+
+
+def test_float_edge_index_is_refused():
+    graphs = small_graphs()
+    graphs[2].edge_index = graphs[2].edge_index.float()
+    with pytest.raises(ValueError, match=r"graphs: graph 2 has a torch.float32 edge_index"):
+        pretrain(graphs, 3, MethodConfig("graphcl", epochs=1, batch_size=6), seed=0)

@@ -262,6 +262,8 @@ def pretrain(graphs, in_channels: int, cfg: MethodConfig, seed: int, *,
     (`CollapseMonitor`; about one eval forward of `2N` graphs
     per epoch).
     """
+    from ..data import validate_graphs
+    graphs = validate_graphs(graphs, "graphs")  # before batching: ids in their own graph
     device = torch.device(device or "cpu")
     seed_everything(seed)  # the same initial weights on every rank
     distributed = _dist.is_active()
