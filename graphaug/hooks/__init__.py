@@ -1,6 +1,6 @@
-"""The one way to place a Deep Augmentation transform: :func:`attach` and :func:`targets`.
+"""The one way to place a Deep Augmentation transform: `attach` and `targets`.
 
-``ga.attach(model, target, transform)`` works on graphaug's encoders, PyG ``BasicGNN`` models,
+`ga.attach(model, target, transform)` works on graphaug's encoders, PyG `BasicGNN` models,
 a user's own PyG or DGL GNN, Hugging Face Transformers (BERT family, ALBERT, ModernBERT, GPT-2,
 Llama-style decoders, T5 encoder, ViT, SentenceTransformer), HF ResNet/ConvNeXt and
 torchvision-style ResNets, also wrapped in a user's module. Which rows form one sample is read
@@ -24,37 +24,37 @@ __all__ = ["attach", "targets", "AttachHandle"]
 def attach(model: nn.Module, target: Union[int, str], transform: ActivationTransform, *,
            batch: TensorSource = None, mask: TensorSource = None,
            every_call: bool = False) -> AttachHandle:
-    r"""Apply ``transform`` at ``target`` of ``model`` (training mode only).
+    r"""Apply `transform` at `target` of `model` (training mode only).
 
     Args:
         model (nn.Module): any model; graphaug finds the encoder inside it.
-        target (int or str): ``0`` = input features / embeddings / stem, ``i`` = output of
-            block or layer ``i``, ``L+1`` = the head where the layout has one
-            (:func:`targets` lists them); or a dotted module name such as ``"convs.1"``.
-        transform (ActivationTransform): e.g. ``ActivationDropout(0.25)``,
-            ``ActivationPCA(k=-1)``.
-        batch (Tensor, callable, "rows" or "graph", optional): ``[N]`` sample of every row
+        target (int or str): `0` = input features / embeddings / stem, `i` = output of
+            block or layer `i`, `L+1` = the head where the layout has one
+            (`targets` lists them); or a dotted module name such as `"convs.1"`.
+        transform (ActivationTransform): e.g. `ActivationDropout(0.25)`,
+            `ActivationPCA(k=-1)`.
+        batch (Tensor, callable, "rows" or "graph", optional): `[N]` sample of every row
             of a node-level activation, or a zero-argument callable returning it at call time;
-            wins over the grouping found in the calls. ``"rows"``: each node row is a sample
-            (a node-level task, e.g. Cora or GRACE). ``"graph"``: the graphs of the call are
+            wins over the grouping found in the calls. `"rows"`: each node row is a sample
+            (a node-level task, e.g. Cora or GRACE). `"graph"`: the graphs of the call are
             the samples, and a single graph (or a call with no graph at all) is one sample.
-            (default: discovered from the call: PyG ``batch``/``ptr``/``Data``/``Batch``, DGL
+            (default: discovered from the call: PyG `batch`/`ptr`/`Data`/`Batch`, DGL
             graph; one graph that is not a batch raises and asks for "rows" or "graph")
-        mask (Tensor or callable, optional): ``[B, T]`` real tokens (or real nodes of a dense
-            ``[B, N_max, F]`` graph batch). (default: the ``attention_mask`` of the current
-            call, wherever it enters the model; the boolean ``mask`` of a PyG dense conv; the
+        mask (Tensor or callable, optional): `[B, T]` real tokens (or real nodes of a dense
+            `[B, N_max, F]` graph batch). (default: the `attention_mask` of the current
+            call, wherever it enters the model; the boolean `mask` of a PyG dense conv; the
             real nodes of a dense batch of the graphs in the call)
         every_call (bool): a module given by name that runs several times per forward of its
-            parent transforms every call independently instead of raising. (default: ``False``)
+            parent transforms every call independently instead of raising. (default: `False`)
 
     Shapes:
-        GNN ``[N, d]`` or ``[N, heads, F]`` (DGL GATConv; transformed as ``[N, heads * F]``
-        rows) with a grouping of ``N`` nodes into graphs; dense GNN ``[B, N_max, F]`` with a
-        ``[B, N_max]`` mask; Transformer ``[B, T, d]`` (or a tuple whose first item is); CNN
-        ``[B, C, H, W]``; heads ``[B, d]``.
+        GNN `[N, d]` or `[N, heads, F]` (DGL GATConv; transformed as `[N, heads * F]`
+        rows) with a grouping of `N` nodes into graphs; dense GNN `[B, N_max, F]` with a
+        `[B, N_max]` mask; Transformer `[B, T, d]` (or a tuple whose first item is); CNN
+        `[B, C, H, W]`; heads `[B, d]`.
 
     Returns:
-        AttachHandle: ``.remove()`` it or use it as a context manager.
+        AttachHandle: `.remove()` it or use it as a context manager.
 
     Raises:
         ValueError: unknown layout or name, index out of range, the same transform attached
@@ -74,7 +74,7 @@ def attach(model: nn.Module, target: Union[int, str], transform: ActivationTrans
 
 
 def targets(model: nn.Module) -> dict[int, str]:
-    """Valid target indices of ``model`` and the module (and call) each one hooks.
+    """Valid target indices of `model` and the module (and call) each one hooks.
 
     Example:
         >>> ga.targets(GraphCLEncoder(7, num_layers=3))

@@ -1,17 +1,17 @@
 """Which rows of an activation belong to which sample, discovered from the calls themselves.
 
-A node-level GNN activation ``[N, d]`` needs the graph of every node; graphaug reads it from the
+A node-level GNN activation `[N, d]` needs the graph of every node; graphaug reads it from the
 arguments of a call that is running when the activation is produced (the hooked module's own
-call, or the forward of one of its enclosing modules): a PyG ``batch`` vector (keyword or
-positional), ``ptr``, a PyG ``Data``/``Batch`` argument, or a DGL graph (``batch_num_nodes``).
-A single graph (a PyG ``Data`` that is not a ``Batch``, a DGL graph that was not batched) is
+call, or the forward of one of its enclosing modules): a PyG `batch` vector (keyword or
+positional), `ptr`, a PyG `Data`/`Batch` argument, or a DGL graph (`batch_num_nodes`).
+A single graph (a PyG `Data` that is not a `Batch`, a DGL graph that was not batched) is
 marked as such: its node rows may be the samples of a node-level task or one sample, and the
-hook asks rather than guesses. Dense graph batches ``[B, N_max, F]`` take their real nodes from
-a boolean ``[B, N_max]`` ``mask`` argument (PyG's dense convs, ``to_dense_batch``'s mask).
-Token states ``[B, T, d]`` take their valid positions from an ``attention_mask`` argument, also
+hook asks rather than guesses. Dense graph batches `[B, N_max, F]` take their real nodes from
+a boolean `[B, N_max]` `mask` argument (PyG's dense convs, `to_dense_batch`'s mask).
+Token states `[B, T, d]` take their valid positions from an `attention_mask` argument, also
 inside a dict argument (as SentenceTransformer passes its features), 2-D, or 3-D/4-D
 boolean/additive as attention layers receive it; or from a PyTorch-style key padding mask
-(``src_key_padding_mask`` / ``key_padding_mask``, ``True`` or ``-inf`` = padding).
+(`src_key_padding_mask` / `key_padding_mask`, `True` or `-inf` = padding).
 """
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ class Grouping:
     """What one call says about the samples of its activations.
 
     Attributes:
-        batch (Tensor, optional): ``[N]`` sample index of every node row.
+        batch (Tensor, optional): `[N]` sample index of every node row.
         num_samples (int, optional): number of samples, when the call states it.
-        mask (Tensor, optional): attention mask as passed (any layout :func:`valid_tokens`
-            accepts); a boolean or integer key padding mask is stored inverted (``True`` = real);
-            a boolean ``[B, N_max]`` ``mask`` of a dense graph batch as passed (``True`` = node).
+        mask (Tensor, optional): attention mask as passed (any layout `valid_tokens`
+            accepts); a boolean or integer key padding mask is stored inverted (`True` = real);
+            a boolean `[B, N_max]` `mask` of a dense graph batch as passed (`True` = node).
         source (str): where it came from, for error messages.
-        single (bool): ``batch`` comes from one graph that is not a batch (a PyG ``Data``, an
-            unbatched DGL graph). (default: ``False``)
+        single (bool): `batch` comes from one graph that is not a batch (a PyG `Data`, an
+            unbatched DGL graph). (default: `False`)
     """
 
     batch: Optional[Tensor] = None
@@ -73,7 +73,7 @@ def _from_ptr(ptr: Tensor) -> Tensor:
 
 
 def _from_graph_object(value: Any) -> Optional[tuple[Tensor, int, bool]]:
-    """``(batch, num_graphs, single)`` of a PyG ``Data``/``Batch`` or a DGL graph."""
+    """`(batch, num_graphs, single)` of a PyG `Data`/`Batch` or a DGL graph."""
     if _is_dgl_graph(value):
         # dgl.batch (and graphaug's to_dgl of a Batch) set the per-graph counts; a graph built
         # directly has none until batch_num_nodes() caches its one count, so read it first
@@ -104,7 +104,7 @@ def _method_signature(function: Callable) -> Optional[inspect.Signature]:
 
 
 def call_signature(module: torch.nn.Module) -> Optional[inspect.Signature]:
-    """Signature of ``module.forward`` (``None`` when it cannot be read); cached per class
+    """Signature of `module.forward` (`None` when it cannot be read); cached per class
     method, since GraphCL attaches at every forward."""
     forward = module.forward
     function = getattr(forward, "__func__", None)
@@ -172,10 +172,10 @@ def grouping_from_call(signature: Optional[inspect.Signature], args: tuple, kwar
 
 
 def valid_tokens(mask: Tensor) -> Tensor:
-    """``[B, T]`` bool of the real (non-padding) positions described by an attention mask.
+    """`[B, T]` bool of the real (non-padding) positions described by an attention mask.
 
-    Accepts ``[B, T]`` masks (1/``True`` = real token, or additive 0 / large negative),
-    ``[B, Tq, Tk]`` and ``[B, H, Tq, Tk]`` masks (boolean ``True`` = may attend, or additive
+    Accepts `[B, T]` masks (1/`True` = real token, or additive 0 / large negative),
+    `[B, Tq, Tk]` and `[B, H, Tq, Tk]` masks (boolean `True` = may attend, or additive
     float): a key position is real when some query may attend to it.
     """
     if mask.dtype == torch.bool:

@@ -3,16 +3,16 @@
 What a sample is comes from the running call, by one rule for every layout and for targets
 given by name:
 
-* rows whose count equals the node count of the graphs found in a running call (PyG ``batch``,
-  ``ptr``, ``Data``/``Batch``, a DGL graph) are grouped by graph: ``[N, d]`` and ``[N, heads,
-  F]`` alike (the latter transformed as ``[N, heads * F]`` rows);
-* ``[B, T, d]`` token states and ``[B, N_max, F]`` dense graph batches take their real rows from
-  a mask of the calls (``attention_mask``, a key padding mask, a dense conv's ``mask``) or from
-  the graphs in the call (``to_dense_batch``); padding is never transformed and never enters
+* rows whose count equals the node count of the graphs found in a running call (PyG `batch`,
+  `ptr`, `Data`/`Batch`, a DGL graph) are grouped by graph: `[N, d]` and `[N, heads,
+  F]` alike (the latter transformed as `[N, heads * F]` rows);
+* `[B, T, d]` token states and `[B, N_max, F]` dense graph batches take their real rows from
+  a mask of the calls (`attention_mask`, a key padding mask, a dense conv's `mask`) or from
+  the graphs in the call (`to_dense_batch`); padding is never transformed and never enters
   the PCA statistics, and dim 0 is the sample;
 * rows equal in number to the graphs are graph-level (after a readout): one row per sample;
 * node rows of a GNN with no grouping anywhere, or of one graph that is not a batch, raise and
-  say what to pass (``batch="rows"`` for a node-level task, ``batch="graph"`` for one sample);
+  say what to pass (`batch="rows"` for a node-level task, `batch="graph"` for one sample);
 * anything else (images, heads, plain modules) is split along dim 0.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ _LIVE: "weakref.WeakKeyDictionary[nn.Module, list]" = weakref.WeakKeyDictionary(
 
 
 class _Inert:
-    """What a copy (``copy.deepcopy``, pickle, ``torch.save``) of an attached model holds in
+    """What a copy (`copy.deepcopy`, pickle, `torch.save`) of an attached model holds in
     place of a live hook: it does nothing and removes itself from the module on its first call,
     so an EMA / target encoder made by copying never augments."""
 
@@ -56,7 +56,7 @@ class _Inert:
 
 
 class _Hook:
-    """A hook function that does not survive copying (see :class:`_Inert`)."""
+    """A hook function that does not survive copying (see `_Inert`)."""
 
     __slots__ = ("fn",)
 
@@ -96,9 +96,9 @@ def _replace_first(output: Any, value: Tensor) -> Any:
 
 
 class AttachHandle:
-    r"""A transform attached at one :class:`~graphaug.hooks.layouts.Site` of a model.
+    r"""A transform attached at one `Site` of a model.
 
-    Made by :func:`graphaug.attach`; remove it with :meth:`remove` or use it as a context
+    Made by `graphaug.attach`; remove it with `remove` or use it as a context
     manager (removed on exit, also when the body raises). The transform runs while the hooked
     module is in training mode (or when the transform is forced).
 
@@ -236,17 +236,17 @@ class AttachHandle:
         return source() if callable(source) else source
 
     def _by_graph(self, x: Tensor, batch: Optional[Tensor], num: Optional[int]) -> Tensor:
-        """Node rows ``[N, ...]`` grouped by ``batch`` (``None``: every row is a sample); an
-        ``[N, heads, F]`` activation is transformed as ``[N, heads * F]`` rows."""
+        """Node rows `[N, ...]` grouped by `batch` (`None`: every row is a sample); an
+        `[N, heads, F]` activation is transformed as `[N, heads * F]` rows."""
         rows = x if x.dim() == 2 else x.reshape(x.size(0), -1)
         out = self.transform(rows, batch=batch, num_samples=num, training=True)
         return out if x.dim() == 2 else out.view(x.shape)
 
     @staticmethod
     def _dense_mask(x: Tensor, masks: list[Tensor], graphs: Grouping) -> Optional[Tensor]:
-        """``[B, T]`` real positions of a 3-D activation: the innermost mask of the calls whose
-        shape matches (a block may get a broadcast ``[1, 1, T, T]``), else, for a dense batch
-        ``[B, N_max, F]`` of the graphs in the call (``to_dense_batch``), their real nodes."""
+        """`[B, T]` real positions of a 3-D activation: the innermost mask of the calls whose
+        shape matches (a block may get a broadcast `[1, 1, T, T]`), else, for a dense batch
+        `[B, N_max, F]` of the graphs in the call (`to_dense_batch`), their real nodes."""
         for mask in masks:
             valid = valid_tokens(mask)
             if tuple(valid.shape) == tuple(x.shape[:2]):

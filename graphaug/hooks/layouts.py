@@ -1,21 +1,21 @@
-"""Where target ``i`` lives in a model: one registry of layouts for GNNs, Transformers and CNNs.
+"""Where target `i` lives in a model: one registry of layouts for GNNs, Transformers and CNNs.
 
-Target ``0`` = the input features / embeddings / stem, ``i`` = the output of block or layer
-``i``, ``L+1`` = the projection head where the layout has one (see ``docs/method.md``). A
-layout turns each index into a :class:`Site`: a module, which of its calls (a shared module
-such as ALBERT's layer or PyG ``BasicGNN``'s ``dropout`` runs once per layer), and whether the
+Target `0` = the input features / embeddings / stem, `i` = the output of block or layer
+`i`, `L+1` = the projection head where the layout has one (see `docs/method.md`). A
+layout turns each index into a `Site`: a module, which of its calls (a shared module
+such as ALBERT's layer or PyG `BasicGNN`'s `dropout` runs once per layer), and whether the
 transform applies to its output or to its input.
 
 Layouts are found by looking at the model's own modules (no forked model code); the first
 matcher that fits a module wins, the model is searched from the top, and a module inside a
-matched one is not searched again, so wrappers (``BertForSequenceClassification``, PyGCL's
-``Encoder``, a SimCLR module holding a ResNet) work. A ``ModuleList`` whose blocks hold message
-passing anywhere inside is a GNN; one of embedding tables only (OGB's ``AtomEncoder``) is never
+matched one is not searched again, so wrappers (`BertForSequenceClassification`, PyGCL's
+`Encoder`, a SimCLR module holding a ResNet) work. A `ModuleList` whose blocks hold message
+passing anywhere inside is a GNN; one of embedding tables only (OGB's `AtomEncoder`) is never
 a candidate. Of several encoders side by side the one with message passing is taken when it is
 the only one; otherwise they are refused and named.
 
-The layout only says where target ``i`` is; which rows form one sample is decided by the
-running call (see :mod:`graphaug.hooks.hook`).
+The layout only says where target `i` is; which rows form one sample is decided by the
+running call (see `graphaug.hooks.hook`).
 """
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ class Site:
     r"""One place a transform can run.
 
     Attributes:
-        module (str): dotted module name relative to the model (``""`` = the model).
-        index (int, optional): the target index (``None`` for a module given by name).
-        call (int, optional): which call of ``module`` per call of ``owner`` (0-based);
-            ``None``: the module runs once per call of its owner.
-        where (str): ``"output"`` or ``"input"`` (the first tensor argument).
+        module (str): dotted module name relative to the model (`""` = the model).
+        index (int, optional): the target index (`None` for a module given by name).
+        call (int, optional): which call of `module` per call of `owner` (0-based);
+            `None`: the module runs once per call of its owner.
+        where (str): `"output"` or `"input"` (the first tensor argument).
         owner (str): the module whose every call counts as one forward (call counting).
-        node_level (bool, optional): ``True``: rows are graph nodes that need a grouping;
-            ``False``: rows are samples (a head after the readout); ``None``: the running call
+        node_level (bool, optional): `True`: rows are graph nodes that need a grouping;
+            `False`: rows are samples (a head after the readout); `None`: the running call
             decides, and node rows without any grouping are an error where the model holds
             PyG/DGL message passing.
     """
@@ -69,12 +69,12 @@ class Layout:
     """The target sites of one encoder found inside a model.
 
     Attributes:
-        kind (str): which matcher found it (``"graphaug"``, ``"basic_gnn"``, ``"gnn"``,
-            ``"transformer"``, ``"albert"``, ``"resnet"``, ``"cnn"``).
+        kind (str): which matcher found it (`"graphaug"`, `"basic_gnn"`, `"gnn"`,
+            `"transformer"`, `"albert"`, `"resnet"`, `"cnn"`).
         root (str): dotted name of the matched encoder.
-        sites (tuple of Site): target ``i`` is ``sites[i]``.
-        num_layers (int): ``L``.
-        has_head (bool): whether target ``L+1`` exists.
+        sites (tuple of Site): target `i` is `sites[i]`.
+        num_layers (int): `L`.
+        has_head (bool): whether target `L+1` exists.
     """
 
     kind: str
@@ -105,7 +105,7 @@ def _module_path(module: nn.Module) -> str:
 
 
 def _is_graph_conv(module: nn.Module) -> bool:
-    """A PyG ``MessagePassing`` layer, a PyG dense conv (``DenseGINConv``, ...) or a DGL conv."""
+    """A PyG `MessagePassing` layer, a PyG dense conv (`DenseGINConv`, ...) or a DGL conv."""
     path = _module_path(module)
     if path.startswith("dgl.nn") or (path.startswith("torch_geometric.nn.dense")
                                      and type(module).__name__.endswith("Conv")):
@@ -127,7 +127,7 @@ def _is_trivial(module: nn.Module) -> bool:
 
 
 def is_graph_model(model: nn.Module) -> bool:
-    """Whether ``model`` contains PyG or DGL message passing (its 2-D activations are nodes)."""
+    """Whether `model` contains PyG or DGL message passing (its 2-D activations are nodes)."""
     return any(_is_graph_conv(m) for m in model.modules())
 
 
@@ -137,20 +137,20 @@ def _repeated(blocks: nn.ModuleList) -> bool:
 
 def _gnn_blocks(blocks: nn.ModuleList) -> bool:
     """Every block holds message passing somewhere inside: a conv, a user's conv + norm
-    block, ``GPSConv``, ``DeepGCNLayer``, a per-layer PyG ``Sequential``."""
+    block, `GPSConv`, `DeepGCNLayer`, a per-layer PyG `Sequential`."""
     return len(blocks) > 0 and all(is_graph_model(b) for b in blocks)
 
 
 def _embedding_only(blocks: nn.ModuleList) -> bool:
-    """Only embedding tables inside (OGB's ``AtomEncoder``/``BondEncoder`` lists, a list of
-    ``nn.Embedding``): an input encoding, never a stack of layers."""
+    """Only embedding tables inside (OGB's `AtomEncoder`/`BondEncoder` lists, a list of
+    `nn.Embedding`): an input encoding, never a stack of layers."""
     leaves = [m for m in blocks.modules() if next(m.children(), None) is None]
     return bool(leaves) and all(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in leaves)
 
 
 def _stack(prefix: str, blocks: str, count: int, node_level: Optional[bool], owner: str,
            outputs: Optional[list[str]] = None) -> tuple[Site, ...]:
-    """Target 0 = input of block 0, target i = output of block i-1 (or ``outputs[i-1]``)."""
+    """Target 0 = input of block 0, target i = output of block i-1 (or `outputs[i-1]`)."""
     outs = outputs or [f"{blocks}.{i}" for i in range(count)]
     sites = [Site(_join(prefix, f"{blocks}.0"), 0, where="input", owner=owner,
                   node_level=node_level)]
@@ -196,11 +196,11 @@ def _match_basic_gnn(prefix: str, module: nn.Module) -> Optional[Layout]:
 
 
 def _match_albert(prefix: str, module: nn.Module) -> Optional[Layout]:
-    """ALBERT: ``num_hidden_layers`` calls of ``num_hidden_groups`` shared layer groups.
+    """ALBERT: `num_hidden_layers` calls of `num_hidden_groups` shared layer groups.
 
-    Target ``i`` is the output of layer call ``i - 1``: the last ``AlbertLayer`` of the group
+    Target `i` is the output of layer call `i - 1`: the last `AlbertLayer` of the group
     that call uses (the group returns that tensor unchanged, and it is the module whose output
-    HF records as ``hidden_states[i]``), restricted to its own call per encoder forward.
+    HF records as `hidden_states[i]`), restricted to its own call per encoder forward.
     """
     groups = _child(module, "encoder.albert_layer_groups")
     config = getattr(module, "config", None)
@@ -274,7 +274,7 @@ def _match_blocks(prefix: str, module: nn.Module) -> Optional[Layout]:
     return Layout(kind, prefix, _stack(prefix, name, len(blocks), None, prefix), len(blocks))
 
 
-#: Matchers in priority order; each maps ``(prefix, module)`` to a :class:`Layout` or ``None``.
+#: Matchers in priority order; each maps `(prefix, module)` to a `Layout` or `None`.
 LAYOUT_MATCHERS: list[Callable[[str, nn.Module], Optional[Layout]]] = [
     _match_graphaug, _match_basic_gnn, _match_albert, _match_resnet, _match_blocks]
 
@@ -285,7 +285,7 @@ def _candidate_names(model: nn.Module) -> list[str]:
 
 
 def find_layout(model: nn.Module) -> Layout:
-    r"""The layout of the one encoder inside ``model``.
+    r"""The layout of the one encoder inside `model`.
 
     Raises:
         ValueError: when no layout fits (the message lists candidate module names), or when
@@ -329,7 +329,7 @@ def find_layout(model: nn.Module) -> Layout:
 
 
 def resolve_module(model: nn.Module, name: str) -> nn.Module:
-    """``model``'s submodule ``name`` (dotted, ``""`` = the model).
+    """`model`'s submodule `name` (dotted, `""` = the model).
 
     Raises:
         ValueError: no such submodule; the message lists the closest names.
@@ -354,7 +354,7 @@ def _owner_of(model: nn.Module, name: str) -> str:
 
 
 def resolve_site(model: nn.Module, target: Union[int, str]) -> Site:
-    """The :class:`Site` of ``target`` (an index into the model's layout, or a dotted name).
+    """The `Site` of `target` (an index into the model's layout, or a dotted name).
 
     Raises:
         ValueError: unknown layout, index out of range, unknown or shared module name.
