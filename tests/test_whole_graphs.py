@@ -79,6 +79,18 @@ class BlockGNN(nn.Module):
         return global_add_pool(x, batch)
 
 
+class SequentialGNN(BlockGNN):
+    """Pattern 1 with PyG's Sequential as the per-layer block."""
+
+    def __init__(self, layers: int = 3) -> None:
+        super().__init__(0)
+        from torch_geometric.nn import Sequential
+        self.layers = nn.ModuleList(
+            Sequential("x, edge_index", [(GCNConv(IN if i == 0 else HIDDEN, HIDDEN),
+                                          "x, edge_index -> x"), nn.ReLU(), nn.BatchNorm1d(HIDDEN)])
+            for i in range(layers))
+
+
 class GPS(nn.Module):
     """Pattern 2: PyG's examples/graph_gps.py style, GPSConv layers around a GINConv."""
 
@@ -253,6 +265,8 @@ def batch_call(model: nn.Module, b: Batch):
 @pytest.mark.parametrize("make,targets", [
     pytest.param(BlockGNN, {0: "input of layers.0", 1: "layers.0", 2: "layers.1",
                             3: "layers.2"}, id="1-user-blocks"),
+    pytest.param(SequentialGNN, {0: "input of layers.0", 1: "layers.0", 2: "layers.1",
+                                 3: "layers.2"}, id="1-pyg-Sequential-blocks"),
     pytest.param(GPS, {0: "input of convs.0", 1: "convs.0", 2: "convs.1"}, id="2-GPSConv"),
     pytest.param(DeepGCN, {0: "input of layers.0", 1: "layers.0", 2: "layers.1",
                            3: "layers.2"}, id="3-DeepGCNLayer"),
