@@ -11,7 +11,9 @@ computes what one process computes on the `W * B` graphs (tested to 1e-5 in floa
 * `ActivationPCA` projects out the principal directions of the *global* batch:
   exact path = all-reduce of row count and sum, then of the centred `X^T X`; low-rank path =
   randomized subspace iteration on the Gram operator whose `d x q` products are all-reduced,
-  with the random test matrix broadcast from rank 0 (`subspace_pca`).
+  with the random test matrix broadcast from rank 0 (`subspace_pca`). The transforms know no
+  process group: this module installs `ProcessGroupReducer` as their default statistics
+  reducer when it is imported (`graphaug.transforms.set_default_reducer`).
 * `SyncBatchNorm` (`convert_sync_batchnorm`) normalises with the global batch
   statistics on any backend (`torch.nn.SyncBatchNorm` is CUDA-only).
 * `ShardedGraphBatches` shards each global batch over the ranks; checkpoints are written
@@ -37,36 +39,74 @@ Example (`torchrun --nproc_per_node 2 train.py`)::
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .utils import eigh_vectors
+from . import transforms as _transforms
 
-__all__ = ["init_from_env", "is_active", "world_size", "rank", "is_main", "barrier", "COMM", "CommStats",
-           "all_reduce", "broadcast", "gather_with_grad", "all_reduce_gradients",
-           "global_mean", "subspace_pca", "SyncBatchNorm", "convert_sync_batchnorm",
-           "ShardedGraphBatches", "rank_generator", "global_draws", "sharded_loss",
-           "checkpoint_rng", "restore_rng", "save_on_main", "unwrap", "sync_gradients",
-           "mean_loss"]
+__all__ = ["init_from_env", "process_group_timeout", "DEFAULT_TIMEOUT", "is_active",
+           "world_size", "rank", "is_main", "barrier", "COMM", "CommStats", "all_reduce",
+           "broadcast", "gather_with_grad", "all_reduce_gradients", "global_mean",
+           "subspace_pca", "SyncBatchNorm", "convert_sync_batchnorm", "ShardedGraphBatches",
+           "rank_generator", "global_draws", "ProcessGroupReducer", "REDUCER", "checkpoint_rng",
+           "restore_rng", "save_on_main", "unwrap", "sync_gradients", "mean_loss"]
 
 
 # -- process group ------------------------------------------------------------------------------
-def init_from_env() -> bool:
+#: Seconds a collective (and the rendezvous) may wait for the other ranks before it fails,
+#: unless `GRAPHAUG_DIST_TIMEOUT` or `init_from_env(timeout=)` says otherwise: a stopped or
+#: hung rank ends the run with an error instead of torch's 30-minute wait.
+DEFAULT_TIMEOUT = 600.0
+
+
+def process_group_timeout(timeout: Optional[float] = None) -> timedelta:
+    """The wait limit of the process group: `timeout` seconds if given, else
+    `$GRAPHAUG_DIST_TIMEOUT`, else `DEFAULT_TIMEOUT` (10 minutes).
+
+    Raises:
+        ValueError: the value is not a finite number of seconds > 0 (the message names it).
+    """
+    source = "timeout"
+    if timeout is None:
+        timeout = os.environ.get("GRAPHAUG_DIST_TIMEOUT", DEFAULT_TIMEOUT)
+        source = "GRAPHAUG_DIST_TIMEOUT" if "GRAPHAUG_DIST_TIMEOUT" in os.environ else source
+    try:
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{source} must be a finite number of seconds > 0, got {timeout!r} "
+                         f"(default {DEFAULT_TIMEOUT:g})")
+    return timedelta(seconds=seconds)
+
+
+def init_from_env(timeout: Optional[float] = None) -> bool:
     """Join the process group a launcher describes (`torchrun` sets `WORLD_SIZE`, `RANK`
     and `MASTER_ADDR`): gloo on CPU, NCCL when CUDA is available. Does nothing without a
     launcher or when a group already exists. Returns whether a multi-process group is active.
 
     So a script runs under `torchrun --nproc-per-node N` with no change but the launcher.
+
+    Args:
+        timeout (float, optional): seconds the rendezvous and every collective may wait for
+            the other ranks before failing (default: `$GRAPHAUG_DIST_TIMEOUT`, else
+            `DEFAULT_TIMEOUT` = 600): a stopped or crashed rank ends the run with an error.
+
+    Example:
+        >>> init_from_env(timeout=120)   # under torchrun; False on one process
     """
+    wait = process_group_timeout(timeout)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() \
             and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group(backend, timeout=wait)
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return is_active()
@@ -240,7 +280,8 @@ def sync_gradients(model: nn.Module) -> None:
 
 
 def mean_loss(loss: Tensor) -> float:
-    """`loss.item()` averaged over the ranks: with `sharded_loss` shares, the loss of
+    """`loss.item()` averaged over the ranks: with the shares of
+    `graphaug.contrastive.losses.sharded_loss`, the loss of
     the global batch (one all-reduce of one number; `loss.item()` on one process)."""
     if not is_active():
         return loss.item()
@@ -251,36 +292,38 @@ def mean_loss(loss: Tensor) -> float:
 def global_mean(rows: Tensor) -> tuple[Tensor, int]:
     """Mean `[d]` and number of rows of `rows` (`[n_r, d]`) over every rank: one
     all-reduce of `[sum, count]`."""
-    packed = torch.cat([rows.sum(dim=0), rows.new_tensor([rows.size(0)])])
-    all_reduce(packed, "pca_stats")
-    count = int(round(float(packed[-1])))
-    return packed[:-1] / max(count, 1), count
+    return _transforms.global_mean(rows, REDUCER)
 
 
 def subspace_pca(centred: Tensor, test_matrix: Tensor, niter: int = 2) -> Tensor:
-    r"""Leading principal directions `[d, q]` (descending) of row-sharded centred data by
-    randomized subspace iteration on the Gram operator $A^T A = \sum_r A_r^T A_r$.
+    """`graphaug.transforms.subspace_pca` over the ranks of the process group: leading
+    principal directions `[d, q]` of row-sharded centred data, the `d x q` products
+    all-reduced."""
+    return _transforms.subspace_pca(centred, test_matrix, niter, REDUCER)
 
-    Each product $A^T A Q$ is computed per rank and all-reduced (`d x q` floats), so
-    ranks never exchange rows. The subspace after `niter` iterations is
-    $(A^T A)^{niter+1}\Omega$, the one `torch.pca_lowrank(niter=niter)` searches; the
-    directions are its Rayleigh-Ritz vectors. On one process the all-reduces are no-ops, so
-    one process and `W` ranks run the same math.
 
-    Args:
-        centred (Tensor): `[n_r, d]` this rank's rows minus the global mean.
-        test_matrix (Tensor): `[d, q]` random matrix, identical on every rank.
-        niter (int): subspace iterations (authors: 2).
-    """
-    def gram(basis: Tensor) -> Tensor:
-        return all_reduce(centred.T @ (centred @ basis), "pca_sketch")
+class ProcessGroupReducer(_transforms.StatsReducer):
+    """The transforms' statistics reducer over the default process group: sums and broadcasts
+    through this module's collectives (counted in `COMM`), global-size draws inside
+    `global_draws`. Installed as the transforms' default when this module is imported; with
+    one process (or none) every reduction is the identity."""
 
-    y = gram(test_matrix)
-    for _ in range(niter):
-        y = gram(torch.linalg.qr(y).Q)
-    basis = torch.linalg.qr(y).Q
-    small = basis.T @ gram(basis)
-    return basis @ eigh_vectors(0.5 * (small + small.T)).flip(-1)  # descending
+    def is_active(self) -> bool:
+        return is_active()
+
+    def all_reduce(self, tensor: Tensor, kind: str) -> Tensor:
+        return all_reduce(tensor, kind)
+
+    def broadcast(self, tensor: Tensor, kind: str) -> Tensor:
+        return broadcast(tensor, 0, kind)
+
+    def draw_shape(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], Optional[Tensor]]:
+        return draw_shape(shape)
+
+
+#: The reducer `graphaug.transforms` uses by default once this module is imported.
+REDUCER = ProcessGroupReducer()
+_transforms.set_default_reducer(REDUCER)
 
 
 # -- synchronised BatchNorm ---------------------------------------------------------------------
@@ -531,26 +574,6 @@ def global_draws(transform: nn.Module, blocks: int = 1):
             pre.remove()
             post.remove()
     return Handle()
-
-
-# -- loss ---------------------------------------------------------------------------------------
-def sharded_loss(loss_name: str, z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
-    r"""This rank's share of the global contrastive loss: both views are gathered from every
-    rank, this rank's rows are the anchors, and the sum of their terms is divided by the global
-    number of anchors and multiplied by `W`. The mean over ranks of the returned value is the
-    single-process loss on the global batch, and the rank-averaged gradient its gradient.
-
-    Args:
-        loss_name (str): `"graphcl"`, `"infonce"` or `"infonce_one_way"`.
-        z1 (Tensor): `[b_r, d]` this rank's projections of the first view.
-        z2 (Tensor): `[b_r, d]` this rank's projections of the second view.
-    """
-    from .contrastive.losses import anchor_loss
-
-    both, offset = gather_with_grad(torch.cat([z1, z2], dim=1), return_offset=True)
-    z1_all, z2_all = both.split(z1.size(1), dim=1)
-    return anchor_loss(loss_name, z1, z2, z1_all, z2_all, offset, temperature) \
-        * dist.get_world_size()
 
 
 # -- checkpoints --------------------------------------------------------------------------------

@@ -15,6 +15,12 @@ Supported layouts (the grouping is always given, never guessed):
   (`pca_rows="position"`) or flattened samples (`"sample"`).
 * `[B, C, H, W]` feature maps: dim 0 indexes samples; PCA rows are flattened samples
   (`pca_rows="sample"`, default) or spatial positions with `C` features (`"position"`).
+
+Transforms know no process group: statistics that span several processes (the PCA mean,
+covariance and sketches, the random test matrix, global-size draws) go through a
+`StatsReducer` handed to the transform (`reducer=`), else through the process-wide default set
+by `set_default_reducer` (`graphaug.distributed` installs its process-group reducer there when
+it is imported; without it, one process: every reduction is the identity).
 """
 from __future__ import annotations
 
@@ -23,10 +29,52 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from . import distributed as _dist
 from .utils import all_finite, eigh_vectors, finite_hint
 
-__all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples"]
+__all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples",
+           "StatsReducer", "set_default_reducer", "subspace_pca"]
+
+
+class StatsReducer:
+    """How a transform combines its statistics over processes. This base class is one process:
+    every reduction returns its input. `graphaug.distributed.ProcessGroupReducer` sums over
+    the ranks of a process group.
+
+    Example:
+        >>> aug = ActivationPCA(k=1, reducer=StatsReducer())   # per-process statistics
+    """
+
+    def is_active(self) -> bool:
+        """Whether reductions span several processes."""
+        return False
+
+    def all_reduce(self, tensor: Tensor, kind: str) -> Tensor:
+        """Sum `tensor` over the processes in place; returns it (`kind` labels the traffic)."""
+        return tensor
+
+    def broadcast(self, tensor: Tensor, kind: str) -> Tensor:
+        """Overwrite `tensor` with the first process's values in place; returns it."""
+        return tensor
+
+    def draw_shape(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], Optional[Tensor]]:
+        """`(shape to draw, rows to keep)` for a random draw of `shape` (see
+        `graphaug.distributed.global_draws`); one process: `(shape, None)`."""
+        return shape, None
+
+
+_DEFAULT_REDUCER: StatsReducer = StatsReducer()
+
+
+def set_default_reducer(reducer: Optional[StatsReducer]) -> StatsReducer:
+    """Make `reducer` the one used by transforms built without `reducer=` (`None`: one
+    process); returns the previous default."""
+    global _DEFAULT_REDUCER
+    previous, _DEFAULT_REDUCER = _DEFAULT_REDUCER, reducer or StatsReducer()
+    return previous
+
+
+def _reducer(reducer: Optional[StatsReducer]) -> StatsReducer:
+    return _DEFAULT_REDUCER if reducer is None else reducer
 
 
 def _check_prob(name: str, value: float, *, upper_open: bool = False) -> float:
@@ -39,12 +87,14 @@ def _check_prob(name: str, value: float, *, upper_open: bool = False) -> float:
 
 
 def _uniform(shape: tuple[int, ...], device: torch.device,
-             generator: Optional[torch.Generator]) -> Tensor:
+             generator: Optional[torch.Generator],
+             reducer: Optional[StatsReducer] = None) -> Tensor:
     """U(0, 1) samples drawn from `generator` (on its own device) and moved to `device`.
 
     Under `graphaug.distributed.global_draws` the global-size tensor is drawn and this
-    rank's rows are kept, so several ranks reproduce one process's draws."""
-    shape, keep = _dist.draw_shape(tuple(shape))
+    rank's rows are kept (the reducer's `draw_shape`), so several ranks reproduce one
+    process's draws."""
+    shape, keep = _reducer(reducer).draw_shape(tuple(shape))
     if generator is None:
         out = torch.rand(shape, device=device)
     else:
@@ -53,13 +103,53 @@ def _uniform(shape: tuple[int, ...], device: torch.device,
 
 
 def select_samples(num_samples: int, apply_prob: float, device: torch.device,
-                   generator: Optional[torch.Generator] = None) -> Tensor:
+                   generator: Optional[torch.Generator] = None,
+                   reducer: Optional[StatsReducer] = None) -> Tensor:
     """Bernoulli(`apply_prob`) choice of samples, returned as a `[num_samples]` bool mask."""
     if apply_prob >= 1.0:
         return torch.ones(num_samples, dtype=torch.bool, device=device)
     if apply_prob <= 0.0:
         return torch.zeros(num_samples, dtype=torch.bool, device=device)
-    return _uniform((num_samples,), device, generator) < apply_prob
+    return _uniform((num_samples,), device, generator, reducer) < apply_prob
+
+
+def global_mean(rows: Tensor, reducer: Optional[StatsReducer] = None) -> tuple[Tensor, int]:
+    """Mean `[d]` and number of rows of `rows` (`[n_r, d]`) over every process of `reducer`:
+    one reduction of `[sum, count]`."""
+    packed = torch.cat([rows.sum(dim=0), rows.new_tensor([rows.size(0)])])
+    _reducer(reducer).all_reduce(packed, "pca_stats")
+    count = int(round(float(packed[-1])))
+    return packed[:-1] / max(count, 1), count
+
+
+def subspace_pca(centred: Tensor, test_matrix: Tensor, niter: int = 2,
+                 reducer: Optional[StatsReducer] = None) -> Tensor:
+    r"""Leading principal directions `[d, q]` (descending) of row-sharded centred data by
+    randomized subspace iteration on the Gram operator $A^T A = \sum_r A_r^T A_r$.
+
+    Each product $A^T A Q$ is computed per process and summed by `reducer` (`d x q`
+    floats), so processes never exchange rows. The subspace after `niter` iterations is
+    $(A^T A)^{niter+1}\Omega$, the one `torch.pca_lowrank(niter=niter)` searches; the
+    directions are its Rayleigh-Ritz vectors. On one process the reductions are the identity,
+    so one process and `W` ranks run the same math.
+
+    Args:
+        centred (Tensor): `[n_r, d]` this process's rows minus the global mean.
+        test_matrix (Tensor): `[d, q]` random matrix, identical on every process.
+        niter (int): subspace iterations (authors: 2).
+        reducer (StatsReducer, optional): default: the process-wide default.
+    """
+    reducer = _reducer(reducer)
+
+    def gram(basis: Tensor) -> Tensor:
+        return reducer.all_reduce(centred.T @ (centred @ basis), "pca_sketch")
+
+    y = gram(test_matrix)
+    for _ in range(niter):
+        y = gram(torch.linalg.qr(y).Q)
+    basis = torch.linalg.qr(y).Q
+    small = basis.T @ gram(basis)
+    return basis @ eigh_vectors(0.5 * (small + small.T)).flip(-1)  # descending
 
 
 class ActivationTransform(nn.Module):
@@ -75,11 +165,13 @@ class ActivationTransform(nn.Module):
         generator (torch.Generator, optional): source of all randomness, for reproducible views.
         seed (int, optional): shortcut that creates a CPU generator seeded with `seed`.
         check_finite (bool): raise on NaN/Inf activations instead of propagating them.
+        reducer (StatsReducer, optional): combines statistics and draws over processes
+            (default: the process-wide default, see `set_default_reducer`).
     """
 
     def __init__(self, apply_prob: float = 0.5, stop_grad: bool = True, force: bool = False,
                  generator: Optional[torch.Generator] = None, seed: Optional[int] = None,
-                 check_finite: bool = True) -> None:
+                 check_finite: bool = True, reducer: Optional[StatsReducer] = None) -> None:
         super().__init__()
         self.apply_prob = _check_prob("apply_prob", apply_prob)
         self.stop_grad = bool(stop_grad)
@@ -90,6 +182,7 @@ class ActivationTransform(nn.Module):
         if seed is not None:
             generator = torch.Generator().manual_seed(int(seed))
         self.generator = generator
+        self.reducer = reducer
 
     def is_active(self, training: Optional[bool] = None) -> bool:
         """Whether a call transforms anything: in training mode (own flag unless `training`
@@ -126,7 +219,8 @@ class ActivationTransform(nn.Module):
         pending = {} if ids_ok is None else {"ids": ids_ok}
         if self.check_finite:
             pending["finite"] = finite_hint(x)  # one sum; confirmed below only if it fails
-        selected = select_samples(num_samples, self.apply_prob, x.device, self.generator)
+        selected = select_samples(num_samples, self.apply_prob, x.device, self.generator,
+                                  self.reducer)
         position_sel = selected[sample_index] if sample_index is not None else selected
         # Broadcastable mask over x: per dim-0 row, further restricted by `mask`.
         view = position_sel.view(-1, *([1] * (x.dim() - 1)))
@@ -239,7 +333,7 @@ class ActivationDropout(ActivationTransform):
 
     def transform_selected(self, x: Tensor, selected: Tensor, sample_index: Optional[Tensor],
                            mask: Optional[Tensor]) -> Tensor:
-        keep = _uniform(tuple(x.shape), x.device, self.generator) >= self.p
+        keep = _uniform(tuple(x.shape), x.device, self.generator, self.reducer) >= self.p
         return x * keep.to(x.dtype) / (1.0 - self.p)
 
     def _repr_args(self) -> str:
@@ -335,9 +429,10 @@ class ActivationPCA(ActivationTransform):
         q = self.q
         # Under a process group the statistics are those of the global batch (every rank's
         # rows), so each rank projects out the directions one process would compute.
-        synced = _dist.is_active()
+        reducer = _reducer(self.reducer)
+        synced = reducer.is_active()
         if synced:
-            mean, n = _dist.global_mean(rows)
+            mean, n = global_mean(rows, reducer)
         if n < q or d < q:
             raise ValueError(f"ActivationPCA needs at least q = {q} rows and features to compute "
                              f"{q} principal directions, got {n} rows x {d} features; lower q or "
@@ -351,10 +446,11 @@ class ActivationPCA(ActivationTransform):
             centred = rows - mean
             cov = centred.T @ centred
             if synced:
-                cov = _dist.all_reduce(cov, "pca_stats")
+                cov = reducer.all_reduce(cov, "pca_stats")
             return mean, eigh_vectors(cov)[:, -q:].flip(-1)
         if synced or self.lowrank_solver == "sketch":
-            return mean, _dist.subspace_pca(rows - mean, self._test_matrix(d, rows), self.niter)
+            return mean, subspace_pca(rows - mean, self._test_matrix(d, rows), self.niter,
+                                      reducer)
         if self.generator is None:
             _, _, v = torch.pca_lowrank(rows, q=q, center=True, niter=self.niter)
             return mean, v
@@ -375,7 +471,7 @@ class ActivationPCA(ActivationTransform):
         else:
             omega = torch.randn(d, self.q, generator=self.generator, device=self.generator.device,
                                 dtype=rows.dtype).to(rows.device)
-        return _dist.broadcast(omega, kind="pca_test_matrix")
+        return _reducer(self.reducer).broadcast(omega, "pca_test_matrix")
 
     def removed_directions(self, v: Tensor) -> Tensor:
         """The columns of `v` (`[d, q]`) that this transform projects out."""

@@ -311,3 +311,118 @@ def test_float_edge_index_is_refused():
     graphs[2].edge_index = graphs[2].edge_index.float()
     with pytest.raises(ValueError, match=r"graphs: graph 2 has a torch.float32 edge_index"):
         pretrain(graphs, 3, MethodConfig("graphcl", epochs=1, batch_size=6), seed=0)
+
+
+# --- layers only look down (issue 30) -------------------------------------------------------
+
+def imported_modules(path: Path, package: str) -> set[str]:
+    """Every module `path` imports, anywhere in the file (lazy imports included), resolved."""
+    import ast
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            base = base[:len(base) - node.level] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_transforms_know_no_process_group_and_no_graph_library():
+    found = imported_modules(REPO / "graphaug" / "transforms.py", "graphaug.transforms")
+    banned = ("graphaug.distributed", "torch.distributed", "torch_geometric", "dgl",
+              "graphaug.contrastive", "graphaug.hooks", "graphaug.nn")
+    assert not {m for m in found if m.startswith(banned)}, found
+    assert "graphaug.utils.eigh_vectors" in found  # the scan sees the imports it should
+
+
+def test_distributed_knows_no_loss():
+    found = imported_modules(REPO / "graphaug" / "distributed.py", "graphaug.distributed")
+    assert not {m for m in found if "contrastive" in m or "losses" in m}, found
+    assert "graphaug.transforms" in found
+
+
+def test_a_transform_uses_the_reducer_it_is_handed():
+    import graphaug as ga
+    from graphaug.transforms import StatsReducer
+
+    class Doubling(StatsReducer):  # a stand-in for two identical ranks
+        calls: list = []
+
+        def is_active(self):
+            return True
+
+        def all_reduce(self, tensor, kind):
+            self.calls.append(kind)
+            return tensor.mul_(2)
+
+    x = torch.randn(40, 8)
+    local = ga.ActivationPCA(k=1, apply_prob=1.0, force=True)(x)
+    doubled = ga.ActivationPCA(k=1, apply_prob=1.0, force=True, reducer=Doubling())(x)
+    assert Doubling.calls == ["pca_stats", "pca_stats"]  # mean and covariance
+    assert torch.allclose(local, doubled, atol=1e-5)  # two identical ranks: the same directions
+
+
+# --- bounded waits --------------------------------------------------------------------------
+
+def test_the_process_group_timeout_is_passed_through(monkeypatch):
+    import torch.distributed as dist
+    import graphaug.distributed as gad
+    seen = {}
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **kw: seen.update(kw))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("GRAPHAUG_DIST_TIMEOUT", raising=False)
+    gad.init_from_env()
+    assert seen["timeout"].total_seconds() == gad.DEFAULT_TIMEOUT == 600
+    monkeypatch.setenv("GRAPHAUG_DIST_TIMEOUT", "42.5")
+    gad.init_from_env()
+    assert seen["timeout"].total_seconds() == 42.5
+    gad.init_from_env(timeout=7)
+    assert seen["timeout"].total_seconds() == 7
+    for bad in ("inf", "nan", "-1", "0", "ten"):
+        monkeypatch.setenv("GRAPHAUG_DIST_TIMEOUT", bad)
+        with pytest.raises(ValueError, match=rf"GRAPHAUG_DIST_TIMEOUT must be a finite number "
+                                             rf"of seconds > 0, got '{bad}'"):
+            gad.init_from_env()
+
+
+RANK_SCRIPT = """
+import os, signal, sys, time
+import torch.distributed as dist
+from graphaug.distributed import init_from_env
+init_from_env()
+if dist.get_rank() == 1:
+    os.kill(os.getpid(), signal.SIGSTOP)  # a stopped rank: never reaches the barrier
+started = time.monotonic()
+try:
+    dist.barrier()
+    print("barrier passed")
+except Exception as error:
+    print("failed after", round(time.monotonic() - started), type(error).__name__)
+"""
+
+
+def test_a_stopped_rank_ends_the_wait_after_the_timeout(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(port), "WORLD_SIZE": "2", "GRAPHAUG_DIST_TIMEOUT": "4",
+           "OMP_NUM_THREADS": "1"}
+    ranks = [subprocess.Popen([sys.executable, "-c", RANK_SCRIPT], env={**env, "RANK": str(r),
+                              "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE, text=True)
+             for r in range(2)]
+    try:
+        out, _ = ranks[0].communicate(timeout=240)  # torch's default would wait 30 minutes
+    finally:
+        for rank in ranks:
+            rank.kill()
+            rank.wait()
+    match = re.search(r"failed after (\d+)", out)
+    assert match, out
+    assert 3 <= int(match.group(1)) < 120

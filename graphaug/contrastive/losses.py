@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["graphcl_nt_xent", "info_nce", "LOSSES", "contrastive_loss", "anchor_loss"]
+__all__ = ["graphcl_nt_xent", "info_nce", "LOSSES", "contrastive_loss", "anchor_loss",
+           "sharded_loss"]
 
 
 def _check_views(z1: Tensor, z2: Tensor) -> None:
@@ -80,7 +81,7 @@ def anchor_loss(name: str, z1: Tensor, z2: Tensor, z1_all: Tensor, z2_all: Tenso
     r"""The share of loss `name` on the global views `z1_all, z2_all` (`[n, d]`) that
     comes from the anchors `z1, z2` (`[b, d]`, rows `offset..offset+b` of the global
     views): the sum of their terms divided by `n`. Summed over a partition of the rows it is
-    the loss of the whole batch (`graphaug.distributed.sharded_loss` uses it).
+    the loss of the whole batch (`sharded_loss` uses it).
 
     Args:
         name (str): `"graphcl"`, `"infonce"` or `"infonce_one_way"`.
@@ -105,6 +106,27 @@ def anchor_loss(name: str, z1: Tensor, z2: Tensor, z1_all: Tensor, z2_all: Tenso
         loss = 0.5 * (loss + F.cross_entropy(_cosine_logits(z2, z1_all, temperature), cols,
                                              reduction="sum") / n)
     return loss
+
+
+def sharded_loss(loss_name: str, z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
+    r"""This rank's share of the global contrastive loss: both views are gathered from every
+    rank (`graphaug.distributed.gather_with_grad`), this rank's rows are the anchors, and the
+    sum of their terms is divided by the global number of anchors and multiplied by `W`. The
+    mean over ranks of the returned value is the single-process loss on the global batch, and
+    the rank-averaged gradient its gradient.
+
+    Args:
+        loss_name (str): `"graphcl"`, `"infonce"` or `"infonce_one_way"`.
+        z1 (Tensor): `[b_r, d]` this rank's projections of the first view.
+        z2 (Tensor): `[b_r, d]` this rank's projections of the second view.
+        temperature (float): as in the loss.
+    """
+    from .. import distributed as _dist
+
+    both, offset = _dist.gather_with_grad(torch.cat([z1, z2], dim=1), return_offset=True)
+    z1_all, z2_all = both.split(z1.size(1), dim=1)
+    return anchor_loss(loss_name, z1, z2, z1_all, z2_all, offset, temperature) \
+        * _dist.world_size()
 
 
 def contrastive_loss(name: str):

@@ -16,7 +16,7 @@ from ..hooks.grouping import call_signature
 from ..nn.call import EncoderCall, _uses_dgl, encoder_call
 from ..transforms import ActivationTransform
 from ..views import get_augmentation
-from .losses import contrastive_loss
+from .losses import contrastive_loss, sharded_loss
 
 __all__ = ["DeepAug", "GraphCL", "PlainTwoView", "concat_batches", "encoder_call"]
 
@@ -226,14 +226,14 @@ class GraphCL(nn.Module):
 
         Under a process group (`torchrun`) the projections of every rank are gathered first
         and the value is this rank's share of the global loss (see
-        `graphaug.distributed.sharded_loss`): the mean over ranks is the loss of the
+        `graphaug.contrastive.losses.sharded_loss`): the mean over ranks is the loss of the
         global batch and rank-averaged gradients are its gradients."""
         if int(batch.num_graphs) < 2:
             raise ValueError("a contrastive batch needs at least 2 graphs (negatives); got 1 — "
                              "use drop_last=True or a larger batch")
         z1, z2 = self.views(batch)
         if _dist.is_active():  # every rank's views are negatives; this rank's anchors' share
-            return _dist.sharded_loss(self.loss_name, z1, z2, self.temperature)
+            return sharded_loss(self.loss_name, z1, z2, self.temperature)
         return self.loss_fn(z1, z2, temperature=self.temperature)
 
     def __repr__(self) -> str:
