@@ -254,3 +254,97 @@ def test_bn_per_view_equals_one_forward_per_view(mutag_batch, target):
     assert torch.allclose(torch.cat([bn.running_mean for bn in enc.bns]), stats[2])
     with pytest.raises(ValueError, match="graphaug encoder"):
         GraphCL(UserGIN(), None, "dnodes", bn_per_view=True)
+
+
+# -- GraphCL's settings, each against a computation of its own --------------------------------
+@pytest.mark.parametrize("temperature", [0.1, 0.5, 2.0])
+def test_graphcl_loss_is_nt_xent_at_its_temperature(mutag_batch, temperature):
+    """The model's loss = the hand-written NT-Xent loop at the model's temperature, on the
+    model's own projections (a deterministic view: both computations see the same z), for a
+    GraphCL built directly and for one built from a MethodConfig."""
+    batch = mutag_batch.clone()
+    batch.x = batch.x.double()
+    torch.manual_seed(0)
+    direct = GraphCL(GraphCLEncoder(7, hidden=16).double(), None, _DropFirstNodeEdges(),
+                     temperature=temperature).train()
+    z1, z2 = direct.views(batch)
+    assert torch.allclose(direct(batch), loop_graphcl(z1, z2, temperature))
+    gen = torch.Generator()
+    from graphaug.contrastive import build_model
+    built = build_model(MethodConfig(input_aug="dnodes", hidden=16, temperature=temperature),
+                        7, generator=gen).double().train()
+    gen.manual_seed(5)
+    z1, z2 = built.views(batch)
+    gen.manual_seed(5)  # the same node drops again
+    assert torch.allclose(built(batch), loop_graphcl(z1, z2, temperature))
+
+
+def test_augment_both_makes_view_one_an_augmentation(mutag_batch):
+    """augment_both=False: view 1 is the batch itself, view 2 its augmentation; True: both
+    views are augmentations (GraphCL chemistry). Checked against the encoder run by hand on
+    the two stacked views."""
+    from graphaug.contrastive import concat_batches
+    from graphaug.nn.pyg import encode_batch
+    batch = mutag_batch.clone()
+    batch.x = batch.x.double()
+    view = _DropFirstNodeEdges()
+    n = int(batch.num_graphs)
+    for both in (False, True):
+        torch.manual_seed(0)
+        enc = GraphCLEncoder(7, hidden=16).double().train()
+        z1, z2 = GraphCL(enc, None, view, augment_both=both).views(batch)
+        first = view(batch) if both else batch
+        expected = encode_batch(enc, concat_batches(first, view(batch)), project=True)
+        assert torch.allclose(z1, expected[:n]) and torch.allclose(z2, expected[n:])
+        assert torch.allclose(z1, z2) == both  # the same deterministic view on both sides
+
+
+def _molecules(graphs):
+    """MUTAG as OGB-style molecules: atom type in column 0 of 9 integer features, 3 integer
+    bond features (all zero), so that the molecule encoder and its mask token apply."""
+    out = []
+    for g in graphs:
+        g = g.clone()
+        x = torch.zeros(g.num_nodes, 9, dtype=torch.long)
+        x[:, 0] = g.x.argmax(dim=1)
+        g.x, g.edge_attr = x, torch.zeros(g.edge_index.size(1), 3, dtype=torch.long)
+        out.append(g)
+    return out
+
+
+def _encoder_inputs(model, batch):
+    """The node features the encoder receives in one forward of ``model`` (both views)."""
+    seen = []
+    hook = model.encoder.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    try:
+        model.train()(batch)
+    finally:
+        hook.remove()
+    return seen[0]
+
+
+@pytest.mark.parametrize("input_aug", ["dnodes", "subgraph", "mask_nodes"])
+@pytest.mark.parametrize("both", [False, True])
+def test_chemistry_views_follow_the_config(mutag, input_aug, both):
+    """GraphCL's chemistry preset (aug ratio 0.2, subgraph keeping 1 - 0.2, augment_both) on
+    the molecule encoder: the encoder sees exactly the node counts the settings imply, counted
+    here per graph: dnodes keeps n - int(0.2 n), subgraph max(1, int(0.8 n)) (MUTAG's graphs
+    are connected), mask_nodes overwrites int(0.2 n) atoms with OGB's mask token."""
+    pytest.importorskip("ogb")
+    from torch_geometric.loader import DataLoader
+    from graphaug.contrastive import build_model
+    from graphaug.nn.mol import atom_mask_token
+    batch = next(iter(DataLoader(_molecules(mutag.graphs[:24]), batch_size=24)))
+    sizes = torch.bincount(batch.batch).double()
+    cfg = MethodConfig("graphcl", encoder="mol", hidden=8, num_layers=2, input_aug=input_aug,
+                       aug_ratio=0.2, subgraph_keep=0.8, augment_both=both, temperature=0.1)
+    x = _encoder_inputs(build_model(cfg, 0, torch.Generator().manual_seed(0)), batch)
+    augmented = {"dnodes": sizes - (sizes * 0.2).long(),
+                 "subgraph": (sizes * 0.8).long().clamp_min(1),
+                 "mask_nodes": sizes}[input_aug]
+    first = augmented if both else sizes
+    assert x.size(0) == int(first.sum() + augmented.sum())
+    if input_aug == "mask_nodes":
+        masked = int((x == atom_mask_token()).all(dim=1).sum())
+        per_view = int((sizes * 0.2).long().sum())
+        assert masked == per_view * (2 if both else 1)

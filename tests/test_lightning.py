@@ -18,24 +18,33 @@ def _model():
                       deep_aug=ga.DeepAug(1, ga.ActivationDropout(0.25, seed=1)))
 
 
-def test_lightning_step_equals_plain_step():
+@pytest.mark.parametrize("lr", [0.01, 0.003])
+def test_lightning_step_equals_plain_step(lr):
+    """One Lightning step = one plain Adam step at the module's lr (0.003 is not Adam's or
+    GraphCL's default, so an lr the module ignored would show); the first Adam step moves
+    every weight by about lr, so the two lrs also give different weights."""
     import lightning.pytorch as pl
     from torch_geometric.loader import DataLoader
 
     graphs = synthetic_graphs(32, seed=0).graphs
     loader = DataLoader(graphs, batch_size=32, shuffle=False)
-    module = GraphCLModule(_model(), lr=0.01)
+    module = GraphCLModule(_model(), lr=lr)
+    assert module.configure_optimizers().param_groups[0]["lr"] == lr
     pl.Trainer(accelerator="cpu", devices=1, max_steps=1, logger=False,
                enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False).fit(module, loader)
 
     plain = _model()
-    optimizer = torch.optim.Adam(plain.parameters(), lr=0.01)
+    before = {k: v.clone() for k, v in plain.state_dict().items()}
+    optimizer = torch.optim.Adam(plain.parameters(), lr=lr)
     plain.train()
     plain(next(iter(loader))).backward()
     optimizer.step()
     for key, value in plain.state_dict().items():
         torch.testing.assert_close(module.model.state_dict()[key], value, msg=key)
+    # the step did move the weights, by about lr (Adam's first step is lr * sign(grad))
+    moved = plain.state_dict()["encoder.convs.0.nn.0.weight"] - before["encoder.convs.0.nn.0.weight"]
+    assert float(moved.abs().max()) == pytest.approx(lr, rel=1e-3)
 
 
 def test_lightning_module_checks_its_model():
