@@ -13,9 +13,17 @@ def test_svm_protocol_separable_and_random():
     x = rng.normal(size=(120, 4)) + y[:, None] * 6.0
     good = svm_protocol(x, y, seed=0)
     assert good["test"] > 0.98 and good["val"] > 0.98 and len(good["fold_test"]) == 10
-    noise = svm_protocol(rng.normal(size=(120, 4)), rng.permutation(y), seed=0)
-    assert 0.3 < noise["test"] < 0.7
-    assert all(c in (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0) for c in noise["fold_C"])
+    # Labels independent of the features: chance, on average over eight draws. Measured: the
+    # protocol's mean 0.523 (draws 0.417 to 0.592); the best test accuracy over the C grid
+    # (C chosen on the test fold) 0.636 on the same draws -- the band below tells them apart.
+    chance = []
+    for draw in range(8):
+        draw_rng = np.random.default_rng(draw)
+        noise = svm_protocol(draw_rng.normal(size=(120, 4)), draw_rng.permutation(y), seed=0,
+                             n_jobs=1)
+        assert all(c in (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0) for c in noise["fold_C"])
+        chance.append(noise["test"])
+    assert 0.45 < np.mean(chance) < 0.58, chance
 
 
 def test_svm_protocol_is_seeded_and_validates_input():

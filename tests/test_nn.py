@@ -29,7 +29,6 @@ def test_target_changes_only_layers_at_and_above_it(mutag_batch, conv, target):
     torch.manual_seed(0)
     plain = enc(b.x, b.edge_index, b.batch)
     ga.attach(enc, target, ga.ActivationDropout(0.5, apply_prob=1.0, seed=0))
-    enc.bns.load_state_dict(enc.bns.state_dict())
     augmented = enc(b.x, b.edge_index, b.batch)
     per_layer = [(plain[:, 16 * i:16 * (i + 1)] - augmented[:, 16 * i:16 * (i + 1)]).abs().max()
                  for i in range(3)]
@@ -77,14 +76,27 @@ def line_graph(n, edges=True):
 
 
 def test_graph_without_edges_and_batch_of_one():
-    enc = GraphCLEncoder(7).train()
-    ga.attach(enc, 2, ga.ActivationDropout(0.25, apply_prob=1.0))
-    no_edges = Batch.from_data_list([line_graph(5, edges=False)])
-    out = enc(no_edges.x, no_edges.edge_index, no_edges.batch, project=True)
-    assert out.shape == (1, 96) and torch.isfinite(out).all()
-    enc.eval()
+    """Without edges no node sees another: in eval mode (fixed BatchNorm) the sum readout of a
+    5-node edgeless graph is the sum of the readouts of its nodes split into two graphs. A
+    batch of one graph gives that graph's row of a larger batch; in training mode with an
+    activation transform attached it is transformed (its one graph selected) and finite."""
+    enc = GraphCLEncoder(7).eval()
+    graph = line_graph(5, edges=False)
+    whole = Batch.from_data_list([graph])
+    parts = Batch.from_data_list([Data(x=graph.x[:2], edge_index=graph.edge_index),
+                                  Data(x=graph.x[2:], edge_index=graph.edge_index)])
+    out = enc(whole.x, whole.edge_index, whole.batch)
+    assert out.shape == (1, 96)
+    assert torch.allclose(out[0], enc(parts.x, parts.edge_index, parts.batch).sum(0), atol=1e-5)
     single = Batch.from_data_list([line_graph(6)])
-    assert enc(single.x, single.edge_index, single.batch).shape == (1, 96)
+    pair = Batch.from_data_list([single.get_example(0), line_graph(4)])
+    alone = enc(single.x, single.edge_index, single.batch)
+    assert torch.allclose(alone[0], enc(pair.x, pair.edge_index, pair.batch)[0], atol=1e-5)
+    enc.train()
+    plain = enc(whole.x, whole.edge_index, whole.batch, project=True)
+    ga.attach(enc, 2, ga.ActivationDropout(0.25, apply_prob=1.0))
+    out = enc(whole.x, whole.edge_index, whole.batch, project=True)
+    assert out.shape == (1, 96) and torch.isfinite(out).all() and not torch.equal(out, plain)
 
 
 def test_bad_graph_input_raises_clear_errors():
