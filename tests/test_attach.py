@@ -163,21 +163,32 @@ def test_no_silent_per_node_selection():
     with ga.attach(model, "convs.0", ga.ActivationDropout(0.5)):
         with pytest.raises(ValueError, match="batch='rows'"):
             model(b.x, b.edge_index)
-    with ga.attach(model, 1, ga.ActivationDropout(0.5), batch="rows"):  # on purpose
-        model(b.x, b.edge_index)
-    with ga.attach(model, 1, ga.ActivationDropout(0.5), batch=lambda: b.batch):
-        model(b.x, b.edge_index)
+    # batch="rows" (on purpose): every row is a sample, so graphs are transformed in part
+    pca = ga.ActivationPCA(k=1, q=2, apply_prob=0.5, seed=0)
+    call = lambda: model(b.x, b.edge_index)  # noqa: E731
+    before, after = before_and_after(model, 1, pca, call, batch="rows")
+    rows = torch.arange(b.num_nodes)
+    assert_whole_graphs(before, after, rows, b.num_nodes)
+    changed = torch.zeros(b.num_graphs).index_add_(0, b.batch, (before != after).any(1).float())
+    assert ((changed > 0) & (changed < torch.bincount(b.batch))).any()  # some graph in part
+    # a callable batch= gives the grouping the calls do not: whole graphs again
+    before, after = before_and_after(model, 1, pca, call, batch=lambda: b.batch)
+    assert_whole_graphs(before, after, b.batch, b.num_graphs)
 
 
 def test_explicit_batch_wins_over_discovered():
     b = graphs()
     model = UserGIN().train()
     one_sample = torch.zeros_like(b.batch)
-    before, after = before_and_after(
-        model, 2, ga.ActivationPCA(k=1, q=2, apply_prob=0.5, seed=0),
-        lambda: model(b.x, b.edge_index, b.batch), batch=one_sample)
-    changed = (before != after).any(dim=1)
-    assert bool(changed.all()) or not bool(changed.any())
+    transform, outcomes = ga.ActivationPCA(k=1, q=2, apply_prob=0.5, seed=0), set()
+    for _ in range(8):  # the one sample: every row or none, and both happen
+        before, after = before_and_after(model, 2, transform,
+                                         lambda: model(b.x, b.edge_index, b.batch),
+                                         batch=one_sample)
+        changed = (before != after).any(dim=1)
+        assert bool(changed.all()) or not bool(changed.any())
+        outcomes.add(bool(changed.all()))
+    assert outcomes == {False, True}
 
 
 def test_bad_targets_are_clear():
@@ -273,8 +284,12 @@ def test_shared_and_repeated_modules():
         with ga.attach(ReusesBlock().train(), "block", ga.ActivationDropout(0.5)) as h:
             h.model(torch.randn(3, 4))
     model = ReusesBlock().train()
-    with ga.attach(model, "block", ga.ActivationDropout(0.5), every_call=True):
-        model(torch.randn(3, 4))
+    x = torch.randn(3, 4)
+    with ga.attach(model, "block", ga.ActivationDropout(0.5, apply_prob=1.0, seed=2),
+                   every_call=True):
+        out = model(x)
+    by_hand = ga.ActivationDropout(0.5, apply_prob=1.0, seed=2)  # the same draws, both calls
+    assert torch.equal(out, by_hand(model.block(by_hand(model.block(x)))))
     shared = nn.Linear(3, 3)
     with pytest.raises(ValueError, match="shared"):
         ga.attach(nn.Sequential(shared, nn.ReLU(), shared), "0", ga.ActivationDropout(0.1))

@@ -443,6 +443,8 @@ def test_mask_positional_and_absent():
     # no mask at all: every token is eligible
     _, free = run(bert, 1, lambda m: m(inputs["input_ids"])[0], transform)
     assert free.shape == clean.shape
+    _, unmasked = run(bert, 1, lambda m: m(inputs["input_ids"])[0])
+    assert not torch.equal(free[pad], unmasked[pad])  # padding positions transformed too
 
 
 @pytest.mark.parametrize("kind", ["additive", "boolean"])
@@ -678,10 +680,19 @@ def test_text_benchmark_core(tmp_path):
     batches = list(text.sentence_batches(sentences, tokenizer, 4, 2, 8, seed=0)(0))
     assert len(batches) == 2 and batches[0]["input_ids"].shape[0] == 4
     bert = tiny_bert()
-    assert torch.isfinite(text.SimCSE(bert)(batches[0]))
+    # no dropout in tiny_bert: the two views are equal, the loss is InfoNCE of z against z
+    with torch.no_grad():
+        z = text.mean_pool(bert(**batches[0]).last_hidden_state, batches[0]["attention_mask"])
+    logits = torch.nn.functional.normalize(z, dim=1) @ torch.nn.functional.normalize(z, dim=1).T
+    expected = torch.nn.functional.cross_entropy(logits / 0.05, torch.arange(len(z)))
+    assert torch.allclose(text.SimCSE(bert)(batches[0]), expected, atol=1e-5)
+    before = {k: v.clone() for k, v in bert.state_dict().items()}
     model, history = text.train_simcse(bert, tokenizer, sentences, kind="pca", target=2,
                                        k=1, steps=2, batch_size=4, max_length=8)
     assert len(history) == 1 and not any(m._forward_hooks for m in model.modules())
+    trained = model.state_dict()
+    assert all(torch.equal(v, bert.state_dict()[k]) for k, v in before.items())  # a copy
+    assert any(not torch.equal(v, trained[k]) for k, v in before.items())  # that learned
     hidden, mask = torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 0, 0]])
     hidden[0, 2] = 100.0  # padding does not enter the mean
     assert torch.equal(text.mean_pool(hidden, mask), torch.ones(2, 4))
@@ -701,6 +712,7 @@ def test_vision_benchmark_core():
     pixels = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
     view = vision.simclr_view(pixels, g)
     assert view.shape == (8, 3, 16, 16) and torch.isfinite(view).all()
+    assert not torch.equal(view, pixels.float() / 255)  # a view, not the image
     x = pixels.float() / 255
     assert torch.equal(vision.random_resized_crop_flip(x, torch.Generator().manual_seed(1)),
                        vision.random_resized_crop_flip(x, torch.Generator().manual_seed(1)))
@@ -712,6 +724,14 @@ def test_vision_benchmark_core():
                                        widths=(4, 8, 8, 8), epochs=1, batch_size=4, lr=1e-3,
                                        temperature=0.5, seed=0)
     assert len(history) == 1 and vision.features(net, pixels).shape == (8, 8)
+    from graphaug.resnet import SmallResNet
+    from graphaug.utils import seed_everything
+    seed_everything(0)  # the initial weights train_simclr starts from
+    initial = {k: p.detach() for k, p in SmallResNet(widths=(4, 8, 8, 8),
+                                                     head_dim=64).named_parameters()}
+    trained = {k: p.detach() for k, p in net.named_parameters()}
+    assert initial.keys() == trained.keys()
+    assert any(not torch.equal(v, trained[k]) for k, v in initial.items())  # weights learned
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
     rng = np.random.default_rng(0)
     y = np.arange(200) % 2
