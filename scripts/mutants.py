@@ -53,12 +53,16 @@ class Mutant:
 
 
 LEARNING = "tests/test_learning.py"
+CONTRASTIVE = "tests/test_contrastive.py"
+CHEMISTRY = f"{CONTRASTIVE}::test_chemistry_views_follow_the_config"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- learning itself ----------------------------------------------------------------------
     Mutant("train_never_steps", "graphaug/contrastive/trainer.py",
            "            optimizer.step()\n", "            pass\n",
-           (LEARNING,), "train() computes gradients but never updates the weights"),
+           (f"{LEARNING}::test_one_step_changes_the_weights_and_lowers_the_loss",
+            f"{LEARNING}::test_pretraining_lowers_the_contrastive_loss"),
+           "train() computes gradients but never updates the weights"),
     Mutant("lightning_ignores_lr", "graphaug/lightning.py",
            "torch.optim.Adam(self.parameters(), lr=self.lr)",
            "torch.optim.Adam(self.parameters(), lr=0.01)",
@@ -67,24 +71,24 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("graphcl_ignores_temperature", "graphaug/contrastive/model.py",
            "return self.loss_fn(z1, z2, temperature=self.temperature)",
            "return self.loss_fn(z1, z2)",
-           ("tests/test_contrastive.py",), "GraphCL's loss at the losses' default 0.2"),
+           (f"{CONTRASTIVE}::test_graphcl_loss_is_nt_xent_at_its_temperature",), "GraphCL's loss at the losses' default 0.2"),
     Mutant("graphcl_ignores_augment_both", "graphaug/contrastive/model.py",
            "self.augment_both, self.share_trunk = bool(augment_both), bool(share_trunk)",
            "self.augment_both, self.share_trunk = False, bool(share_trunk)",
-           ("tests/test_contrastive.py",), "view 1 stays the original graph"),
+           (f"{CONTRASTIVE}::test_augment_both_makes_view_one_an_augmentation",), "view 1 stays the original graph"),
     Mutant("config_ignores_augment_both", "graphaug/contrastive/pipeline.py",
            "augment_both=cfg.augment_both,", "augment_both=False,",
-           ("tests/test_contrastive.py",), "MethodConfig(augment_both=True) is dropped"),
+           (CHEMISTRY,), "MethodConfig(augment_both=True) is dropped"),
     Mutant("config_ignores_temperature", "graphaug/contrastive/pipeline.py",
            "temperature=cfg.temperature, loss=\"graphcl\"", "temperature=0.2, loss=\"graphcl\"",
-           ("tests/test_contrastive.py",), "MethodConfig(temperature=0.1) trains at 0.2"),
+           (f"{CONTRASTIVE}::test_graphcl_loss_is_nt_xent_at_its_temperature",), "MethodConfig(temperature=0.1) trains at 0.2"),
     Mutant("config_ignores_aug_ratio", "graphaug/contrastive/pipeline.py",
            "ViewAugmentation(cfg.input_aug, cfg.aug_ratio,",
            "ViewAugmentation(cfg.input_aug, 0.1,",
-           ("tests/test_contrastive.py",), "the chemistry views' 20 % become GraphCL TU's 10 %"),
+           (CHEMISTRY,), "the chemistry views' 20 % become GraphCL TU's 10 %"),
     Mutant("config_ignores_subgraph_keep", "graphaug/contrastive/pipeline.py",
            "subgraph_keep=cfg.subgraph_keep,", "subgraph_keep=0.2,",
-           ("tests/test_contrastive.py",), "the chemistry subgraph keeps 20 % instead of 80 %"),
+           (CHEMISTRY,), "the chemistry subgraph keeps 20 % instead of 80 %"),
     # -- the method (killed before issue 33; kept so that they stay killed) --------------------
     Mutant("dropout_without_rescaling", "graphaug/transforms.py",
            "return x * keep.to(x.dtype) / (1.0 - self.p)", "return x * keep.to(x.dtype)",
@@ -106,7 +110,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "return True", ("tests/test_transforms.py",), "evaluation is augmented too"),
     Mutant("positive_in_the_denominator", "graphaug/contrastive/losses.py",
            "logits.masked_fill(is_positive, float(\"-inf\"))", "logits",
-           ("tests/test_contrastive.py",), "GraphCL's NT-Xent becomes InfoNCE"),
+           (f"{CONTRASTIVE}::test_losses_match_direct_loops",), "GraphCL's NT-Xent becomes InfoNCE"),
     Mutant("node_drop_twice_the_ratio", "graphaug/views.py",
            "plan_drop_nodes(view, ratio, active, gen),",
            "plan_drop_nodes(view, 2 * ratio, active, gen),",
@@ -115,6 +119,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "lambda f: run((splits[f][0], splits[f][1], [c_grid[best[f]]]))[0], order)))",
            "lambda f: max(run((splits[f][0], splits[f][1], c_grid))), order)))",
            ("tests/test_evaluate.py",), "the best test accuracy over the C grid is reported"),
+    Mutant("tu_cache_key_without_lr", "graphaug/experiments/tu.py",
+           '"method": cfg.to_dict(), "seed": seed,',
+           '"method": {k: v for k, v in cfg.to_dict().items() if k != "lr"}, "seed": seed,',
+           ("tests/test_harness.py",), "a TU run at another lr reads the cached one"),
     Mutant("gathered_views_detached", "graphaug/distributed.py",
            "out = _GatherWithGrad.apply(z, sizes)", "out = _GatherWithGrad.apply(z, sizes).detach()",
            ("tests/test_distributed.py",), "other ranks' views carry no gradient"),

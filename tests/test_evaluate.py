@@ -50,15 +50,6 @@ def test_embed_graphs_runs_in_eval_mode_and_restores(mutag):
     assert set(labels.tolist()) <= {0, 1}
 
 
-def test_mutag_pipeline_end_to_end_beats_chance(mutag):
-    from graphaug.contrastive import MethodConfig, pretrain
-    cfg = MethodConfig("deepaug", transform="dropout", rate=0.25, target=2, epochs=2)
-    enc, hist = pretrain(mutag.graphs, 7, cfg, seed=0)
-    x, y = embed_graphs(enc, mutag.graphs)
-    result = svm_protocol(x, y, seed=0)
-    assert result["test"] > 0.75  # majority class is 0.665
-
-
 def test_precomputed_kernel_svm_equals_sklearn_rbf_svc(mutag):
     from graphaug.evaluate import embed_graphs, svm_protocol
     from graphaug.nn import GraphCLEncoder

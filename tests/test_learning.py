@@ -58,3 +58,52 @@ def test_pretraining_lowers_the_contrastive_loss(mutag):
     for seed in (0, 1):
         _, history = pretrain(mutag.graphs, 7, cfg, seed=seed)
         assert history[0] - history[-1] > 0.3, (seed, list(history))
+
+
+def _molecules(graphs):
+    """MUTAG as OGB-style molecules: atom type in column 0 of 9 integer features, 3 integer
+    bond features (all zero)."""
+    out = []
+    for g in graphs:
+        g = g.clone()
+        x = torch.zeros(g.num_nodes, 9, dtype=torch.long)
+        x[:, 0] = g.x.argmax(dim=1)
+        g.x, g.edge_attr = x, torch.zeros(g.edge_index.size(1), 3, dtype=torch.long)
+        out.append(g)
+    return out
+
+
+def test_pretrained_encoder_beats_the_untrained_one(mutag):
+    """End to end: pretrain, embed in eval mode, TU SVM protocol -- against the untrained
+    encoder (the same initial weights: same seed) on the same graphs and folds.
+
+    Where the gap is real: GraphCL's TU encoder on MUTAG is no setting for this, its untrained
+    readout already scores 0.80-0.88 and 5-20 epochs of GraphCL or Deep Augmentation moved it
+    by -0.03..+0.03 (seeds 0-3; PTC_MR, NCI1 and graphaug.synthetic likewise). The molecule
+    encoder (5 layers, mean pool of the last one) with GraphCL's chemistry preset plus
+    dropout at layer 2, 10 epochs, batch 64: trained minus untrained accuracy at seeds 0-11
+    +0.054 +0.096 +0.054 +0.064 +0.015 -0.011 +0.053 +0.053 +0.075 +0.048 +0.033 +0.042 (mean
+    +0.048); at seeds 0-2 +0.068 on average. Asserted: a mean gain above 0.02 at seeds 0-2.
+
+    Most of this gain comes from the BatchNorm statistics pretraining gathers: the same runs
+    with the optimizer frozen (lr 0) gain +0.032 +0.085 +0.049 +0.043 -0.012 +0.020 (seeds
+    0-5), the trained weights a further -0.03..+0.03. So this checks the pipeline end to end;
+    that the weights learn is asserted by the two tests above.
+    """
+    pytest.importorskip("ogb")
+    from graphaug.contrastive.pipeline import build_encoder
+    from graphaug.evaluate import embed_graphs, svm_protocol
+    from graphaug.utils import seed_everything
+    graphs = _molecules(mutag.graphs)
+    cfg = MethodConfig("graphcl+deepaug", encoder="mol", hidden=32, num_layers=5, epochs=10,
+                       batch_size=64, lr=1e-3, temperature=0.1, aug_ratio=0.2,
+                       augment_both=True, subgraph_keep=0.8, input_aug="random2")
+    gains = []
+    for seed in (0, 1, 2):
+        seed_everything(seed)  # what pretrain() does first: the same initial weights
+        untrained = build_encoder(cfg, 0)
+        trained, _ = pretrain(graphs, 0, cfg, seed=seed)
+        scores = [svm_protocol(*embed_graphs(enc, graphs), seed=seed, n_jobs=1)["test"]
+                  for enc in (untrained, trained)]
+        gains.append(scores[1] - scores[0])
+    assert sum(gains) / len(gains) > 0.02, gains

@@ -31,7 +31,10 @@ def test_mutant_snippet_is_found_exactly_once(mutant):
         "the code moved: update scripts/mutants.py")
     assert mutant.replacement != mutant.original
     for test in mutant.tests:
-        assert (ROOT / test.split("::")[0]).is_file(), test
+        path, *function = test.split("::")
+        assert (ROOT / path).is_file(), test
+        if function:
+            assert f"def {function[0]}(" in (ROOT / path).read_text(encoding="utf-8"), test
 
 
 def test_mutant_names_are_unique_and_apply_changes_one_place(tmp_path):
