@@ -80,3 +80,17 @@ def assert_same_loss_and_grads(first: tuple, second: tuple) -> None:
     assert g1.keys() == g2.keys() and len(g1) > 0
     for key in g1:
         assert torch.allclose(g1[key], g2[key], atol=1e-5, rtol=1e-4), key
+
+
+def as_molecules(graphs: list) -> list:
+    """TU graphs as OGB-style molecules: the node label (one-hot column) as the atom type in
+    column 0 of 9 integer atom features, and 3 integer bond features (all zero), so that
+    graphaug's molecule encoder and its mask token apply."""
+    out = []
+    for g in graphs:
+        g = g.clone()
+        x = torch.zeros(g.num_nodes, 9, dtype=torch.long)
+        x[:, 0] = g.x.argmax(dim=1)
+        g.x, g.edge_attr = x, torch.zeros(g.edge_index.size(1), 3, dtype=torch.long)
+        out.append(g)
+    return out

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import graphaug as ga
-from conftest import assert_same_loss_and_grads
+from conftest import as_molecules, assert_same_loss_and_grads
 from graphaug.contrastive import (DeepAug, GraphCL, MethodConfig, graphcl_nt_xent, info_nce,
                                   pretrain)
 from graphaug.nn import GraphCLEncoder
@@ -314,19 +314,6 @@ def test_augment_both_makes_view_one_an_augmentation(mutag_batch):
         assert torch.allclose(z1, z2) == both  # the same deterministic view on both sides
 
 
-def _molecules(graphs):
-    """MUTAG as OGB-style molecules: atom type in column 0 of 9 integer features, 3 integer
-    bond features (all zero), so that the molecule encoder and its mask token apply."""
-    out = []
-    for g in graphs:
-        g = g.clone()
-        x = torch.zeros(g.num_nodes, 9, dtype=torch.long)
-        x[:, 0] = g.x.argmax(dim=1)
-        g.x, g.edge_attr = x, torch.zeros(g.edge_index.size(1), 3, dtype=torch.long)
-        out.append(g)
-    return out
-
-
 def _encoder_inputs(model, batch):
     """The node features the encoder receives in one forward of ``model`` (both views)."""
     seen = []
@@ -349,7 +336,7 @@ def test_chemistry_views_follow_the_config(mutag, input_aug, both):
     from torch_geometric.loader import DataLoader
     from graphaug.contrastive import build_model
     from graphaug.nn.mol import atom_mask_token
-    batch = next(iter(DataLoader(_molecules(mutag.graphs[:24]), batch_size=24)))
+    batch = next(iter(DataLoader(as_molecules(mutag.graphs[:24]), batch_size=24)))
     sizes = torch.bincount(batch.batch).double()
     cfg = MethodConfig("graphcl", encoder="mol", hidden=8, num_layers=2, input_aug=input_aug,
                        aug_ratio=0.2, subgraph_keep=0.8, augment_both=both, temperature=0.1)
