@@ -10,6 +10,7 @@ import re
 import tempfile
 import warnings
 import zipfile
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -73,10 +74,35 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists (another user's) or not a pid we can judge: leave its file
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove `.<name>.<pid>.*.tmp` files of `path` whose writing process is gone (killed
+    before it could clean up): the temporary files of `_atomic_replace` never outlive it."""
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+
+
 def _atomic_replace(path: os.PathLike | str, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    # the writer's pid in the name: a later write removes what a killed writer left
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

@@ -426,3 +426,39 @@ def test_a_stopped_rank_ends_the_wait_after_the_timeout(tmp_path):
     match = re.search(r"failed after (\d+)", out)
     assert match, out
     assert 3 <= int(match.group(1)) < 120
+
+
+# --- no leftovers ---------------------------------------------------------------------------
+
+def test_generated_propagate_modules_do_not_pile_up_in_tmpdir(tmp_path):
+    script = ("import torch\n"
+              "from graphaug.nn import GraphCLEncoder\n"
+              "enc = GraphCLEncoder(3, hidden=8, num_layers=2)\n"
+              "x, ei = torch.randn(4, 3), torch.tensor([[0, 1, 2], [1, 2, 3]])\n"
+              "enc(x, ei, torch.zeros(4, dtype=torch.long))\n"
+              "import os, sys\n"
+              "print(sorted(os.listdir(sys.argv[1])))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "graphaug.nn.pyg_GINConv_propagate_" in done.stdout  # generated while running
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".py")]  # gone at exit
+
+
+def test_temporary_files_of_a_killed_writer_are_removed(tmp_path):
+    from graphaug.utils import atomic_torch_save
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".seed0.pt.{gone}.abc123.tmp"  # what kill -9 mid-write leaves
+    live = tmp_path / f".seed0.pt.{os.getpid()}.def456.tmp"  # a writer still running
+    other = tmp_path / f".seed1.pt.{gone}.ghi789.tmp"  # another file's: not this write's
+    for path in (stale, live, other):
+        path.write_bytes(b"partial")
+    atomic_torch_save(tmp_path / "seed0.pt", {"a": torch.ones(2)})
+    assert not stale.exists() and live.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name,
+                                                                 "seed0.pt"])
+    with pytest.raises(Exception):  # a write failing midway leaves no temporary file either
+        atomic_torch_save(tmp_path / "r.pt", {"x": torch.ones(3), "f": lambda: 0})
+    assert not list(tmp_path.glob(".r.pt.*")) and not (tmp_path / "r.pt").exists()

@@ -1,6 +1,10 @@
 """PyTorch Geometric side: GraphCL's encoder with taps and the batch-calling helper."""
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+import tempfile
 import warnings
 from typing import NamedTuple, Optional
 
@@ -76,6 +80,37 @@ def csr_adjacency(edge_index: Tensor, num_nodes: int,
     """
     src, dst = edge_index
     return CSRAdjacency(_csr(dst, src, num_nodes, dtype), _csr(src, dst, num_nodes, dtype))
+
+
+_TEMPLATE_SUFFIXES = ("_propagate", "_edge_updater")
+
+
+def remove_generated_modules() -> list[str]:
+    """Delete the `<module>_<Class>_propagate_*.py` files PyG generated in the temporary folder
+    for this process's message-passing classes (its `module_from_template` writes one per class
+    and process with `delete=False`, so without this they pile up in `$TMPDIR`). Runs at
+    exit; the modules stay loaded. Returns the removed paths.
+
+    Only files whose module is loaded in this process, that sit directly in the temporary
+    folder and carry the generated name are touched."""
+    folder = os.path.realpath(tempfile.gettempdir())
+    removed = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or not name.endswith(_TEMPLATE_SUFFIXES):
+            continue
+        base = os.path.basename(path)
+        if os.path.realpath(os.path.dirname(path)) == folder and base.startswith(f"{name}_") \
+                and base.endswith(".py"):
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+atexit.register(remove_generated_modules)
 
 
 class GINConv(_PyGGINConv):
