@@ -433,10 +433,15 @@ class ActivationPCA(ActivationTransform):
         synced = reducer.is_active()
         if synced:
             mean, n = global_mean(rows, reducer)
-        if n < q or d < q:
-            raise ValueError(f"ActivationPCA needs at least q = {q} rows and features to compute "
-                             f"{q} principal directions, got {n} rows x {d} features; lower q or "
-                             "use larger batches")
+        if d < q:
+            raise ValueError(f"ActivationPCA(k={self.k}, q={q}) computes {q} principal "
+                             f"directions, but the activation it transforms is only {d} features "
+                             f"wide: apply it to a layer at least {q} wide (a hidden size >= "
+                             f"{q}), or build it with q <= {d} (and |k| <= q)")
+        if n < q:
+            raise ValueError(f"ActivationPCA(k={self.k}, q={q}) needs at least {q} rows to "
+                             f"compute {q} principal directions, got {n} rows x {d} features; "
+                             "use larger batches (or a smaller q)")
         if not synced:
             mean = rows.mean(dim=0)
         method = self.method

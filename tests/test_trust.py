@@ -462,3 +462,36 @@ def test_temporary_files_of_a_killed_writer_are_removed(tmp_path):
     with pytest.raises(Exception):  # a write failing midway leaves no temporary file either
         atomic_torch_save(tmp_path / "r.pt", {"x": torch.ones(3), "f": lambda: 0})
     assert not list(tmp_path.glob(".r.pt.*")) and not (tmp_path / "r.pt").exists()
+
+
+# --- unclear errors made clear --------------------------------------------------------------
+
+def test_pca_wider_than_its_layer_names_k_the_width_and_the_fix():
+    import graphaug as ga
+    pca = ga.ActivationPCA(k=3, apply_prob=1.0, force=True)
+    with pytest.raises(ValueError, match=r"ActivationPCA\(k=3, q=6\) computes 6 principal "
+                                         r"directions, but the activation it transforms is only "
+                                         r"4 features wide: apply it to a layer at least 6 wide "
+                                         r"\(a hidden size >= 6\)"):
+        pca(torch.randn(50, 4), torch.arange(50) % 5)
+    with pytest.raises(ValueError, match=r"needs at least 6 rows .* got 3 rows x 16 features; "
+                                         r"use larger batches"):
+        pca(torch.randn(3, 16))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(k=float("inf")), r"k must be an integer, got inf"),
+    (dict(k=float("nan")), r"k must be an integer, got nan"),
+    (dict(k=1, apply_prob=float("nan")), r"apply_prob must lie in \[0, 1\], got nan"),
+])
+def test_non_finite_pca_arguments_name_the_value(kwargs, message):
+    import graphaug as ga
+    with pytest.raises(ValueError, match=message):
+        ga.ActivationPCA(**kwargs)
+
+
+@pytest.mark.parametrize("p", [float("nan"), float("inf"), -0.1])
+def test_non_finite_dropout_rates_name_the_value(p):
+    import graphaug as ga
+    with pytest.raises(ValueError, match=rf"p must lie in \[0, 1\), got {p}"):
+        ga.ActivationDropout(p)
