@@ -221,7 +221,7 @@ def test_bad_arguments_and_inputs_raise_clear_errors():
         ga.ActivationPCA(k=-7, q=6)
     with pytest.raises(ValueError, match="method"):
         ga.ActivationPCA(method="svd")
-    with pytest.raises(ValueError, match="at least q = 6 rows"):
+    with pytest.raises(ValueError, match="needs at least 6 rows"):
         ga.ActivationPCA(k=1, apply_prob=1.0).train()(torch.randn(4, 16))
     bad = torch.randn(10, 4)
     bad[3, 1] = float("nan")
