@@ -495,3 +495,23 @@ def test_non_finite_dropout_rates_name_the_value(p):
     import graphaug as ga
     with pytest.raises(ValueError, match=rf"p must lie in \[0, 1\), got {p}"):
         ga.ActivationDropout(p)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lr", float("inf"), r"lr must be a finite number > 0, got inf"),
+    ("lr", float("nan"), r"lr must be a finite number > 0, got nan"),
+    ("lr", 0.0, r"lr must be a finite number > 0, got 0.0"),
+    ("temperature", float("inf"), r"temperature must be a finite number > 0, got inf"),
+    ("aug_ratio", float("nan"), r"aug_ratio must lie in \[0, 1\], got nan"),
+    ("rate", float("nan"), r"rate must be finite, got nan"),
+])
+def test_non_finite_hyper_parameters_are_refused_before_training(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        MethodConfig("graphcl", **{field: value})
+
+
+def test_graphcl_refuses_an_infinite_temperature():
+    import graphaug as ga
+    from graphaug.nn import GraphCLEncoder
+    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0, got inf"):
+        ga.GraphCL(GraphCLEncoder(3), input_aug="random2", temperature=float("inf"))

@@ -157,8 +157,8 @@ class GraphCL(nn.Module):
         if deep_aug is None and input_aug is None:
             raise ValueError("GraphCL needs input_aug, deep_aug or both: with neither the two "
                              "views are identical")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not (float(temperature) > 0 and float(temperature) != float("inf")):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         self.encoder, self.head = encoder, head
         self.deep_aug = deep_aug
         self.loss_fn = contrastive_loss(loss)

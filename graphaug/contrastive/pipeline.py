@@ -1,6 +1,8 @@
 """Unsupervised TU pipeline: method configs, pretraining and evaluation of one run."""
 from __future__ import annotations
 
+import math
+
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, ClassVar, Optional
@@ -121,8 +123,19 @@ class MethodConfig:
             raise ValueError("the DGL backend has the GraphCL encoder only (encoder='graphcl')")
         if self.encoder == "mol" and self.conv != "gin":
             raise ValueError("the molecule encoder is OGB's GIN: conv must be 'gin'")
-        if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
-            raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError(f"epochs >= 1 and batch_size >= 2 are required, got epochs="
+                             f"{self.epochs}, batch_size={self.batch_size}")
+        for name, positive in (("lr", True), ("temperature", True), ("aug_ratio", False),
+                               ("subgraph_keep", False)):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if positive and not (number and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            if not positive and not (number and 0 <= value <= 1):
+                raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+        if not math.isfinite(float(self.rate)):
+            raise ValueError(f"rate must be finite, got {self.rate!r}")
 
     @property
     def uses_deep_aug(self) -> bool:
