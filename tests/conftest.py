@@ -72,6 +72,15 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def run_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Each test's own run cache (the experiments' --cache default): never ~/.cache, never
+    another test's runs."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GRAPHAUG_CACHE", str(folder))
+    return folder
+
+
 def assert_same_loss_and_grads(first: tuple, second: tuple) -> None:
     """``(loss, {name: grad})`` pairs of two computations that must agree (shared trunk vs two
     passes)."""

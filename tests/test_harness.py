@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from graphaug.experiments.options import number
-from graphaug.experiments.runner import RunCache, TUDatasets, code_version, spec_key, tu_identity
+from graphaug.experiments.runner import NUMERICS_VERSION, RunCache, TUDatasets, spec_key, tu_identity
 from graphaug.cli import run_experiment
 from graphaug.contrastive import MethodConfig, pretrain, train
 from graphaug.utils import CorruptFileWarning
@@ -28,7 +28,7 @@ def graphcl_test(report) -> float:
     return report["datasets"]["MUTAG"]["methods"]["graphcl"]["per_seed"][0]
 
 
-def test_changed_flags_never_read_the_old_run(data_dir, tmp_path, capsys):
+def test_changed_flags_never_read_the_old_run(data_dir, tmp_path, capsys, run_cache):
     out = tmp_path / "out"
     first = graphcl_test(tu(data_dir, out))
     assert "read from the run cache" not in capsys.readouterr().out
@@ -39,24 +39,25 @@ def test_changed_flags_never_read_the_old_run(data_dir, tmp_path, capsys):
         text = capsys.readouterr().out
         assert "MUTAG          seed 0 graphcl[" in text, flag
         assert "read from the run cache" not in text, flag
-        run = json.loads(next(iter(sorted(out.joinpath("runs").rglob("seed0.json"),
+        run = json.loads(next(iter(sorted((run_cache / "tu" / "runs").rglob("seed0.json"),
                                           key=lambda p: p.stat().st_mtime)[-1:])).read_text())
         field = {"--layers": "num_layers"}.get(flag, flag[2:].replace("-", "_"))
         assert str(run["spec"]["method"][field]) == value
         assert report["datasets"]["MUTAG"]["methods"]["graphcl"]["label"] == \
             f"graphcl[{value if flag == '--input-aug' else 'random2'}]"
-    assert len(list(out.joinpath("runs").rglob("seed0.json"))) == 6
-    assert not list(out.rglob("*.pt"))
+    assert len(list((run_cache / "tu" / "runs").rglob("seed0.json"))) == 6
+    assert not list(out.rglob("*.pt")) and not list(run_cache.rglob("*.pt"))
     again = graphcl_test(tu(data_dir, out))  # the first configuration: read back, same number
     text = capsys.readouterr().out
     assert again == first and "1 run(s) were read from the run cache" in text
     assert "1 run(s) were read" in (out / "results.md").read_text()
 
 
-def test_a_corrupt_or_empty_cache_file_is_moved_aside_and_recomputed(data_dir, tmp_path, capsys):
+def test_a_corrupt_or_empty_cache_file_is_moved_aside_and_recomputed(data_dir, tmp_path, capsys,
+                                                                     run_cache):
     out = tmp_path / "out"
     first = graphcl_test(tu(data_dir, out))
-    (path,) = out.joinpath("runs").rglob("seed0.json")
+    (path,) = (run_cache / "tu" / "runs").rglob("seed0.json")
     for content in ("", '{"test": 0.99, "val'):
         path.write_text(content)
         with pytest.warns(CorruptFileWarning, match=str(path)):
@@ -68,7 +69,7 @@ def test_a_corrupt_or_empty_cache_file_is_moved_aside_and_recomputed(data_dir, t
 
 
 def test_run_cache_keys_and_contents(tmp_path):
-    cache, calls = RunCache(tmp_path / "runs"), []
+    cache, calls = RunCache(tmp_path / "tu"), []
 
     def compute(checkpoint):
         calls.append(checkpoint)
@@ -79,31 +80,66 @@ def test_run_cache_keys_and_contents(tmp_path):
     spec = {"config": {"lr": 0.1, "hidden": [8, 8]}, "seed": 0}
     parts = ("data", "method [a@2]", "seed0")
     assert cache.run(parts, spec, compute, sidecars=(".log.json",))["acc"] == 1
-    assert not any(p.is_file() for p in (tmp_path / "checkpoints").rglob("*"))
+    assert not (tmp_path / "tu" / "checkpoints").exists()  # removed with their folders
     assert cache.run(parts, {"seed": 0, "config": {"hidden": [8, 8], "lr": 0.1}}, compute)[
         "acc"] == 1  # key order does not matter
     assert cache.reads == 0  # written by this invocation, not an earlier one
     assert cache.run(parts, {**spec, "seed": 1}, compute)["acc"] == 2
     stored = json.loads(cache.path(parts, spec).read_text())
-    assert stored["spec"]["code"] == cache.code and stored["cache_key"] == spec_key(stored["spec"])
-    later = RunCache(tmp_path / "runs")
+    assert stored["spec"]["numerics"] == NUMERICS_VERSION and stored["cache_key"] == \
+        spec_key(stored["spec"]) and stored["spec"]["threads"] == torch.get_num_threads()
+    # another thread count is another run (its bits differ): computed, never read
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        assert cache.run(parts, spec, compute)["acc"] == 3
+    finally:
+        torch.set_num_threads(threads)
+    later = RunCache(tmp_path / "tu")
     later.started = time.time() + 1
     assert later.run(parts, spec, compute)["acc"] == 1 and later.reads == 1
     # a file that does not carry its key is not read
     path = cache.path(parts, spec)
     path.write_text(json.dumps({**stored, "cache_key": "0" * 64}))
     with pytest.warns(CorruptFileWarning, match="cache key"):
-        assert cache.run(parts, spec, compute)["acc"] == 3
+        assert cache.run(parts, spec, compute)["acc"] == 4
+    # every run served is one compact runs.jsonl line, replayed without computing
+    lines = [json.loads(x) for x in cache.export(tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert {(tuple(x["parts"]), x["seed"], x["metrics"]["acc"]) for x in lines} == \
+        {(parts, 0, 4), (parts, 1, 2)}
+    replay = RunCache(tmp_path / "elsewhere", replay=tmp_path / "runs.jsonl")
+    assert replay.run(parts, {**spec, "seed": 1}, compute)["acc"] == 2 and len(calls) == 4
+    with pytest.raises(LookupError, match="has no run data/method"):
+        replay.run(parts, {**spec, "seed": 2}, compute)
 
 
-def test_identities_and_code_version(data_dir, tmp_path):
+def test_bad_result_fields_are_named_moved_aside_and_recomputed(tmp_path):
+    from graphaug.experiments.tu import CHECK
+
+    cache = RunCache(tmp_path / "tu", check=CHECK)
+    good = {"test": 0.8, "val": 0.7, "train_seconds": 1.0, "fold_test": [0.8],
+            "fold_val": [0.7], "fold_C": [1.0]}
+    parts, spec = ("MUTAG", "graphcl", "seed0"), {"seed": 0}
+    assert cache.run(parts, spec, lambda _: good)["test"] == 0.8
+    path = cache.path(parts, spec)
+    stored = json.loads(path.read_text())
+    for bad, message in (({"test": "abc"}, "test is 'abc', not a number"),
+                         ({"test": None}, "test is None"),
+                         ({"fold_val": [None, 0.5]}, "fold_val is .None, 0.5., not a list"),
+                         ({"fold_C": None}, "fold_C is None, not a list")):
+        path.write_text(json.dumps({**stored, **bad}))
+        with pytest.warns(CorruptFileWarning, match=f"{path}.*{message}"):
+            assert cache.run(parts, spec, lambda _: {**good, "test": 0.9})["test"] == 0.9
+    missing = {k: v for k, v in stored.items() if k != "test"}
+    path.write_text(json.dumps(missing))
+    with pytest.warns(CorruptFileWarning, match="test is missing"):
+        assert cache.run(parts, spec, lambda _: good)["test"] == 0.8
+    assert len(list(path.parent.glob("seed0.json.corrupt*"))) == 5  # each kept for inspection
+
+
+def test_identities(data_dir, tmp_path):
     identity = tu_identity("MUTAG", data_dir)
     assert identity["name"] == "MUTAG" and "MUTAG_A.txt" in identity["files"]
-    assert code_version() == code_version() and len(code_version()) == 16
-    one, two = tmp_path / "one.py", tmp_path / "two.py"
-    one.write_text("x = 1\n")
-    two.write_text("x = 2\n")
-    assert code_version(one) != code_version(two) != code_version()
     with pytest.raises(Exception, match="out of range"):
         number(int, 1)("0")
 

@@ -181,7 +181,7 @@ def test_finetune_selects_on_validation_with_missing_labels(tox21):
     assert len(early["curve"]) <= 10 and early["curve"][-1]["epoch"] - early["epoch"] <= 1
 
 
-def test_ogb_benchmark_runs_and_resumes(tmp_path):
+def test_ogb_benchmark_runs_and_resumes(tmp_path, run_cache, capsys):
     root = copy_dataset(tmp_path / "data", "ogb", "ogbg_molfreesolv")
     bench = load_benchmark("ogb")
     argv = ["--root", str(root), "--datasets", "ogbg-molfreesolv", "--methods", "none",
@@ -198,11 +198,22 @@ def test_ogb_benchmark_runs_and_resumes(tmp_path):
     assert set(entry["throughput"]) == {"plain two-view (floor)", "graphcl", "deepaug",
                                         "graphcl+deepaug"}
     assert (tmp_path / "out" / "results.md").read_text().count("ogbg-molfreesolv") >= 2
-    runs = sorted((tmp_path / "out" / "runs").rglob("seed0.json"))
+    runs = sorted((run_cache / "ogb" / "runs").rglob("seed0.json"))
     first = [json.loads(p.read_text()) for p in runs]
     assert all(r["probe"]["epoch"] in (0, 1, 2) for r in first)
-    assert not list((tmp_path / "out").rglob("*.pt"))  # checkpoints removed after each run
+    assert not list(run_cache.rglob("*.pt"))  # checkpoints removed after each run
     again = bench.main(argv)  # cached runs are read back, not re-run
     assert again["datasets"]["ogbg-molfreesolv"]["methods"] == entry["methods"]
+    assert "read from the run cache" in (tmp_path / "out" / "results.md").read_text()
+    assert (tmp_path / "out" / "runs.jsonl").is_file()
+    # every fine-tuning setting is in the key: a changed one never reads an old run
+    spec = bench.Runner(bench.parser().parse_args(argv)).job("ogbg-molfreesolv", "none",
+                                                              None, 0)[1]
+    ft = [a.dest for a in bench.parser()._actions if a.dest.startswith("ft_")]
+    assert ft and set(ft) <= set(spec["finetune"])
+    capsys.readouterr()
+    bench.main([*argv, "--ft-lr", "0.002", "--methods", "none"])
+    assert "read from the run cache" not in (tmp_path / "out" / "results.md").read_text()
+    assert "ogbg-molfreesolv seed 0 none" in capsys.readouterr().out  # computed again
     assert (root / "ogb" / "ogbg_molfreesolv" / "processed").is_dir()  # cache in the copy
     assert not (SHARED / "ogb" / "ogbg_molfreesolv" / "processed").exists()

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import load_benchmark
 from graphaug.experiments.report import cka_heatmaps, cka_section, coadaptation_table
+from graphaug.experiments.runner import folder_runs
 from graphaug.select import coadaptation_scores
 
 
@@ -44,7 +45,7 @@ def tu_folder(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tu")
     tu.main(["--root", str(data_dir), "--datasets", "MUTAG", "--epochs", "1", "--seeds", "0",
              "1", "2", "--targets", "0", "2", "--transforms", "dropout:0.25", "--out", str(out),
-             "--no-progress"])
+             "--cache", str(tmp_path_factory.mktemp("tu_cache")), "--no-progress"])
     return out
 
 
@@ -108,7 +109,7 @@ def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path
     diff = 100 * (np.array(at2["per_seed"]) - np.array(rec["graphcl"]["per_seed"]))
     assert rec["deepaug"]["vs_graphcl"]["mean"] == pytest.approx(diff.mean())
     # compute = the 9 runs' own seconds (3 methods x 3 seeds), not the 15 the sweep ran
-    runs = [json.loads(p.read_text()) for p in (tu_folder / "runs").glob("**/seed*.json")]
+    runs = folder_runs(tu_folder)  # the folder's runs.jsonl
     used = [r for r in runs if r["label"].startswith("graphcl[") or
             r["config"].get("target") == 2]
     assert len(runs) == 15 and len(used) == 9
@@ -141,7 +142,8 @@ def test_tu_table_takes_the_recommended_rate_from_a_full_sweep(tu_folder, tmp_pa
     other = {**at2, "rate": 0.125, "per_seed": [v + 0.01 for v in at2["per_seed"]]}
     sweep.insert(sweep.index(at2), other)  # the other rate first
     folder = tmp_path / "full"
-    shutil.copytree(tu_folder / "runs", folder / "runs")
+    folder.mkdir()
+    shutil.copyfile(tu_folder / "runs.jsonl", folder / "runs.jsonl")
     (folder / "results.json").write_text(json.dumps(report))
     result = tu_table.main([str(folder), "--recommended", "MUTAG=2", "--out", str(tmp_path)])
     assert result["recommended"]["MUTAG"]["methods"]["deepaug"]["per_seed"] == at2["per_seed"]
@@ -165,7 +167,7 @@ def test_tu_table_bad_arguments_are_named(tu_folder, tmp_path, argv, message, ca
 
 
 def test_layer_selection_trains_graphcl_once_whichever_config_is_best(tu_folder, data_dir,
-                                                                      tmp_path):
+                                                                      tmp_path, run_cache):
     """The GraphCL encoders do not depend on the deep-aug config that is validation-best: when
     another config becomes best, only its deep-aug encoders are trained, and the GraphCL matrix
     is read from the cache unchanged."""
@@ -177,13 +179,15 @@ def test_layer_selection_trains_graphcl_once_whichever_config_is_best(tu_folder,
             "--seeds", "0", "--out", str(out), "--no-progress"]
     first = layer_selection.main(argv)["datasets"]["MUTAG"]
     # make the other swept config validation-best (validation only: the test split stays)
-    other = next(p for p in (sweep / "runs" / "MUTAG").glob("deepaug*/**/seed0.json")
-                 if json.loads(p.read_text())["label"] != first["val_best"])
-    run = json.loads(other.read_text())
-    other.write_text(json.dumps({**run, "val": 1.0}))
+    lines = [json.loads(line) for line in (sweep / "runs.jsonl").read_text().splitlines()]
+    (line,) = [x for x in lines if x["metrics"]["label"].startswith("deepaug") and
+               x["metrics"]["seed"] == 0 and x["metrics"]["label"] != first["val_best"]]
+    run = line["metrics"]
+    run["val"] = 1.0
+    (sweep / "runs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     second = layer_selection.main(argv)["datasets"]["MUTAG"]
     assert second["val_best"] == run["label"] != first["val_best"]
-    runs = out / "layer_selection" / "runs" / "MUTAG"
+    runs = run_cache / "layer_selection" / "runs" / "MUTAG"
     assert len(list(runs.glob("graphcl*/**/seed0.json"))) == 1
     assert len(list(runs.glob("deepaug*/**/seed0.json"))) == 2
     assert second["matrices"]["graphcl"] == first["matrices"]["graphcl"]

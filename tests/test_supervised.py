@@ -65,11 +65,12 @@ def test_supervised_runs_are_cached_and_workers_give_the_same_folds(supervised, 
                                                                     tmp_path):
     argv = ["--root", str(data_dir), "--datasets", "MUTAG", "--seeds", "0", "--epochs", "1",
             "--targets", "1", "--no-progress"]
-    one = supervised.main([*argv, "--out", str(tmp_path / "one")])
+    one = supervised.main([*argv, "--out", str(tmp_path / "one"), "--cache", str(tmp_path / "c1")])
+    argv += ["--cache", str(tmp_path / "c2")]  # the workers' runs: computed afresh
     two = supervised.main([*argv, "--out", str(tmp_path / "two"), "--workers", "2"])
     assert two["datasets"] == one["datasets"]
-    runs = sorted(p.relative_to(tmp_path / "two" / "runs").parts[:2]
-                  for p in (tmp_path / "two" / "runs").rglob("seed0.json"))
+    cached = tmp_path / "c2" / "supervised" / "runs"
+    runs = sorted(p.relative_to(cached).parts[:2] for p in cached.rglob("seed0.json"))
     assert runs == [("MUTAG", "dropout_1"), ("MUTAG", "none")]
     # an interrupted or repeated invocation reads what was made, and says so
     again = supervised.main([*argv, "--out", str(tmp_path / "two")])
@@ -79,4 +80,4 @@ def test_supervised_runs_are_cached_and_workers_give_the_same_folds(supervised, 
     # another schedule is another run, not a stale read
     supervised.main([*argv, "--out", str(tmp_path / "two"), "--lr", "0.02"])
     assert "read from the run cache" not in (tmp_path / "two" / "supervised.md").read_text()
-    assert len(list((tmp_path / "two" / "runs").rglob("seed0.json"))) == 4
+    assert len(list(cached.rglob("seed0.json"))) == 4

@@ -47,16 +47,17 @@ def test_run_in_processes_runs_every_task_then_names_the_failures(tmp_path):
 
 def test_recommended_target_on_two_workers_equals_one_process(data_dir, tmp_path):
     tu = load_benchmark("tu")
-    one = tu.main(["--root", str(data_dir), *TINY, "--out", str(tmp_path / "one")])
+    one = tu.main(["--root", str(data_dir), *TINY, "--out", str(tmp_path / "one"),
+                   "--cache", str(tmp_path / "c1")])
     two = tu.main(["--root", str(data_dir), *TINY, "--workers", "2",
-                   "--out", str(tmp_path / "two")])
+                   "--out", str(tmp_path / "two"), "--cache", str(tmp_path / "c2")])
     a, b = one["datasets"]["MUTAG"], two["datasets"]["MUTAG"]
     assert a["recommendation"] == b["recommendation"]
     for method in ("graphcl", "deepaug", "graphcl+deepaug"):
         assert a["methods"][method]["per_seed"] == b["methods"][method]["per_seed"]
     # the recommendation is recommend_layer on the mean of the seeds' graphcl CKA matrices,
     # and the deep-aug runs used exactly that target
-    runs = [json.loads(p.read_text()) for p in (tmp_path / "two" / "runs").glob("**/seed*.json")]
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "c2").glob("tu/runs/**/seed*.json")]
     ckas = [r["layer_cka"] for r in sorted(runs, key=lambda r: r["seed"])
             if r["config"]["method"] == "graphcl"]
     assert len(ckas) == 2 and all("layer_cka" not in r for r in runs

@@ -7,7 +7,7 @@ validation-best config; every training setting is the sweep's) with
 between the per-graph readouts of targets ``0..L`` (:func:`graphaug.select.layer_similarity`)
 and the recommendation of :func:`graphaug.select.recommend_layer` on the GraphCL-trained
 encoder. Then read the sweep that graphaug tu ran (every deep-aug config on every
-seed; its per-run JSON files under ``<sweep>/runs``): the validation-best config (mean inner-CV
+seed; its runs.jsonl): the validation-best config (mean inner-CV
 accuracy over seeds), the best config at the recommended target (also by validation), their
 test accuracies and the regret; the test-best config is listed for information only.
 
@@ -29,7 +29,7 @@ import torch
 
 from .options import bench_parser, number, with_download
 from .report import cka_heatmaps, coadaptation_table, markdown_table, run_header, wall_time_line, write_results
-from .runner import RunCache, read_json, tu_identity
+from .runner import RunCache, folder_runs, protocol_cache, read_json, tu_identity
 from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.data import load_tu
 from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer
@@ -37,8 +37,8 @@ from graphaug.select import coadaptation_scores, layer_similarity, recommend_lay
 
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
     """``{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}`` of the ``tu.py`` runs of
-    ``method`` on ``name`` that each folder's ``results.json`` reports: a cached run file
-    counts only when its (target, transform, rate, test accuracy) is in that report's sweep, so
+    ``method`` on ``name`` that each folder's ``results.json`` reports (read from its runs.jsonl):
+    a run counts only when its (target, transform, rate, test accuracy) is in that report's sweep, so
     runs left by older code versions in ``runs/`` are never mixed in."""
     table: dict = {}
     for folder in folders:
@@ -46,8 +46,7 @@ def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict
         entry = report.get("datasets", {}).get(name, {}).get("methods", {}).get(method, {})
         reported = {(s["target"], s["transform"], s["rate"], test)
                     for s in entry.get("sweep", []) for test in s["per_seed"]}
-        for path in sorted((folder / "runs" / name).glob("**/seed*.json")):
-            run = json.loads(path.read_text())
+        for run in folder_runs(folder, name):
             cfg = run.get("config", {})
             if cfg.get("method") != method or (cfg.get("target"), cfg.get("transform"),
                                                 cfg.get("rate"), run["test"]) not in reported:
@@ -78,7 +77,7 @@ def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
     started = time.time()
     # each (dataset, method, seed) pretraining and its CKA matrix is cached: reruns and the
     # combined report over several datasets read them instead of pretraining again
-    cache = RunCache(Path(args.out) / "layer_selection" / "runs")
+    cache = protocol_cache(args, "layer_selection")
     report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "datasets": {}}
     for name in args.datasets:
@@ -133,7 +132,7 @@ def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
                  {n: e["matrices"] for n, e in report["datasets"].items()})
     text = write_results(args.out, "layer_selection", report,
                          "Layer selection: CKA co-adaptation and the recommendation",
-                         markdown(report, cache))
+                         markdown(report, cache), cache)
     print(text)
     return report
 

@@ -36,7 +36,7 @@ import torch
 from graphaug import distributed as _dist
 from .options import bench_parser, number, with_download
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import RunCache, ogb_identity, read_json
+from .runner import RunCache, field_check, ogb_identity, protocol_cache, read_json
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain
 from graphaug.contrastive.pipeline import build_encoder, graph_batches
 from graphaug.data import load_ogb
@@ -59,6 +59,8 @@ PUBLISHED_GRAPHCL = {"ogbg-molhiv": 78.5, "ogbg-molbace": 75.4, "ogbg-molbbbp": 
 ALL_DATASETS = ("ogbg-molhiv", "ogbg-molbace", "ogbg-molbbbp", "ogbg-moltox21", "ogbg-molsider",
                 "ogbg-molesol", "ogbg-molfreesolv", "ogbg-mollipo")
 METHODS = ("none", "graphcl", "deepaug", "graphcl+deepaug")
+#: what a cached run must hold (else it is moved aside and recomputed)
+CHECK = field_check("probe.valid", "probe.test", "finetune.valid", "finetune.test")
 
 
 def parse_deepaug(spec: str) -> tuple[str, float, int]:
@@ -90,7 +92,7 @@ class Runner:
     def __init__(self, args) -> None:
         self.args = args
         self.device = torch.device(args.device)
-        self.cache = RunCache(Path(args.out) / "runs")
+        self.cache = protocol_cache(args, "ogb", check=CHECK)
         self.data: dict = {}
         self.identity: dict = {}
 
@@ -395,7 +397,7 @@ def main(argv=None, prog: str = "graphaug ogb") -> dict:
             continue
         print(write_results(args.out, "results", report,  # after every dataset
                             "OGB molecules: GraphCL vs Deep Augmentation pretraining",
-                            markdown(report, runner.cache)), flush=True)
+                            markdown(report, runner.cache), runner.cache), flush=True)
     return report
 
 

@@ -37,17 +37,24 @@ def number(kind: type = int, low: Optional[float] = None, high: Optional[float] 
 def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",
                  root_help: str = "data root (a writable copy of shared/datasets)",
                  root_default: Optional[str] = None) -> argparse.ArgumentParser:
-    """The options every benchmark shares: ``--root`` (default ``$GRAPHAUG_DATA``, else
-    ``root_default``, else :data:`graphaug.data.DEFAULT_ROOT`, where missing sets are
-    downloaded), ``--out``, ``--threads``, ``--progress/--no-progress``, ``--no-download``;
-    ``examples`` become the help epilog."""
+    """The options every experiment shares: --root (default $GRAPHAUG_DATA, else
+    root_default, else graphaug.data.DEFAULT_ROOT, where missing sets are downloaded), --out,
+    --cache, --replay, --threads, --progress/--no-progress, --no-download; examples become the
+    help epilog."""
     from ..data import DEFAULT_ROOT
+    from .runner import default_cache
 
     root = os.environ.get("GRAPHAUG_DATA") or root_default or str(DEFAULT_ROOT)
     p = argparse.ArgumentParser(prog=prog, description=doc, epilog=examples or None,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=root, help=f"{root_help} (default: {root})")
     p.add_argument("--out", default=out, help=f"results folder (default {out})")
+    p.add_argument("--cache", default=str(default_cache()),
+                   help="run cache folder, outside git (default $GRAPHAUG_CACHE, else "
+                        f"~/.cache/graphaug/runs: {default_cache()})")
+    p.add_argument("--replay", default=None, metavar="RUNS_JSONL",
+                   help="serve every run from this runs.jsonl (a committed experiment's) "
+                        "and compute nothing: remakes its tables (graphaug rebuild)")
     p.add_argument("--threads", type=number(int, 1), default=1,
                    help="torch threads per process (1 is fastest for small graphs on a "
                         "shared CPU)")

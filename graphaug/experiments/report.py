@@ -70,11 +70,17 @@ def wall_time_line(seconds: float, cache: Optional[RunCache] = None) -> str:
 
 
 def write_results(out: os.PathLike | str, tag: str, result: dict, title: str,
-                  body: Sequence[str]) -> str:
-    """Write ``<out>/<tag>.json`` (``result``) and ``<out>/<tag>.md`` (``title``, the header
-    lines of ``result``, ``body``); return the markdown."""
+                  body: Sequence[str], cache: Optional[RunCache] = None,
+                  runs_file: Optional[str] = None) -> str:
+    """Write <out>/<tag>.json (result) and <out>/<tag>.md (title, the header lines of result,
+    body), and with cache the runs it served as <out>/<runs_file> (default runs.jsonl for the
+    tag "results", else <tag>_runs.jsonl: the file graphaug rebuild remakes the tables from);
+    return the markdown."""
     out = Path(out)
     atomic_write_json(out / f"{tag}.json", result)
+    if cache is not None:
+        cache.export(out / (runs_file or ("runs.jsonl" if tag == "results" else
+                                          f"{tag}_runs.jsonl")))
     text = "\n".join([f"# {title}", "", *header_lines(result), "", *body, ""])
     atomic_write_text(out / f"{tag}.md", text)
     return text
@@ -193,7 +199,7 @@ def sweep_report(out: os.PathLike | str, tag: str, result: dict, table: str,
     (:func:`layer_plot` of ``result["runs"]``' ``metric``, the baseline run as a line)."""
     runs = result["runs"]
     write_results(out, tag, result, tag,
-                  [table, "", *cka, "", wall_time_line(result["total_seconds"], cache)])
+                  [table, "", *cka, "", wall_time_line(result["total_seconds"], cache)], cache)
     layer_plot(Path(out) / f"{tag}_layers.png", runs, metric, ylabel, title,
                baseline=next(r[metric] for r in runs if r["kind"] is None))
 

@@ -3,18 +3,21 @@
 Every protocol in graphaug.experiments (and any experiment of your own) uses it so that a
 number it prints is never stale:
 
-* a run is cached as JSON under a key that hashes its whole resolved configuration, the
-  identity of its dataset (name and the size and SHA-256 of every raw file) and the version of
-  the method code; a run under any other configuration, data or code gets another file, and a
-  cache file that does not carry its key is never read;
+* a run is cached as JSON (outside git: ~/.cache/graphaug/runs/<protocol>, or --cache) under
+  a key that hashes its whole resolved configuration, the identity of its dataset (name and the
+  size and SHA-256 of every raw file), the torch thread count and NUMERICS_VERSION; a run under
+  any other configuration, data or numerics gets another file, and a cache file that does not
+  carry its key, or whose fields are not what the protocol writes, is never read;
 * its pretraining checkpoint sits under the same key and stores the configuration, so a resume
   under any other configuration stops with an error naming the file and the fields;
 * every file is written atomically; an empty or corrupt cache file or checkpoint is named,
   moved aside to <file>.corrupt and recomputed;
-* training wall time adds up across resumes (TrainHistory.seconds).
+* training wall time adds up across resumes (TrainHistory.seconds);
+* the runs behind a report are written beside it as runs.jsonl, one compact line per run, from
+  which graphaug rebuild remakes its tables.
 
 Example:
-    >>> cache = RunCache("out/runs")
+    >>> cache = RunCache(default_cache() / "mine")
     >>> spec = {"config": cfg.to_dict(), "seed": 0, "dataset": tu_identity("MUTAG", root)}
     >>> result = cache.run(("MUTAG", "graphcl", "seed0"), spec,
     ...                    lambda checkpoint: {"acc": evaluate(train(checkpoint))})
@@ -32,11 +35,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 from ..utils import atomic_write_json, move_aside
 from .options import with_download
 
-__all__ = ["code_version", "file_identity", "tu_identity", "ogb_identity", "spec_key",
-           "RunCache", "TUDatasets", "run_in_processes", "read_json"]
-
-PACKAGE = Path(__file__).resolve().parents[1]
-
+__all__ = ["NUMERICS_VERSION", "default_cache", "file_identity", "tu_identity", "ogb_identity",
+           "spec_key", "RunCache", "protocol_cache", "field_check", "folder_runs", "run_line", "replay_key", "TUDatasets", "run_in_processes",
+           "read_json"]
 
 # -- identities and keys ------------------------------------------------------------------------
 def _sha256(path: Path) -> str:
@@ -47,26 +48,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
-def _code_version(extra: tuple[str, ...]) -> str:
-    digest = hashlib.sha256()
-    files = sorted(PACKAGE.rglob("*.py")) + [Path(p) for p in extra]
-    for path in files:
-        name = path.relative_to(PACKAGE).as_posix() if path.is_relative_to(PACKAGE) else path.name
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+#: Version of the numbers graphaug computes, part of every run-cache key. Bump it in the same
+#: change as anything that alters a result for the same configuration, data and seed (a loss,
+#: an initialisation, the order of random draws, an evaluation protocol): every cached run is
+#: then recomputed. tests/test_numerics.py pins the losses and accuracy of a tiny seeded run,
+#: so a change of numerics without a bump fails the suite; a docstring edit invalidates nothing.
+NUMERICS_VERSION = 1
+
+#: spec entries that identify how a run was computed rather than what it is (left out when a
+#: committed runs.jsonl is replayed: graphaug rebuild)
+RUNTIME_FIELDS = ("numerics", "threads", "code", "world_size")
 
 
-def code_version(*scripts: os.PathLike | str) -> str:
-    """Version of the method code: a hash of every ``graphaug/**/*.py`` source and of
-    ``scripts`` (the benchmark's own file).
-
-    A hash rather than a hand-bumped constant because a forgotten bump silently serves numbers
-    of old code, which is exactly what the cache must never do; the price is that any edit of
-    the package (a docstring too) recomputes the runs of the next invocation. Computed once per
-    process: the version of the code this process imported.
-    """
-    return _code_version(tuple(str(Path(p).resolve()) for p in scripts))
+def default_cache() -> Path:
+    """Where runs are cached unless --cache says otherwise: $GRAPHAUG_CACHE, else
+    $XDG_CACHE_HOME/graphaug/runs, else ~/.cache/graphaug/runs (never inside a checkout)."""
+    if os.environ.get("GRAPHAUG_CACHE"):
+        return Path(os.environ["GRAPHAUG_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "graphaug" / "runs"
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,44 +165,110 @@ def read_json(path: os.PathLike | str) -> Optional[Any]:
         return None
 
 
+Check = Callable[[dict], Optional[str]]
+
+
+def field_check(*numbers: str, lists: Sequence[str] = ()) -> Check:
+    """A RunCache check: each of numbers (dotted paths, e.g. "probe.test") is a finite number,
+    each of lists a non-empty list of finite numbers.
+
+    Example::
+
+        >>> check = field_check("test", "val", lists=("fold_test",))
+        >>> check({"test": "abc", "val": 0.8, "fold_test": [0.9]})
+        "test is 'abc', not a number"
+    """
+    import math
+
+    def lookup(result: Any, path: str) -> Any:
+        for part in path.split("."):
+            if not isinstance(result, dict) or part not in result:
+                raise KeyError(path)
+            result = result[part]
+        return result
+
+    def finite(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            math.isfinite(value)
+
+    def check(result: dict) -> Optional[str]:
+        for path in (*numbers, *lists):
+            try:
+                value = lookup(result, path)
+            except KeyError:
+                return f"{path} is missing"
+            if path in numbers and not finite(value):
+                return f"{path} is {value!r}, not a number"
+            if path in lists and (not isinstance(value, list) or not value or
+                                  not all(finite(v) for v in value)):
+                return f"{path} is {str(value)[:60]}, not a list of numbers"
+        return None
+    return check
+
+
+def protocol_cache(args, protocol: str, check: Optional[Check] = None) -> "RunCache":
+    """The RunCache of a protocol's command-line run: <args.cache>/<protocol>, replaying
+    args.replay when it is set (the options of graphaug.experiments.options.bench_parser)."""
+    return RunCache(Path(args.cache) / protocol, check=check,
+                    replay=getattr(args, "replay", None))
+
+
 class RunCache:
     r"""Runs cached as JSON files keyed by the hash of their whole specification.
 
-    A run ``parts = (dataset, label, "seed0")`` with specification ``spec`` lives in
-    ``folder/dataset/label/<key[:12]>/seed0.json`` (its checkpoint under ``checkpoints/``
-    beside ``folder``, same layout); the file holds the full key and spec, and is read only
-    when they match. ``spec`` gets ``code`` (:func:`code_version`) added.
+    A run parts = (dataset, label, "seed0") with specification spec lives in
+    folder/runs/dataset/label/<key[:12]>/seed0.json (its checkpoint under folder/checkpoints,
+    same layout); the file holds the full key and spec, and is read only when they match. The
+    key covers spec plus NUMERICS_VERSION and the torch thread count (a 2-thread run gives other
+    bits than a 1-thread run).
+
+    Every run served in this process (read or computed) is kept in order, so that a protocol
+    writes them as the compact runs.jsonl beside its tables (export). With replay, runs come
+    from such a file instead and nothing is computed (graphaug rebuild).
 
     Args:
-        folder (path): root of the run files (e.g. ``<out>/runs``).
-        script (path, optional): the benchmark script, hashed into the code version.
+        folder (path): the protocol's cache folder (e.g. ~/.cache/graphaug/runs/tu).
+        check (callable, optional): check(result) -> None, or a message naming what is wrong
+            with a cached result (a field missing, not a number); such a file is moved aside
+            with that message and the run recomputed. (default: None)
+        replay (path, optional): a runs.jsonl to serve runs from; a run it lacks is an error.
+            (default: None)
 
     Attributes:
         reads (int): runs read that an earlier invocation had written.
     """
 
-    def __init__(self, folder: os.PathLike | str, script: Optional[os.PathLike | str] = None
-                 ) -> None:
+    def __init__(self, folder: os.PathLike | str, check: Optional[Check] = None,
+                 replay: Optional[os.PathLike | str] = None) -> None:
         self.folder = Path(folder)
-        self.code = code_version(*([script] if script else []))
+        self.check = check
         self.started = time.time()
         self.reads = 0
+        self.served: dict[str, dict] = {}
+        self.replay = None if replay is None else Path(replay)
+        self._replayed = _read_runs(self.replay) if replay is not None else {}
 
     def key(self, spec: Mapping) -> tuple[str, dict]:
-        """``(key, full spec)`` of ``spec``: the code version is added."""
-        full = {**spec, "code": self.code}
+        """(key, full spec) of spec: NUMERICS_VERSION and the torch thread count are added."""
+        import torch
+
+        full = {**spec, "numerics": NUMERICS_VERSION, "threads": torch.get_num_threads()}
         return spec_key(full), full
 
     def path(self, parts: Sequence[str], spec: Mapping, kind: str = "runs",
              suffix: str = ".json") -> Path:
-        """Where run ``parts`` with ``spec`` is cached (``kind="checkpoints"``,
-        ``suffix=".pt"``: its checkpoint)."""
+        """Where run parts with spec is cached (kind="checkpoints", suffix=".pt": its
+        checkpoint)."""
         key, _ = self.key(spec)
-        base = self.folder if kind == "runs" else self.folder.parent / kind
-        return base.joinpath(*map(_slug, parts[:-1]), key[:12], _slug(parts[-1]) + suffix)
+        return self.folder.joinpath(kind, *map(_slug, parts[:-1]), key[:12],
+                                    _slug(parts[-1]) + suffix)
 
     def load(self, parts: Sequence[str], spec: Mapping) -> Optional[dict]:
-        """The cached result of the run, or ``None`` (missing, corrupt, or another key)."""
+        """The cached result of the run, or None (missing, corrupt, another key, or fields
+        that check rejects: then the file is moved aside)."""
+        if self.replay is not None:
+            self.reads += 1
+            return self._serve(parts, self._replay(parts, spec))
         path = self.path(parts, spec)
         key, _ = self.key(spec)
         stored = read_json(path)
@@ -211,14 +277,18 @@ class RunCache:
         if not isinstance(stored, dict) or stored.get("cache_key") != key:
             move_aside(path, "its cache key does not match its place")
             return None
+        problem = self.check(stored) if self.check is not None else None
+        if problem:
+            move_aside(path, f"bad result fields: {problem}")
+            return None
         if path.stat().st_mtime < self.started:
             self.reads += 1
-        return stored
+        return self._serve(parts, stored)
 
     def run(self, parts: Sequence[str], spec: Mapping, compute: Callable[[Path], dict],
             sidecars: Sequence[str] = ()) -> dict:
-        """The cached result of run ``parts``, else ``compute(checkpoint_path)``, cached
-        atomically; the checkpoint and its ``sidecars`` (suffixes) are removed afterwards."""
+        """The cached result of run parts, else compute(checkpoint_path), cached atomically;
+        the checkpoint and its sidecars (suffixes) are removed afterwards."""
         cached = self.load(parts, spec)
         if cached is not None:
             return cached
@@ -226,18 +296,122 @@ class RunCache:
         checkpoint = self.path(parts, spec, "checkpoints", ".pt")
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         result = {**compute(checkpoint), "cache_key": key, "spec": full}
+        problem = self.check(result) if self.check is not None else None
+        if problem:
+            raise RuntimeError(f"run {'/'.join(map(str, parts))} computed a bad result "
+                               f"({problem}); nothing was cached")
         atomic_write_json(self.path(parts, spec), result)
         for suffix in (".pt", *sidecars):
             checkpoint.with_suffix(suffix).unlink(missing_ok=True)
-        try:
-            checkpoint.parent.rmdir()  # only when empty: a moved-aside .corrupt file stays
-        except OSError:
-            pass
-        return result
+        for folder in (checkpoint.parent, *list(checkpoint.parents)[1:len(parts) + 1]):
+            try:
+                folder.rmdir()  # only when empty: a moved-aside .corrupt file stays
+            except OSError:
+                break
+        return self._serve(parts, result)
 
     def has(self, parts: Sequence[str], spec: Mapping) -> bool:
-        """Whether run ``parts`` has a cache file (not yet checked)."""
+        """Whether run parts has a cache file (not yet checked), or a replayed line."""
+        if self.replay is not None:
+            return self._replay(parts, spec, missing_ok=True) is not None
         return self.path(parts, spec).is_file()
+
+    def export(self, path: os.PathLike | str) -> Path:
+        """Write every run served so far as runs.jsonl (one compact line per run, see
+        run_line), atomically; return the path."""
+        from ..utils import atomic_write_text
+
+        lines = [json.dumps(line, sort_keys=True, separators=(",", ":"))
+                 for line in self.served.values()]
+        return atomic_write_text(path, "".join(f"{line}\n" for line in lines))
+
+    def _serve(self, parts: Sequence[str], result: dict) -> dict:
+        line = run_line(parts, result)
+        self.served[replay_key(parts, line["spec"])] = line
+        return result
+
+    def _replay(self, parts: Sequence[str], spec: Mapping, missing_ok: bool = False
+                ) -> Optional[dict]:
+        key = replay_key(parts, self.key(spec)[1])
+        lines = self._replayed.get(key, [])
+        where = f"{self.replay} has {{}} run {'/'.join(map(str, parts))} with this configuration"
+        if len(lines) > 1:
+            raise LookupError(where.format(f"{len(lines)} versions of") + " (written by "
+                              "different code versions): it cannot say which one the report used")
+        if not lines:
+            if missing_ok:
+                return None
+            raise LookupError(where.format("no") + ": rebuild with the command that made it")
+        return {**lines[0]["metrics"], "spec": lines[0]["spec"]}
+
+    def __repr__(self) -> str:
+        source = f"replay={str(self.replay)!r}" if self.replay else f"{str(self.folder)!r}"
+        return f"{type(self).__name__}({source}, served={len(self.served)})"
+
+
+def run_line(parts: Sequence[str], result: Mapping) -> dict:
+    """The compact runs.jsonl line of a cached result: its address (parts: dataset, label,
+    seed), the resolved configuration (spec), the metrics (every other field) and the seconds
+    it took (the sum of the result's *seconds fields)."""
+    metrics = {k: v for k, v in result.items() if k not in ("spec", "cache_key")}
+    seconds = sum(v for k, v in metrics.items()
+                  if k.endswith("seconds") and isinstance(v, (int, float)))
+    spec = result.get("spec") or {}
+    return {"parts": [str(p) for p in parts], "label": str(parts[1]) if len(parts) > 2 else "",
+            "seed": spec.get("seed"), "spec": spec, "metrics": metrics, "seconds": seconds}
+
+
+def replay_key(parts: Sequence[str], spec: Mapping) -> str:
+    """What identifies a run across machines and versions: its dataset name, its seed part and
+    its spec without the runtime fields (RUNTIME_FIELDS) and the dataset's file hashes; a method
+    configuration is normalised through MethodConfig (fields added since take their
+    defaults)."""
+    spec = {k: v for k, v in spec.items() if k not in RUNTIME_FIELDS}
+    if isinstance(spec.get("dataset"), dict):
+        spec["dataset"] = spec["dataset"].get("name")
+    if isinstance(spec.get("method"), dict):
+        from ..contrastive import MethodConfig
+        spec["method"] = MethodConfig(**spec["method"]).to_dict()
+    return spec_key({"seed_part": str(parts[-1]), "spec": spec})
+
+
+def folder_runs(folder: os.PathLike | str, dataset: Optional[str] = None,
+                name: str = "runs.jsonl") -> list[dict]:
+    """The runs behind a result folder, as the results they cached (the metrics of each line of
+    <folder>/<name>, with its spec), optionally of one dataset only.
+
+    A folder written before runs.jsonl existed still has its per-run JSON files under
+    <folder>/runs/: those are read instead.
+
+    Raises:
+        FileNotFoundError: the folder has neither.
+    """
+    folder = Path(folder)
+    if (folder / name).is_file():
+        lines = [line for group in _read_runs(folder / name).values() for line in group]
+        return [{**line["metrics"], "spec": line["spec"]} for line in lines
+                if dataset is None or line["parts"][0] == dataset]
+    legacy = folder / "runs"
+    if legacy.is_dir():
+        pattern = f"{dataset}/**/seed*.json" if dataset else "**/seed*.json"
+        return [json.loads(path.read_text()) for path in sorted(legacy.glob(pattern))]
+    raise FileNotFoundError(f"{folder} has no {name} (nor a runs/ folder of per-run files)")
+
+
+def _read_runs(path: Path) -> dict[str, list[dict]]:
+    """The lines of a runs.jsonl, grouped by replay_key (a folder that older code versions
+    also wrote to can hold several runs of one configuration)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no runs file {path}")
+    runs: dict[str, list[dict]] = {}
+    for number, text in enumerate(path.read_text().splitlines(), 1):
+        if text.strip():
+            try:
+                line = json.loads(text)
+                runs.setdefault(replay_key(line["parts"], line["spec"]), []).append(line)
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(f"{path}, line {number}: not a run line ({err})") from None
+    return runs
 
 
 # -- worker processes ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from torch import nn
 import graphaug as ga
 from .options import bench_parser, number
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import RunCache, TUDatasets, run_in_processes
+from .runner import TUDatasets, protocol_cache, run_in_processes
 from graphaug.nn import GraphCLEncoder
 from graphaug.nn.pyg import encode_batch
 from graphaug.stats import paired_comparison
@@ -88,7 +88,7 @@ class Runner:
 
     def __init__(self, args) -> None:
         self.args = args
-        self.cache = RunCache(Path(args.out) / "runs")
+        self.cache = protocol_cache(args, "supervised")
         self.dataset = TUDatasets(args.root, args.download)
 
     def parts_spec(self, name: str, training: str, seed: int) -> tuple[tuple, dict]:
@@ -195,7 +195,8 @@ def main(argv=None, prog: str = "graphaug supervised") -> dict:
                              "vs none (mean [95 % interval])", "Wilcoxon p"], rows, 2),
             "", wall_time_line(report["wall_seconds"], runner.cache)]
     text = write_results(args.out, "supervised", report,
-                         "Supervised GIN with and without Deep Augmentation", body)
+                         "Supervised GIN with and without Deep Augmentation", body,
+                         runner.cache, "runs.jsonl")
     print(text)
     return report
 

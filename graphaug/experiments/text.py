@@ -38,7 +38,7 @@ from torch import Tensor, nn
 import graphaug as ga
 from .options import modality_parser, number
 from .report import cka_section, markdown_table, run_header, select_best, sweep_report
-from .runner import RunCache, file_identity
+from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.select import layer_similarity
@@ -255,7 +255,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
                 "model": file_identity((f for f in weights.iterdir() if f.is_file()), weights)}
     train_args = {k: getattr(args, k) for k in ("steps", "batch_size", "max_length", "lr",
                                                 "seed", "max_sentences", "max_eval_pairs")}
-    cache = RunCache(Path(args.out) / f"{args.tag}_runs")
+    cache = protocol_cache(args, "text")
     started = time.time()
     # co-adaptation is measured on the dev sentences (both sides, each once): never on test
     cka_sentences = list(dict.fromkeys(s for pair in evals["stsb_dev"] for s in pair[:2]))

@@ -35,7 +35,7 @@ import torch
 
 from .options import bench_parser, number
 from .report import line_plot, markdown_table, run_header, wall_time_line, write_results
-from .runner import RunCache, TUDatasets, run_in_processes
+from .runner import RunCache, TUDatasets, field_check, protocol_cache, run_in_processes
 from graphaug import distributed as _dist
 from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.contrastive.pipeline import METHODS
@@ -65,6 +65,8 @@ PUBLISHED_SIMGRACE = {"NCI1": 79.12, "PROTEINS": 75.35, "DD": 77.44, "MUTAG": 89
                       "IMDB-BINARY": 71.30}
 #: what the SVM protocol's score depends on besides the embeddings (part of every cache key)
 EVAL = {"protocol": "svm", "folds": 10, "inner_folds": 5, "c_grid": list(SVM_C_GRID)}
+#: what a cached run must hold (else it is moved aside and recomputed)
+CHECK = field_check("test", "val", "train_seconds", lists=("fold_test", "fold_val", "fold_C"))
 
 
 def parse_transform(spec: str) -> tuple[str, float]:
@@ -87,7 +89,7 @@ class Runner:
 
     def __init__(self, args) -> None:
         self.args = args
-        self.cache = RunCache(Path(args.out) / "runs")
+        self.cache = protocol_cache(args, "tu", check=CHECK)
         self.dataset = TUDatasets(args.root, args.download)
         self.recommendations: dict = {}
         self.sizes: dict = {}
@@ -412,7 +414,7 @@ def main(argv=None, prog: str = "graphaug tu") -> dict:
         if _dist.is_main():
             text = write_results(args.out, "results", report,
                                  "Unsupervised TU: GraphCL preset vs Deep Augmentation",
-                                 markdown(report, args, runner.cache))
+                                 markdown(report, args, runner.cache), runner.cache)
             plot_layers(report, Path(args.out) / "accuracy_vs_layer.png")
             print(text, flush=True)
     return report

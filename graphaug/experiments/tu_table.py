@@ -30,6 +30,7 @@ import numpy as np
 
 
 from .report import markdown_table, run_header, write_results
+from .runner import folder_runs
 from graphaug.stats import paired_comparison
 
 from .tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, layer_curve, mean_cell
@@ -60,8 +61,7 @@ def run_seconds(folder: Path, name: str, label_prefix: str, target, per_seed: li
     the reported seeds by their exact test accuracy (older code versions are ignored that way)."""
     wanted = set(per_seed)
     total, found = 0.0, set()
-    for path in (folder / "runs" / name).glob("**/seed*.json"):
-        run = json.loads(path.read_text())
+    for run in folder_runs(folder, name):
         cfg = run.get("config", {})
         if not run.get("label", "").startswith(label_prefix) or run["test"] not in wanted:
             continue

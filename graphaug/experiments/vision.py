@@ -38,7 +38,7 @@ from torch import Tensor, nn
 import graphaug as ga
 from .options import modality_parser, number
 from .report import cka_section, markdown_table, run_header, select_best, sweep_report
-from .runner import RunCache, file_identity
+from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.resnet import SmallResNet
@@ -280,7 +280,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
     if args.max_images:
         data = {k: v[:args.max_images] for k, v in data.items()}
     path = cifar_path(Path(args.root))
-    cache = RunCache(Path(args.out) / f"{args.tag}_runs")
+    cache = protocol_cache(args, "vision")
     train_args = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "temperature",
                                                 "widths", "seed", "max_images")}
     dataset = {"name": "cifar10_prefix_subset", "files": file_identity([path], path.parent)}
