@@ -188,7 +188,7 @@ def test_method_config_validation():
         from graphaug.contrastive import build_transform
         build_transform("pca", 0.5)
     assert MethodConfig("deepaug", transform="pca", rate=-1, target=3).label() == \
-        "deepaug[pca k=-1 @3]"
+        "deepaug pca:-1@3"
 
 
 def test_method_config_with_method_resets_only_what_graphcl_ignores():

@@ -110,7 +110,7 @@ def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path
     assert rec["deepaug"]["vs_graphcl"]["mean"] == pytest.approx(diff.mean())
     # compute = the 9 runs' own seconds (3 methods x 3 seeds), not the 15 the sweep ran
     runs = folder_runs(tu_folder)  # the folder's runs.jsonl
-    used = [r for r in runs if r["label"].startswith("graphcl[") or
+    used = [r for r in runs if r["label"] == "graphcl none" or
             r["config"].get("target") == 2]
     assert len(runs) == 15 and len(used) == 9
     assert result["recommended"]["MUTAG"]["seconds"] == pytest.approx(
@@ -123,7 +123,7 @@ def test_tu_table_reads_the_recommended_layer_from_the_sweep(tu_folder, tmp_path
     assert "## Target chosen by strict nested selection" in text
     # where the folds' choices land: counted from the folder's own per-fold choices
     choices = [c for fold in report["methods"]["deepaug"]["fold_choices"] for c in fold]
-    at_input = sum(c.endswith("@0]") for c in choices)
+    at_input = sum(c.endswith("@0") for c in choices)
     best = {s["target"]: 100 * np.mean(s["per_seed"])
             for s in report["methods"]["deepaug"]["sweep"]}
     (row,) = [line for line in text.splitlines() if line.startswith("| MUTAG | 3 |")]

@@ -22,7 +22,7 @@ def test_supervised_report_pairs_every_target_with_no_augmentation(supervised, d
                               "--epochs", "2", "--targets", "0", "2", "--lr-step", "1",
                               "--out", str(tmp_path), "--no-progress"])
     entry = report["datasets"]["MUTAG"]
-    assert list(entry) == ["none", "dropout@0", "dropout@2"]
+    assert list(entry) == ["none", "dropout:0.25@0", "dropout:0.25@2"]
     for key, e in entry.items():
         assert len(e["per_fold"]) == 10 and all(0 <= a <= 1 for a in e["per_fold"])
         assert e["mean"] == pytest.approx(100 * np.mean(e["per_fold"]))
@@ -71,7 +71,7 @@ def test_supervised_runs_are_cached_and_workers_give_the_same_folds(supervised, 
     assert two["datasets"] == one["datasets"]
     cached = tmp_path / "c2" / "supervised" / "runs"
     runs = sorted(p.relative_to(cached).parts[:2] for p in cached.rglob("seed0.json"))
-    assert runs == [("MUTAG", "dropout_1"), ("MUTAG", "none")]
+    assert runs == [("MUTAG", "dropout_0.25_1"), ("MUTAG", "none")]
     # an interrupted or repeated invocation reads what was made, and says so
     again = supervised.main([*argv, "--out", str(tmp_path / "two")])
     assert again["datasets"] == one["datasets"]

@@ -146,12 +146,10 @@ class MethodConfig:
         return self.method != "deepaug"
 
     def label(self) -> str:
-        """Short name, e.g. `deepaug[pca k=-1 @2]` (`dgl:` in front on the DGL backend)."""
-        backend = "" if self.backend == "pyg" else f"{self.backend}:"
-        if not self.uses_deep_aug:
-            return f"{backend}{self.method}[{self.input_aug}]"
-        rate = f"p={self.rate:g}" if self.transform == "dropout" else f"k={int(self.rate)}"
-        return f"{backend}{self.method}[{self.transform} {rate} @{self.target}]"
+        """The run's label: its method and its spec (graphaug.spec), e.g.
+        `deepaug pca:-1@2` or `graphcl none` (`dgl:` in front on the DGL backend)."""
+        from ..spec import config_label
+        return config_label(self.method, self.transform, self.rate, self.target, self.backend)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 
-from .options import bench_parser, number, with_download
-from .report import cka_heatmaps, coadaptation_table, markdown_table, run_header, wall_time_line, write_results
+from .options import bench_parser, dataset_name, number, seed, with_download
+from .report import (cka_heatmaps, coadaptation_table, markdown_table, run_header,
+                     wall_time_line, write_results)
 from .runner import RunCache, folder_runs, protocol_cache, read_json, tu_identity
 from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.data import load_tu
@@ -37,9 +38,9 @@ from graphaug.select import coadaptation_scores, layer_similarity, recommend_lay
 
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
     """``{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}`` of the ``tu.py`` runs of
-    ``method`` on ``name`` that each folder's ``results.json`` reports (read from its runs.jsonl):
-    a run counts only when its (target, transform, rate, test accuracy) is in that report's sweep, so
-    runs left by older code versions in ``runs/`` are never mixed in."""
+    ``method`` on ``name`` that each folder's ``results.json`` reports (read from its
+    runs.jsonl): a run counts only when its (target, transform, rate, test accuracy) is in that
+    report's sweep, so runs left by older code versions are never mixed in."""
     table: dict = {}
     for folder in folders:
         report = read_json(folder / "results.json") or {}
@@ -68,10 +69,10 @@ def choose(table: dict, target=None, key: str = "val") -> tuple[str, dict]:
 
 def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
     p = bench_parser(prog, __doc__, out="benchmarks/results/layer_selection")
-    p.add_argument("--datasets", nargs="+", default=["MUTAG"])
+    p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG"])
     p.add_argument("--sweep", nargs="+", type=Path, required=True,
                    help="tu.py result folders holding the sweep's runs/")
-    p.add_argument("--seeds", nargs="+", type=number(int, 0), default=[0, 1, 2])
+    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.time()

@@ -34,7 +34,7 @@ import torch
 
 
 from graphaug import distributed as _dist
-from .options import bench_parser, number, with_download
+from .options import bench_parser, dataset_name, number, seed, with_download
 from .report import markdown_table, run_header, wall_time_line, write_results
 from .runner import RunCache, field_check, ogb_identity, protocol_cache, read_json
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain
@@ -42,6 +42,7 @@ from graphaug.contrastive.pipeline import build_encoder, graph_batches
 from graphaug.data import load_ogb
 from graphaug.evaluate import embed_graphs, finetune, linear_probe, ogb_metric
 from graphaug.utils import atomic_write_json, move_aside, seed_everything
+from graphaug.spec import AugSpec, config_label, parse_spec
 from graphaug.views import AUGMENTATIONS
 
 EXAMPLES = """examples:
@@ -63,27 +64,24 @@ METHODS = ("none", "graphcl", "deepaug", "graphcl+deepaug")
 CHECK = field_check("probe.valid", "probe.test", "finetune.valid", "finetune.test")
 
 
-def parse_deepaug(spec: str) -> tuple[str, float, int]:
-    """``dropout:0.25@2`` -> ``("dropout", 0.25, 2)``; ``pca:-1@3`` -> ``("pca", -1.0, 3)``."""
+def parse_deepaug(text: str) -> tuple[str, float, int]:
+    """A --deepaug candidate in the spec grammar (graphaug.spec): dropout:0.25@2 ->
+    ("dropout", 0.25, 2); pca:-1@3 -> ("pca", -1.0, 3)."""
     try:
-        kind_rate, target = spec.split("@")
-        kind, rate = kind_rate.split(":")
-        rate, target = float(rate), int(target)
-        if not ((kind == "dropout" and 0 <= rate < 1) or
-                (kind == "pca" and rate == int(rate) and rate != 0)) or target < 0:
-            raise ValueError
-        return kind, rate, target
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"bad deep-aug candidate {spec!r}: use dropout:P@TARGET (0 <= P < 1) or "
-            "pca:K@TARGET (integer K != 0), TARGET >= 0")
+        spec = parse_spec(text, target=True)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"bad deep-aug candidate: {err}") from None
+    if spec.kind is None:
+        raise argparse.ArgumentTypeError("bad deep-aug candidate 'none': the plain preset is "
+                                         "--methods graphcl or none")
+    return spec.kind, spec.rate, spec.target
 
 
 def run_key(method: str, deep: tuple | None) -> str:
+    """The run's label: method and spec, e.g. "deepaug dropout:0.25@2" (graphaug.spec)."""
     if deep is None:
-        return method
-    kind, rate, target = deep
-    return f"{method}_{kind}{rate:g}_t{target}"
+        return "none" if method == "none" else config_label(method)
+    return config_label(method, *deep)
 
 
 class Runner:
@@ -298,9 +296,9 @@ def summarise(values: list[float], scale: float) -> dict:
 def parser(prog: str = "graphaug ogb") -> argparse.ArgumentParser:
     p = bench_parser(prog, __doc__, out="benchmarks/results/ogb", examples=EXAMPLES,
                      root_help="data root holding ogb/ogbg_mol*/")
-    count, seed = number(int, 1), number(int, 0)
+    count = number(int, 1)
     positive, fraction = number(float, 0, low_open=True), number(float, 0, 1, high_open=True)
-    p.add_argument("--datasets", nargs="+", default=["ogbg-molhiv"],
+    p.add_argument("--datasets", nargs="+", type=dataset_name, default=["ogbg-molhiv"],
                    help=f"any of {', '.join(ALL_DATASETS)}")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
@@ -339,6 +337,11 @@ def main(argv=None, prog: str = "graphaug ogb") -> dict:
     if bad:
         p.error(f"--deepaug targets {[d[2] for d in bad]}: with --layers {args.layers} a target "
                 f"is 0 (input) .. {args.layers + 1} (projection head)")
+    for deep in args.deepaug:  # every target of the molecule encoder is --hidden wide
+        try:
+            AugSpec(*deep).check_width(args.hidden, f"--hidden {args.hidden}")
+        except ValueError as err:
+            p.error(f"--deepaug {AugSpec(*deep).label}: {err}")
     try:
         device = torch.device(args.device)
     except RuntimeError as err:

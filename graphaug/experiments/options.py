@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-__all__ = ["number", "bench_parser", "modality_parser", "default_out", "with_download"]
+__all__ = ["number", "seed", "dataset_name", "bench_parser", "modality_parser", "default_out",
+           "with_download"]
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def number(kind: type = int, low: Optional[float] = None, high: Optional[float] = None, *,
            low_open: bool = False, high_open: bool = False) -> Callable[[str], Any]:
-    """An argparse ``type`` that parses ``kind`` and checks ``low <= x <= high`` (``<`` with
-    ``*_open``), e.g. ``number(int, 1)`` for a positive count; the error names the range."""
+    """An argparse type that parses kind and checks low <= x <= high (< with *_open), e.g.
+    number(int, 1) for a positive count; a float must be finite (inf and nan are refused); the
+    error names the value and the range."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if (low is not None and (value <= low if low_open else value < low)) or \
                 (high is not None and (value >= high if high_open else value > high)):
             lo = "" if low is None else f"{low:g} {'<' if low_open else '<='} "
@@ -32,6 +38,24 @@ def number(kind: type = int, low: Optional[float] = None, high: Optional[float] 
         return value
     parse.__name__ = kind.__name__
     return parse
+
+
+#: seeds seed NumPy and scikit-learn too, which take 0 <= seed < 2**32
+seed = number(int, 0, 2 ** 32, high_open=True)
+seed.__name__ = "seed"
+
+_DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,99}")
+
+
+def dataset_name(text: str) -> str:
+    """An argparse type for a dataset name (MUTAG, ogbg-molhiv): letters, digits, _ + -, no
+    path separator and no "..", checked before any path or URL is built from it."""
+    if not _DATASET.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a dataset name: use letters, digits, _, + and - only (no path "
+            "separators, no '..'), e.g. MUTAG or ogbg-molhiv; a dataset elsewhere on disk is "
+            "found through --root")
+    return text
 
 
 def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",

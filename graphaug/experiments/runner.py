@@ -36,7 +36,8 @@ from ..utils import atomic_write_json, move_aside
 from .options import with_download
 
 __all__ = ["NUMERICS_VERSION", "default_cache", "file_identity", "tu_identity", "ogb_identity",
-           "spec_key", "RunCache", "protocol_cache", "field_check", "folder_runs", "run_line", "replay_key", "TUDatasets", "run_in_processes",
+           "spec_key", "RunCache", "protocol_cache", "field_check", "folder_runs", "run_line",
+           "replay_key", "TUDatasets", "run_in_processes",
            "read_json"]
 
 # -- identities and keys ------------------------------------------------------------------------
@@ -450,7 +451,8 @@ def run_in_processes(factory: Callable[[Any], Callable], state: Any,
 
     Example::
 
-        >>> run_in_processes(tu.worker, vars(args), [("MUTAG", cfg.to_dict(), 0)], 2)  # doctest: +SKIP
+        >>> tasks = [("MUTAG", cfg.to_dict(), 0)]
+        >>> run_in_processes(tu.worker, vars(args), tasks, 2)  # doctest: +SKIP
     """
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context

@@ -23,11 +23,12 @@ from torch import nn
 
 
 import graphaug as ga
-from .options import bench_parser, number
+from .options import bench_parser, dataset_name, number, seed
 from .report import markdown_table, run_header, wall_time_line, write_results
 from .runner import TUDatasets, protocol_cache, run_in_processes
 from graphaug.nn import GraphCLEncoder
 from graphaug.nn.pyg import encode_batch
+from graphaug.spec import parse_spec, spec_label
 from graphaug.stats import paired_comparison
 from graphaug.utils import seed_everything
 
@@ -100,10 +101,10 @@ class Runner:
         return (name, training, f"seed{seed}"), spec
 
     def run(self, name: str, training: str, seed: int) -> dict:
-        """``{"per_fold": [accuracy, ...], "seconds": ...}`` of ``training`` (``"none"`` or
-        ``"dropout@<target>"``) under seed ``seed``'s 10-fold split."""
+        """{"per_fold": [accuracy, ...], "seconds": ...} of training ("none" or a spec such as
+        "dropout:0.25@2") under seed seed's 10-fold split."""
         ds = self.dataset(name)
-        target = None if training == "none" else int(training.split("@")[1])
+        target = parse_spec(training).target
 
         def compute(_checkpoint: Path) -> dict:
             from sklearn.model_selection import StratifiedKFold
@@ -129,8 +130,8 @@ def worker(state: dict):
 
 def main(argv=None, prog: str = "graphaug supervised") -> dict:
     p = bench_parser(prog, __doc__, out="benchmarks/results/supervised")
-    p.add_argument("--datasets", nargs="+", default=["MUTAG"])
-    p.add_argument("--seeds", nargs="+", type=number(int, 0), default=[0, 1, 2])
+    p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG"])
+    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
     p.add_argument("--targets", nargs="+", type=number(int, 0), default=[0, 1, 2, 3])
     p.add_argument("--p", type=number(float, 0, 1, high_open=True), default=0.25,
                    help="dropout rate of the deep augmentation")
@@ -156,7 +157,7 @@ def main(argv=None, prog: str = "graphaug supervised") -> dict:
     report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "datasets": {}}
     runner = Runner(args)
-    keys = ["none", *(f"dropout@{t}" for t in args.targets)]
+    keys = ["none", *(spec_label("dropout", args.p, t) for t in args.targets)]
     runs = [(name, key, seed) for name in args.datasets for seed in args.seeds for key in keys]
     todo = [r for r in runs if not runner.cache.has(*runner.parts_spec(*r))]
     if args.workers > 1 and todo:

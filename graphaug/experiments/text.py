@@ -36,12 +36,13 @@ from scipy.stats import spearmanr
 from torch import Tensor, nn
 
 import graphaug as ga
-from .options import modality_parser, number
+from .options import modality_parser, number, seed
 from .report import cka_section, markdown_table, run_header, select_best, sweep_report
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.select import layer_similarity
+from graphaug.spec import spec_label
 from graphaug.utils import seed_everything
 
 Pair = tuple[str, str, float]
@@ -206,9 +207,9 @@ def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequen
                    ) -> list[dict]:
     """Baseline plus every (kind, target layer, rate/k) of the sweep."""
     configs = [{"name": "baseline", "kind": None, "target": None}]
-    configs += [{"name": f"dropout{r}@{t}", "kind": "dropout", "target": t, "rate": r}
+    configs += [{"name": spec_label("dropout", r, t), "kind": "dropout", "target": t, "rate": r}
                 for t in layers for r in rates]
-    configs += [{"name": f"pca{k}@{t}", "kind": "pca", "target": t, "k": k}
+    configs += [{"name": spec_label("pca", k, t), "kind": "pca", "target": t, "k": k}
                 for t in layers for k in pca_ks]
     return configs
 
@@ -226,7 +227,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
     p.add_argument("--rates", type=number(float, 0, 1, high_open=True), nargs="+",
                    default=[0.125])
     p.add_argument("--pca-k", type=int, nargs="+", default=[1])
-    p.add_argument("--seed", type=number(int, 0), default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--max-sentences", type=count, default=None)
     p.add_argument("--max-eval-pairs", type=count, default=None,
                    help="truncate every evaluation set (smoke tests only)")

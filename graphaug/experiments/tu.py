@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 
-from .options import bench_parser, number
+from .options import bench_parser, dataset_name, number, seed
 from .report import line_plot, markdown_table, run_header, wall_time_line, write_results
 from .runner import RunCache, TUDatasets, field_check, protocol_cache, run_in_processes
 from graphaug import distributed as _dist
@@ -42,6 +42,7 @@ from graphaug.contrastive.pipeline import METHODS
 from graphaug.nn.base import AGGREGATIONS, INITS
 from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol
 from graphaug.select import layer_similarity, recommend_layer
+from graphaug.spec import AugSpec, parse_spec, spec_label
 from graphaug.stats import mean_interval, paired_comparison
 from graphaug.views import AUGMENTATIONS
 
@@ -69,19 +70,17 @@ EVAL = {"protocol": "svm", "folds": 10, "inner_folds": 5, "c_grid": list(SVM_C_G
 CHECK = field_check("test", "val", "train_seconds", lists=("fold_test", "fold_val", "fold_C"))
 
 
-def parse_transform(spec: str) -> tuple[str, float]:
-    """``dropout:P`` (0 <= P < 1) or ``pca:K`` (integer K != 0) -> ``(kind, rate)``."""
-    kind, _, rate = spec.partition(":")
+def parse_transform(text: str) -> tuple[str, float]:
+    """A --transforms candidate: dropout:P or pca:K (graphaug.spec, targets from --targets)
+    -> (kind, rate)."""
     try:
-        value = float(rate)
-    except ValueError:
-        value = None
-    if kind == "dropout" and value is not None and 0 <= value < 1:
-        return kind, value
-    if kind == "pca" and value is not None and value == int(value) and value != 0:
-        return kind, value
-    raise argparse.ArgumentTypeError(f"bad transform {spec!r}: use dropout:P with 0 <= P < 1 "
-                                     "or pca:K with an integer K != 0")
+        spec = parse_spec(text, target=False)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if spec.kind is None:
+        raise argparse.ArgumentTypeError("--transforms lists deep-aug candidates; the plain "
+                                         "preset is --methods graphcl")
+    return spec.kind, spec.rate
 
 
 class Runner:
@@ -305,8 +304,8 @@ def target_spec(text: str):
 def parser(prog: str = "graphaug tu"):
     p = bench_parser(prog, __doc__, out="benchmarks/results/tu", examples=EXAMPLES,
                      root_help="data root holding TU/<NAME>/raw")
-    count, seed = number(int, 1), number(int, 0)
-    p.add_argument("--datasets", nargs="+", default=["MUTAG", "PROTEINS", "NCI1",
+    count = number(int, 1)
+    p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG", "PROTEINS", "NCI1",
                                                      "IMDB-BINARY", "DD"])
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2, 3, 4])
@@ -321,7 +320,8 @@ def parser(prog: str = "graphaug tu"):
                         "thread and one SVM job each; default 1: one run after another)")
     p.add_argument("--transforms", nargs="+", type=parse_transform,
                    default=[("dropout", 0.25), ("pca", -1.0)],
-                   help="deep-aug candidates, e.g. dropout:0.5 pca:1 pca:-1")
+                   help="deep-aug candidates at every --targets index, in the spec grammar "
+                        "without @T: dropout:P (0 <= P < 1) or pca:K (integer K != 0)")
     p.add_argument("--epochs", type=count, default=20)
     p.add_argument("--hidden", type=count, default=32)
     p.add_argument("--layers", type=count, default=3)
@@ -364,6 +364,14 @@ def main(argv=None, prog: str = "graphaug tu") -> dict:
     if bad:
         p.error(f"--targets {bad}: with --layers {args.layers} a target is 0 (input) .. "
                 f"{args.layers + 1} (projection head)")
+    deep_targets = range(1, args.layers + 2) if args.targets == "recommended" else \
+        [t for t in args.targets if t > 0]
+    for kind, rate in args.transforms:  # PCA needs q = 6 features where it runs
+        for target in deep_targets:
+            try:
+                AugSpec(kind, rate, target).check_width(args.hidden, f"--hidden {args.hidden}")
+            except ValueError as err:
+                p.error(f"--transforms {spec_label(kind, rate)}: {err}")
     torch.set_num_threads(args.threads)
     # under torchrun every rank runs this script: pretraining is shared (global batch), each
     # rank evaluates the same encoder, and only rank 0 writes the report

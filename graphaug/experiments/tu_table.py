@@ -31,6 +31,7 @@ import numpy as np
 
 from .report import markdown_table, run_header, write_results
 from .runner import folder_runs
+from graphaug.spec import config_label
 from graphaug.stats import paired_comparison
 
 from .tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, layer_curve, mean_cell
@@ -51,7 +52,7 @@ def recommended_runs(entry: dict, method: str, target: int) -> dict | None:
     if not found:
         return None
     s = found[0]
-    return {"label": f"{method}[{s['transform']} {s['rate']:g} @{target}]",
+    return {"label": config_label(method, s["transform"], s["rate"], target),
             "per_seed": s["per_seed"]}
 
 
@@ -144,8 +145,9 @@ def tally(block: dict) -> str:
 
 
 def _target(label: str) -> int:
-    """The target of a run label such as ``deepaug[dropout p=0.25 @2]``."""
-    found = re.search(r"@(\d+)\]$", label)
+    """The target of a run label: "deepaug dropout:0.25@2" (or, in results written before the
+    spec grammar, "deepaug[dropout p=0.25 @2]")."""
+    found = re.search(r"@(\d+)\]?$", label)
     if found is None:
         raise ValueError(f"no target in the run label {label!r}")
     return int(found.group(1))

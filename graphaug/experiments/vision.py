@@ -36,13 +36,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import graphaug as ga
-from .options import modality_parser, number
+from .options import modality_parser, number, seed
 from .report import cka_section, markdown_table, run_header, select_best, sweep_report
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.resnet import SmallResNet
 from graphaug.select import layer_similarity
+from graphaug.spec import spec_label
 from graphaug.utils import seed_everything
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -243,9 +244,9 @@ def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     """Input augmentations only, plus every (kind, stage, rate) of the sweep (PCA at
     ``pca_stages``, default ``stages``)."""
     configs = [{"name": "input-aug only", "kind": None, "target": None, "rate": None}]
-    configs += [{"name": f"dropout{r}@{t}", "kind": "dropout", "target": t, "rate": r}
+    configs += [{"name": spec_label("dropout", r, t), "kind": "dropout", "target": t, "rate": r}
                 for t in stages for r in rates]
-    configs += [{"name": f"pca{k}@{t}", "kind": "pca", "target": t, "rate": k}
+    configs += [{"name": spec_label("pca", k, t), "kind": "pca", "target": t, "rate": k}
                 for t in (stages if pca_stages is None else pca_stages) for k in pca_ks]
     return configs
 
@@ -266,7 +267,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
     p.add_argument("--pca-k", type=int, nargs="+", default=[1])
     p.add_argument("--pca-stages", type=index, nargs="+", default=None,
                    help="target indices of the PCA runs (default: --stages)")
-    p.add_argument("--seed", type=number(int, 0), default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--max-images", type=count, default=None, help="smoke tests only")
     p.add_argument("--tag", default="vision")
     args = p.parse_args(argv)
