@@ -9,10 +9,27 @@ from ._dgl import install_import_hook
 
 install_import_hook()  # `import dgl` / `import GCL` work on current torch (DGL loaded lazily)
 
-from .transforms import ActivationDropout, ActivationPCA, ActivationTransform, \
-    select_samples  # noqa: E402
-from .hooks import AttachHandle, attach, targets  # noqa: E402
-from .contrastive import DeepAug, GraphCL  # noqa: E402
+#: public name -> the module defining it, imported on first use (PEP 562): import graphaug
+#: loads no torch, so the graphaug command answers --help at once
+_EXPORTS = {"ActivationTransform": "transforms", "ActivationDropout": "transforms",
+            "ActivationPCA": "transforms", "select_samples": "transforms",
+            "attach": "hooks", "targets": "hooks", "AttachHandle": "hooks",
+            "DeepAug": "contrastive", "GraphCL": "contrastive"}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'graphaug' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __version__ = "0.1.0"
 

@@ -25,14 +25,14 @@ import threading
 import types
 import warnings
 
-import torch
-
 __all__ = ["import_dgl", "graphbolt_supported", "install_import_hook"]
 
 _GRAPHBOLT_MAX_TORCH = (2, 2, 1)
 
 
 def _torch_version() -> tuple[int, ...]:
+    import torch  # here, not at import: graphaug's import (and graphaug --help) stays light
+
     parts = []
     for piece in torch.__version__.split("+")[0].split(".")[:3]:
         digits = "".join(ch for ch in piece if ch.isdigit())
@@ -80,6 +80,8 @@ def _apply_shims(stacklevel: int = 3) -> None:
         stub.__path__ = []  # a package with nothing in it
         stub.__doc__ = "graphaug stand-in: GraphBolt cannot load on this torch; unused here"
         sys.modules["dgl.graphbolt"] = stub
+        import torch
+
         warnings.warn(f"graphaug: loading DGL without GraphBolt (it supports torch <= 2.2.1, "
                       f"this is torch {torch.__version__}); DGL's core, batching and dgl.nn "
                       "work, GraphBolt data loading does not", RuntimeWarning,

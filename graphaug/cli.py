@@ -32,10 +32,6 @@ SELECT_EXAMPLES = """examples:
 """
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option's help; descriptions and examples kept as written."""
-
-
 def run_experiment(command: str, argv: Sequence[str]):
     """Run the experiment behind graphaug command: its module's main(argv, prog).
 
@@ -190,7 +186,7 @@ def select_layer(args) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     from .experiments import COMMANDS
-    from .experiments.options import default_out, number
+    from .experiments.options import HelpFormatter, dataset_name, default_out, number, seed_type
 
     parser = argparse.ArgumentParser(prog="graphaug", description=__doc__.split("\n\n")[1],
                                      formatter_class=HelpFormatter)
@@ -199,8 +195,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="GraphCL vs Deep Augmentation on generated graphs (no "
                        "download), SVM protocol; prints the table.",
                        epilog=DEMO_EXAMPLES, formatter_class=HelpFormatter)
-    d.add_argument("--seeds", nargs="+", type=number(int, 0, 2 ** 32, high_open=True),
-                   default=[0, 1, 2], help="seeds")
+    d.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2], help="seeds")
     d.add_argument("--graphs", type=number(int, 20), default=400, help="generated graphs")
     d.add_argument("--epochs", type=number(int, 1), default=20, help="pretraining epochs")
     d.add_argument("--threads", type=number(int, 1), default=1, help="torch threads")
@@ -209,10 +204,10 @@ def _parser() -> argparse.ArgumentParser:
                        "encoder's layers and the recommended target; the heatmap goes to "
                        "<out>/cka_heatmap.png.", epilog=SELECT_EXAMPLES,
                        formatter_class=HelpFormatter)
-    s.add_argument("--dataset", default=None, help="TU dataset (default: the checkpoint's, "
-                   "else generated graphs)")
-    s.add_argument("--root", default=None, help="data root (default: $GRAPHAUG_DATA, else "
-                   "graphaug.data.DEFAULT_ROOT)")
+    s.add_argument("--dataset", type=dataset_name, default=None,
+                   help="TU dataset; without it, the checkpoint's dataset, else generated graphs")
+    s.add_argument("--root", default=None, help="data root; without it, $GRAPHAUG_DATA, else "
+                   "graphaug.data.DEFAULT_ROOT")
     s.add_argument("--no-download", dest="download", action="store_false",
                    help="never download: a dataset missing under --root is an error")
     s.add_argument("--checkpoint", default=None, help="a pretraining checkpoint (.pt) to load "
@@ -220,14 +215,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=number(int, 1), default=20, help="fresh run's epochs")
     s.add_argument("--graphs", type=number(int, 20), default=400,
                    help="generated graphs (without --dataset)")
-    s.add_argument("--seed", type=number(int, 0, 2 ** 32, high_open=True), default=0,
-                   help="fresh run's seed")
+    s.add_argument("--seed", type=seed_type, default=0, help="fresh run's seed")
     s.add_argument("--threads", type=number(int, 1), default=1, help="torch threads")
     s.add_argument("--out", default=default_out("select-layer"),
                    help="folder the heatmap is written to")
     for name, (_, text) in COMMANDS.items():
-        sub.add_parser(name, help=f"{text} (graphaug {name} --help lists its options)",
-                       add_help=False)
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 

@@ -165,3 +165,44 @@ class _Evil:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+def test_bare_experiments_print_an_example_and_stop(capsys):
+    for command in ("tu", "ogb"):
+        with pytest.raises(SystemExit) as err:
+            main([command, "--root", "R"])
+        assert err.value.code == 2
+        text = capsys.readouterr().err
+        assert f"graphaug {command}: name the datasets to run, e.g." in text
+        assert f"graphaug {command} --datasets " in text and len(text.splitlines()) == 2
+
+
+def test_help_is_plain_shows_defaults_and_loads_no_torch(capsys):
+    import subprocess
+    import sys
+
+    for argv in (["--help"], ["tu", "--help"], ["ogb", "--help"], ["select-layer", "--help"],
+                 ["rebuild", "--help"]):
+        with pytest.raises(SystemExit) as err:
+            main(argv)
+        text = capsys.readouterr().out
+        assert err.value.code == 0 and "``" not in text and ":func:" not in text, argv
+        assert ":class:" not in text and ":data:" not in text, argv
+    with pytest.raises(SystemExit):
+        main(["tu", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--epochs EPOCHS (default: 20)" in text and "(default: graphaug-runs/tu)" in text
+    code = ("import sys\nfrom graphaug.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "usage: graphaug" in done.stdout, done.stderr[-2000:]
+
+
+def test_startup_measurement_writes_its_report(tmp_path):
+    from graphaug.experiments import startup
+
+    result = startup.main(["--repeats", "1", "--out", str(tmp_path)])
+    assert result["probes"]["graphaug --help"]["imports_torch"] is False
+    assert result["probes"]["import graphaug"]["imports_torch"] is False
+    assert "| graphaug --help |" in (tmp_path / "startup.md").read_text()

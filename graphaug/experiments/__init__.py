@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tu-table": ("tu_table", "the TU table across graphaug tu result folders"),
     "tu-variants": ("tu_variants", "paired comparison of graphaug tu runs with other options"),
     "tu-backends": ("tu_backends", "PyG vs DGL on the TU protocol, from two result folders"),
+    "startup": ("startup", "start-up time of graphaug --help and import graphaug"),
     "rebuild": ("rebuild", "remake a committed experiment's tables from its runs.jsonl"),
 }
 

@@ -39,6 +39,7 @@ from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_proto
 from graphaug.select import CRITERIA, graph_criteria, select_config
 from graphaug.stats import mean_interval, paired_comparison
 from graphaug.utils import atomic_write_json, atomic_write_text
+from .options import HelpFormatter
 
 SWEEPS = {"MUTAG": "tu_sweep_mutag", "PROTEINS": "tu_sweep_proteins",
           "IMDB-BINARY": "tu_sweep_imdb", "NCI1": "tu_sweep_nci1", "DD": "tu_sweep_dd",
@@ -422,7 +423,7 @@ def report(args) -> None:
 
 def main(argv=None, prog: str = "graphaug label-free") -> None:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("step", choices=("extract", "run", "report"))
     parser.add_argument("--results", default="benchmarks/results",
                         help="folder holding the committed sweeps (extract)")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 
-from .options import bench_parser, dataset_name, number, seed, with_download
+from .options import bench_parser, dataset_name, default_out, number, seed_type, with_download
 from .report import (cka_heatmaps, coadaptation_table, markdown_table, run_header,
                      wall_time_line, write_results)
 from .runner import RunCache, folder_runs, protocol_cache, read_json, tu_identity
@@ -68,11 +68,11 @@ def choose(table: dict, target=None, key: str = "val") -> tuple[str, dict]:
 
 
 def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
-    p = bench_parser(prog, __doc__, out="benchmarks/results/layer_selection")
+    p = bench_parser(prog, __doc__, out=default_out("layer-selection"))
     p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG"])
     p.add_argument("--sweep", nargs="+", type=Path, required=True,
                    help="tu.py result folders holding the sweep's runs/")
-    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
+    p.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.time()

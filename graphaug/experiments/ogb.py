@@ -34,7 +34,8 @@ import torch
 
 
 from graphaug import distributed as _dist
-from .options import bench_parser, dataset_name, number, seed, with_download
+from .options import (bench_parser, dataset_name, default_out, number, require_datasets, seed_type,
+                      with_download)
 from .report import markdown_table, run_header, wall_time_line, write_results
 from .runner import RunCache, field_check, ogb_identity, protocol_cache, read_json
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain
@@ -294,15 +295,15 @@ def summarise(values: list[float], scale: float) -> dict:
 
 
 def parser(prog: str = "graphaug ogb") -> argparse.ArgumentParser:
-    p = bench_parser(prog, __doc__, out="benchmarks/results/ogb", examples=EXAMPLES,
+    p = bench_parser(prog, __doc__, out=default_out("ogb"), examples=EXAMPLES,
                      root_help="data root holding ogb/ogbg_mol*/")
     count = number(int, 1)
     positive, fraction = number(float, 0, low_open=True), number(float, 0, 1, high_open=True)
-    p.add_argument("--datasets", nargs="+", type=dataset_name, default=["ogbg-molhiv"],
-                   help=f"any of {', '.join(ALL_DATASETS)}")
+    p.add_argument("--datasets", nargs="+", type=dataset_name, default=None,
+                   help=f"any of {', '.join(ALL_DATASETS)} (required)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
-    p.add_argument("--select-seeds", nargs="+", type=seed, default=[0])
+    p.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2])
+    p.add_argument("--select-seeds", nargs="+", type=seed_type, default=[0])
     p.add_argument("--deepaug", nargs="+", type=parse_deepaug, default=[("dropout", 0.25, 2)],
                    help="deep-aug candidates KIND:RATE@TARGET, chosen on validation")
     p.add_argument("--hidden", type=count, default=300)
@@ -342,6 +343,8 @@ def main(argv=None, prog: str = "graphaug ogb") -> dict:
             AugSpec(*deep).check_width(args.hidden, f"--hidden {args.hidden}")
         except ValueError as err:
             p.error(f"--deepaug {AugSpec(*deep).label}: {err}")
+    require_datasets(p, args, "--datasets ogbg-molbace --seeds 0 --epochs 2 --ft-epochs 2 "
+                     "--root DATA --out OUT")
     try:
         device = torch.device(args.device)
     except RuntimeError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import inspect
 import math
 import os
@@ -11,10 +12,34 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-__all__ = ["number", "seed", "dataset_name", "bench_parser", "modality_parser", "default_out",
-           "with_download"]
+__all__ = ["HelpFormatter", "plain", "number", "seed_type", "dataset_name", "bench_parser",
+           "modality_parser", "require_datasets", "default_out", "with_download"]
 
 PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def plain(text: str) -> str:
+    """Help text without Sphinx markup: :func:`x` and ``x`` become x."""
+    return re.sub(r":\w+:`~?([^`]*)`", r"\1", text).replace("``", "")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """The help of every graphaug command: descriptions and examples kept as written, Sphinx
+    markup removed, and each option's default shown (options without a help text too)."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain(text))
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and action.option_strings and \
+                action.default not in (None, argparse.SUPPRESS, False):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return plain(super()._expand_help(action))
 
 
 def number(kind: type = int, low: Optional[float] = None, high: Optional[float] = None, *,
@@ -41,8 +66,8 @@ def number(kind: type = int, low: Optional[float] = None, high: Optional[float] 
 
 
 #: seeds seed NumPy and scikit-learn too, which take 0 <= seed < 2**32
-seed = number(int, 0, 2 ** 32, high_open=True)
-seed.__name__ = "seed"
+seed_type = number(int, 0, 2 ** 32, high_open=True)
+seed_type.__name__ = "seed"
 
 _DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,99}")
 
@@ -70,12 +95,13 @@ def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",
 
     root = os.environ.get("GRAPHAUG_DATA") or root_default or str(DEFAULT_ROOT)
     p = argparse.ArgumentParser(prog=prog, description=doc, epilog=examples or None,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=root, help=f"{root_help} (default: {root})")
-    p.add_argument("--out", default=out, help=f"results folder (default {out})")
+                                formatter_class=HelpFormatter)
+    p.add_argument("--root", default=root, help=f"{root_help}; $GRAPHAUG_DATA sets the default")
+    p.add_argument("--out", default=out, help="folder of the report (tables, JSON, plots, "
+                   "runs.jsonl); every file the command writes goes under it")
     p.add_argument("--cache", default=str(default_cache()),
-                   help="run cache folder, outside git (default $GRAPHAUG_CACHE, else "
-                        f"~/.cache/graphaug/runs: {default_cache()})")
+                   help="run cache folder, outside git ($GRAPHAUG_CACHE or $XDG_CACHE_HOME "
+                        "set the default)")
     p.add_argument("--replay", default=None, metavar="RUNS_JSONL",
                    help="serve every run from this runs.jsonl (a committed experiment's) "
                         "and compute nothing: remakes its tables (graphaug rebuild)")
@@ -84,8 +110,8 @@ def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",
                         "shared CPU)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction,
                    default=sys.stderr.isatty(),
-                   help="progress bars on pretraining, SVM folds and fine-tuning (default: "
-                        "when stderr is a terminal)")
+                   help="progress bars on pretraining, SVM folds and fine-tuning (on by "
+                        "default when stderr is a terminal)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download: a dataset missing under --root is an error")
     return p
@@ -99,6 +125,13 @@ def modality_parser(prog: str, doc: str, folder: str) -> argparse.ArgumentParser
     return bench_parser(prog, doc, out=default_out(folder),
                         root_help=f"datasets root holding {folder}/",
                         root_default=str(shared) if shared.is_dir() else None)
+
+
+def require_datasets(p: argparse.ArgumentParser, args: argparse.Namespace, example: str) -> None:
+    """Stop (exit status 2) with a one-line example when no --datasets were given: a bare
+    command would otherwise start hours of work on the default sets."""
+    if not args.datasets:
+        p.exit(2, f"{p.prog}: name the datasets to run, e.g.\n  {p.prog} {example}\n")
 
 
 def default_out(command: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import COMMANDS
-from .options import default_out
+from .options import HelpFormatter, default_out
 
 __all__ = ["main", "recorded_command", "table_lines"]
 
@@ -68,13 +68,13 @@ def table_lines(markdown: str) -> list[str]:
 def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug rebuild") -> dict:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n")[-1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("folder", type=Path, help="a committed experiment folder (results.json, "
                    "results.md, runs.jsonl)")
     p.add_argument("--root", default=None, help="data root holding the experiment's datasets "
                    "(default: $GRAPHAUG_DATA, else graphaug.data.DEFAULT_ROOT)")
     p.add_argument("--out", default=default_out("rebuild"),
-                   help="folder for the rebuilt report (default: %(default)s)")
+                   help="folder for the rebuilt report")
     args = p.parse_args(argv)
     folder = args.folder
     runs = folder / "runs.jsonl"

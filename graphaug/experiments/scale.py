@@ -31,6 +31,7 @@ import torch.distributed as dist
 
 from graphaug import distributed as gad
 from graphaug.contrastive import MethodConfig, build_model
+from .options import HelpFormatter
 
 # The configurations measured. NCI1: GraphCL's TU preset + PCA Deep Augmentation (gather, synced
 # PCA and BatchNorm all in play); molhiv: GraphCL's chemistry encoder (5 x 300) and views.
@@ -192,7 +193,7 @@ def machine() -> str:
 
 def main(argv=None, prog: str = "graphaug scale") -> None:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--root", required=True, help="data root holding TU/NCI1, ogb/ogbg_molhiv")
     parser.add_argument("--datasets", nargs="+", default=["NCI1", "ogbg-molhiv"])
     parser.add_argument("--procs", nargs="+", type=int, default=[1, 2])

@@ -28,7 +28,7 @@ import torch
 
 from . import reference_views
 
-from .options import bench_parser, number, with_download
+from .options import bench_parser, default_out, number, with_download
 from .report import markdown_table, run_header, write_results
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model
 from graphaug.contrastive.pipeline import build_optimizer, graph_batches
@@ -532,7 +532,7 @@ def svm_main(args, argv, prog: str, datasets: dict) -> dict:
 
 
 def main(argv=None, prog: str = "graphaug speed") -> dict:
-    p = bench_parser(prog, __doc__, out="benchmarks/results")
+    p = bench_parser(prog, __doc__, out=default_out("speed"))
     p.add_argument("--aug-datasets", nargs="+", default=["NCI1", "REDDIT-BINARY"])
     p.add_argument("--train-dataset", default="NCI1")
     p.add_argument("--augs", nargs="+", choices=AUGMENTATIONS,

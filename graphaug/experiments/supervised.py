@@ -23,7 +23,7 @@ from torch import nn
 
 
 import graphaug as ga
-from .options import bench_parser, dataset_name, number, seed
+from .options import bench_parser, dataset_name, default_out, number, seed_type
 from .report import markdown_table, run_header, wall_time_line, write_results
 from .runner import TUDatasets, protocol_cache, run_in_processes
 from graphaug.nn import GraphCLEncoder
@@ -129,9 +129,9 @@ def worker(state: dict):
 
 
 def main(argv=None, prog: str = "graphaug supervised") -> dict:
-    p = bench_parser(prog, __doc__, out="benchmarks/results/supervised")
+    p = bench_parser(prog, __doc__, out=default_out("supervised"))
     p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG"])
-    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2])
+    p.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2])
     p.add_argument("--targets", nargs="+", type=number(int, 0), default=[0, 1, 2, 3])
     p.add_argument("--p", type=number(float, 0, 1, high_open=True), default=0.25,
                    help="dropout rate of the deep augmentation")

@@ -36,7 +36,7 @@ from scipy.stats import spearmanr
 from torch import Tensor, nn
 
 import graphaug as ga
-from .options import modality_parser, number, seed
+from .options import modality_parser, number, seed_type
 from .report import cka_section, markdown_table, run_header, select_best, sweep_report
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
@@ -227,7 +227,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
     p.add_argument("--rates", type=number(float, 0, 1, high_open=True), nargs="+",
                    default=[0.125])
     p.add_argument("--pca-k", type=int, nargs="+", default=[1])
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed_type, default=0)
     p.add_argument("--max-sentences", type=count, default=None)
     p.add_argument("--max-eval-pairs", type=count, default=None,
                    help="truncate every evaluation set (smoke tests only)")

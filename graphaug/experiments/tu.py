@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 
-from .options import bench_parser, dataset_name, number, seed
+from .options import bench_parser, dataset_name, default_out, number, require_datasets, seed_type
 from .report import line_plot, markdown_table, run_header, wall_time_line, write_results
 from .runner import RunCache, TUDatasets, field_check, protocol_cache, run_in_processes
 from graphaug import distributed as _dist
@@ -302,14 +302,14 @@ def target_spec(text: str):
 
 
 def parser(prog: str = "graphaug tu"):
-    p = bench_parser(prog, __doc__, out="benchmarks/results/tu", examples=EXAMPLES,
+    p = bench_parser(prog, __doc__, out=default_out("tu"), examples=EXAMPLES,
                      root_help="data root holding TU/<NAME>/raw")
     count = number(int, 1)
-    p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG", "PROTEINS", "NCI1",
-                                                     "IMDB-BINARY", "DD"])
+    p.add_argument("--datasets", nargs="+", type=dataset_name, default=None,
+                   help="TU datasets, e.g. MUTAG PROTEINS NCI1 IMDB-BINARY DD (required)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1, 2, 3, 4])
-    p.add_argument("--select-seeds", nargs="+", type=seed, default=[0])
+    p.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2, 3, 4])
+    p.add_argument("--select-seeds", nargs="+", type=seed_type, default=[0])
     p.add_argument("--targets", nargs="+", type=target_spec, default=None,
                    help="deep-aug target indices, 0 (input) .. layers+1 (projection head; "
                         "default: all of them), or 'recommended': the one "
@@ -372,6 +372,7 @@ def main(argv=None, prog: str = "graphaug tu") -> dict:
                 AugSpec(kind, rate, target).check_width(args.hidden, f"--hidden {args.hidden}")
             except ValueError as err:
                 p.error(f"--transforms {spec_label(kind, rate)}: {err}")
+    require_datasets(p, args, "--datasets MUTAG --seeds 0 --epochs 1 --root DATA --out OUT")
     torch.set_num_threads(args.threads)
     # under torchrun every rank runs this script: pretraining is shared (global batch), each
     # rank evaluates the same encoder, and only rank 0 writes the report

@@ -22,6 +22,7 @@ import numpy as np
 
 from .report import header_lines, markdown_table, run_header
 from graphaug.utils import atomic_write_text
+from .options import HelpFormatter
 
 
 def load(folder: Path) -> dict:
@@ -38,7 +39,7 @@ def load(folder: Path) -> dict:
 
 def main(argv=None, prog: str = "graphaug tu-backends") -> str:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("folder", help="holds pyg/<set>/results.json and dgl/<set>/results.json")
     args = p.parse_args(argv)
     folder = Path(args.folder)

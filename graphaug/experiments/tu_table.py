@@ -35,6 +35,7 @@ from graphaug.spec import config_label
 from graphaug.stats import paired_comparison
 
 from .tu import PUBLISHED_GRAPHCL, PUBLISHED_SIMGRACE, layer_curve, mean_cell
+from .options import HelpFormatter, default_out
 
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 
@@ -56,15 +57,15 @@ def recommended_runs(entry: dict, method: str, target: int) -> dict | None:
             "per_seed": s["per_seed"]}
 
 
-def run_seconds(folder: Path, name: str, label_prefix: str, target, per_seed: list) -> float:
-    """Summed ``train_seconds + eval_seconds`` of the cached runs behind ``per_seed``: the run
-    files of ``name`` whose method label starts with ``label_prefix`` (at ``target``), matched to
-    the reported seeds by their exact test accuracy (older code versions are ignored that way)."""
+def run_seconds(folder: Path, name: str, method: str, target, per_seed: list) -> float:
+    """Summed train_seconds + eval_seconds of the runs behind per_seed: the folder's runs of
+    name and method (at target), matched to the reported seeds by their exact test accuracy
+    (older code versions are ignored that way)."""
     wanted = set(per_seed)
     total, found = 0.0, set()
     for run in folder_runs(folder, name):
         cfg = run.get("config", {})
-        if not run.get("label", "").startswith(label_prefix) or run["test"] not in wanted:
+        if cfg.get("method") != method or run["test"] not in wanted:
             continue
         if target is not None and cfg.get("target") != target:
             continue
@@ -74,7 +75,7 @@ def run_seconds(folder: Path, name: str, label_prefix: str, target, per_seed: li
         total += run["train_seconds"] + run.get("eval_seconds", 0.0)
     if len(found) < len(per_seed):
         raise SystemExit(f"{folder}: found {len(found)} of the {len(per_seed)} cached runs of "
-                         f"{name} {label_prefix} @{target}")
+                         f"{name} {method} @{target}")
     return total
 
 
@@ -179,12 +180,12 @@ def where_chosen(entries: dict) -> list[str]:
 
 def main(argv=None, prog: str = "graphaug tu-table") -> dict:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("folders", type=Path, nargs="+", help="tu.py --out folders (results.json)")
     p.add_argument("--recommended", nargs="+", default=[], metavar="NAME=T",
                    help="the recommended target per dataset")
     p.add_argument("--cores", type=int, default=2, help="cores the runs are spread over")
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", default=default_out("tu-table"), help="folder of the table")
     p.add_argument("--tag", default="tu_six")
     args = p.parse_args(argv)
     try:
@@ -222,7 +223,7 @@ def main(argv=None, prog: str = "graphaug tu-table") -> dict:
                     p.error(f"{folder}: {name} has no {method} run with dropout p = "
                             f"{RECOMMENDED[1]:g} at the recommended target {t}")
                 rows[method] = found
-            seconds = sum(run_seconds(folder, name, f"{m}[", t if m != "graphcl" else None,
+            seconds = sum(run_seconds(folder, name, m, t if m != "graphcl" else None,
                                       rows[m]["per_seed"]) for m in METHODS)
             recommended[name] = {"choice": f"recommended: {t}", "methods": compare(rows),
                                  "seconds": seconds}

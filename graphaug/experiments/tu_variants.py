@@ -17,11 +17,12 @@ import numpy as np
 
 from .report import markdown_table, run_header, write_results
 from graphaug.stats import paired_comparison
+from .options import HelpFormatter
 
 
 def main(argv=None, prog: str = "graphaug tu-variants") -> dict:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("folder", type=Path, help="holds one tu.py --out folder per variant")
     p.add_argument("--baseline", required=True, help="the variant the others are paired with")
     args = p.parse_args(argv)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import graphaug as ga
-from .options import modality_parser, number, seed
+from .options import modality_parser, number, seed_type
 from .report import cka_section, markdown_table, run_header, select_best, sweep_report
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
@@ -267,7 +267,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
     p.add_argument("--pca-k", type=int, nargs="+", default=[1])
     p.add_argument("--pca-stages", type=index, nargs="+", default=None,
                    help="target indices of the PCA runs (default: --stages)")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed_type, default=0)
     p.add_argument("--max-images", type=count, default=None, help="smoke tests only")
     p.add_argument("--tag", default="vision")
     args = p.parse_args(argv)
