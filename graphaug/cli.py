@@ -81,37 +81,20 @@ def demo(seeds=(0, 1, 2), num_graphs: int = 400, epochs: int = 20, threads: int 
 
 def _load_checkpoint(path: str) -> dict:
     """A pretraining checkpoint, loaded without running code from the file (weights only)."""
-    try:
-        from .utils import safe_load
-    except ImportError:  # until graphaug.utils.safe_load lands: the same weights-only load
-        safe_load = _weights_only_load
+    from .utils import safe_load
+
     try:
         state = safe_load(path, what="checkpoint")
     except FileNotFoundError:
         raise SystemExit(f"--checkpoint {path}: no such file") from None
-    except Exception as err:  # noqa: BLE001 - any unreadable or unsafe file gets one message
+    except ValueError as err:  # unreadable, or unsafe: nothing from it ran
         raise SystemExit(f"--checkpoint {path}: not a readable graphaug checkpoint (loaded "
-                         f"weights-only: {type(err).__name__}: {str(err).splitlines()[0]})"
-                         ) from None
+                         f"weights-only: {str(err).splitlines()[0]})") from None
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or \
             not isinstance((state.get("config") or {}).get("method"), dict):
         raise SystemExit(f"--checkpoint {path}: not a graphaug pretraining checkpoint (no "
                          "stored method configuration)")
     return state
-
-
-def _weights_only_load(path: str, what: str = "file"):
-    import numpy as np
-    import torch
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # NumPy < 2
-        from numpy.core.multiarray import _reconstruct
-    if not Path(path).is_file():
-        raise FileNotFoundError(path)
-    dtypes = [type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64, np.float32)]
-    with torch.serialization.safe_globals([_reconstruct, np.ndarray, np.dtype, *dtypes]):
-        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _checkpoint_dataset(state: dict) -> Optional[str]:

@@ -1,6 +1,6 @@
-"""The benchmark harness (graphaug.bench): no stale numbers from the run cache, checkpoints that
-refuse another configuration, unreadable files moved aside and recomputed, wall time summed
-across resumes."""
+"""The experiments' runner (graphaug.experiments.runner): no stale numbers from the run
+cache, checkpoints that refuse another configuration, unreadable files moved aside and
+recomputed, wall time summed across resumes."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from graphaug.experiments.options import number
-from graphaug.experiments.runner import NUMERICS_VERSION, RunCache, TUDatasets, spec_key, tu_identity
+from graphaug.experiments.runner import (NUMERICS_VERSION, RunCache, TUDatasets, spec_key,
+                                      tu_identity)
 from graphaug.cli import run_experiment
 from graphaug.contrastive import MethodConfig, pretrain, train
 from graphaug.utils import CorruptFileWarning

@@ -117,7 +117,7 @@ def _listing(rows: list[dict]) -> str:
 def augmentation_notes(rows: list[dict], costs: list[dict], target: float) -> list[str]:
     """Part (a)'s notes: which rows meet the target against each reference, the numbers that
     bound each side, and what the target would need against the NumPy reference."""
-    lines = ["", "Both references (`benchmarks/reference_views.py`) augment graph by graph, then "
+    lines = ["", "Both references (`graphaug/experiments/reference_views.py`) augment graph by graph, then "
              "collate the views with PyG, as GraphCL's dataset and loader do; graphaug works on "
              "the already collated batch. Both produce graphaug's default views (dropped nodes "
              "removed, as many edges added as dropped, subgraph grown from the whole current "

@@ -196,7 +196,7 @@ def main(argv=None, prog: str = "graphaug tu-table") -> dict:
     for folder in args.folders:
         path = folder / "results.json"
         if not path.is_file():
-            p.error(f"{folder}: no results.json (run benchmarks/tu.py --out {folder})")
+            p.error(f"{folder}: no results.json (run graphaug tu --out {folder})")
         report = json.loads(path.read_text())
         for name, entry in report["datasets"].items():
             if name in entries:
