@@ -155,12 +155,17 @@ def test_read_only_root_is_never_written(tmp_path, cache):
     make_read_only(root)
     before = tree(root)
     try:
-        ds = load_tu("MUTAG", root, download=False)
-        again = load_tu("MUTAG", root, download=False)
+        with pytest.warns(UserWarning) as record:
+            ds = load_tu("MUTAG", root, download=False)
+            again = load_tu("MUTAG", root, download=False)
         assert len(ds) == len(again) == 188
         assert tree(root) == before
         cached = list(cache.rglob("MUTAG/processed/data.pt"))
         assert len(cached) == 1
+        said = [str(w.message) for w in record if "is read-only" in str(w.message)]
+        assert said == [f"{root / 'TU' / 'MUTAG'} is read-only: graphaug writes its processed "
+                        f"cache and any download to {cached[0].parents[1]} instead (set "
+                        "GRAPHAUG_CACHE to choose the folder)"]  # announced once
     finally:
         make_writable(root)
 
