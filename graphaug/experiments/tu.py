@@ -25,9 +25,11 @@ as ``graphaug tu``.
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -35,7 +37,8 @@ import torch
 
 from .options import bench_parser, dataset_name, default_out, number, require_datasets, seed_type
 from .report import line_plot, markdown_table, run_header, wall_time_line, write_results
-from .runner import RunCache, TUDatasets, field_check, protocol_cache, run_in_processes
+from .runner import (RunCache, TUDatasets, default_cache, field_check, protocol_cache,
+                     run_in_processes)
 from graphaug import distributed as _dist
 from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.contrastive.pipeline import METHODS
@@ -83,8 +86,133 @@ def parse_transform(text: str) -> tuple[str, float]:
     return spec.kind, spec.rate
 
 
+@dataclass(frozen=True)
+class TUConfig:
+    """Everything a TU benchmark run depends on, typed and validated once (the command line
+    builds it from its options; Python callers build it directly and call run).
+
+    Args:
+        datasets (tuple of str): TU dataset names (letters, digits, _ + -).
+        seeds (tuple of int): pretraining / evaluation seeds, 0 <= seed < 2**32.
+        targets (tuple of int, "recommended" or None): deep-aug targets, 0 .. layers + 1;
+            None: all of them; "recommended": the label-free CKA recommendation.
+        transforms (tuple): deep-aug candidates, (kind, rate) pairs or specs without a target
+            ("dropout:0.25", "pca:-1").
+        selection (str): "nested", "seed" or a strategy registered with register_selection.
+        the others: as the command's options of the same name (graphaug tu --help).
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = TUConfig(datasets=("MUTAG",), seeds=(0,), epochs=1, targets=(2,),
+        ...                transforms=("dropout:0.25",), root="/tmp/graphaug-data")
+        >>> report = run(cfg)  # doctest: +SKIP
+    """
+
+    datasets: tuple = ()
+    root: Optional[str] = None
+    out: str = field(default_factory=lambda: default_out("tu"))
+    cache: str = field(default_factory=lambda: str(default_cache()))
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True
+    methods: tuple = tuple(METHODS)
+    seeds: tuple = (0, 1, 2, 3, 4)
+    select_seeds: tuple = (0,)
+    targets: Any = None
+    workers: int = 1
+    transforms: tuple = (("dropout", 0.25), ("pca", -1.0))
+    epochs: int = 20
+    hidden: int = 32
+    layers: int = 3
+    batch_size: int = 128
+    lr: float = 0.01
+    input_aug: str = "random2"
+    backend: str = "pyg"
+    jobs: Optional[int] = None
+    share_selection: bool = True
+    selection: str = "nested"
+    bn_per_view: bool = False
+    strip_self_loops: bool = False
+    init: str = "torch"
+    aggregation: str = "auto"
+
+    def __post_init__(self) -> None:
+        def setattr_(name, value):
+            object.__setattr__(self, name, value)
+
+        for name in ("datasets", "methods", "seeds", "select_seeds"):
+            setattr_(name, tuple(getattr(self, name) or ()))
+        for name in self.datasets:
+            try:
+                dataset_name(name)
+            except argparse.ArgumentTypeError as err:
+                raise ValueError(f"datasets: {err}") from None
+        for name, low in (("threads", 1), ("workers", 1), ("epochs", 1), ("hidden", 1),
+                          ("layers", 1), ("batch_size", 2)):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got "
+                                 f"{getattr(self, name)!r}")
+        for seed in (*self.seeds, *self.select_seeds):
+            if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+                raise ValueError(f"seed {seed!r} out of range: seeds are integers in "
+                                 "[0, 2**32)")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods {list(self.methods)}: choose from {list(METHODS)}")
+        if self.selection != "seed" and self.selection not in SELECTIONS:
+            raise ValueError(f"selection {self.selection!r}: choose from "
+                             f"{['seed', *SELECTIONS]} (or register_selection a strategy)")
+        transforms = []
+        for item in self.transforms:
+            spec = parse_spec(item, target=False) if isinstance(item, str) else \
+                AugSpec(str(item[0]), float(item[1]))
+            if spec.kind is None:
+                raise ValueError("transforms lists deep-aug candidates; the plain preset is "
+                                 "methods=('graphcl',)")
+            parse_spec(spec.label, target=False)  # the range checks of the grammar
+            transforms.append((spec.kind, spec.rate))
+        setattr_("transforms", tuple(transforms))
+        targets = self.targets
+        if targets is None:
+            targets = tuple(range(self.layers + 2))
+        elif targets == "recommended" or (not isinstance(targets, str) and
+                                          "recommended" in list(targets)):
+            if not isinstance(targets, str) and len(list(targets)) > 1:
+                raise ValueError("--targets recommended stands alone (the recommendation "
+                                 "picks one target)")
+            targets = "recommended"
+        else:
+            targets = tuple(int(t) for t in targets)
+            bad = [t for t in targets if not 0 <= t <= self.layers + 1]
+            if bad:
+                raise ValueError(f"--targets {bad}: with --layers {self.layers} a target is 0 "
+                                 f"(input) .. {self.layers + 1} (projection head)")
+        setattr_("targets", targets)
+        deep_targets = range(1, self.layers + 2) if targets == "recommended" else \
+            [t for t in targets if t > 0]
+        for kind, rate in self.transforms:  # PCA needs q = 6 features where it runs
+            for target in deep_targets:
+                try:
+                    AugSpec(kind, rate, target).check_width(self.hidden,
+                                                            f"--hidden {self.hidden}")
+                except ValueError as err:
+                    raise ValueError(f"--transforms {spec_label(kind, rate)}: {err}") from None
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "TUConfig":
+        """The config of parsed command-line options (their names are the fields)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
 class Runner:
-    """Runs (dataset, config, seed) once; results cached under ``out/runs``."""
+    """Runs (dataset, config, seed) once; results cached in the run cache."""
 
     def __init__(self, args) -> None:
         self.args = args
@@ -169,7 +297,7 @@ def worker(state: dict):
     """One ``--workers`` process: its own :class:`Runner` (one torch thread, one SVM job);
     a task is ``(dataset, method config dict, seed)`` and its result lands in the run cache
     that the parent reads."""
-    args = argparse.Namespace(**{**state, "jobs": 1, "progress": False})
+    args = TUConfig(**{**state, "jobs": 1, "progress": False})
     torch.set_num_threads(args.threads)
     runner = Runner(args)
     return lambda name, method, seed: runner.run(name, MethodConfig(**method), seed)["test"]
@@ -183,7 +311,7 @@ def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]])
     if args.workers <= 1 or not todo:
         return
     todo.sort(key=lambda r: -runner.estimated_seconds(r[0], r[1]))
-    run_in_processes(worker, vars(args),
+    run_in_processes(worker, asdict(args),
                      [(name, cfg.to_dict(), seed) for name, cfg, seed in todo], args.workers)
 
 
@@ -196,7 +324,7 @@ def prefetch(runner: Runner, args) -> None:
     run_planned(runner, args, [(n, graphcl, s) for n in args.datasets for s in args.seeds]
                 if need_graphcl else [])
     deep = [m for m in args.methods if m != "graphcl"]
-    seeds = args.seeds if args.selection == "nested" else args.select_seeds
+    seeds = args.select_seeds if args.selection == "seed" else args.seeds
     run_planned(runner, args, [(n, cfg, s) for n in args.datasets for m in deep
                                for cfg in candidates(runner, args, n, m) for s in seeds])
     if args.selection == "seed":
@@ -254,6 +382,31 @@ def nested(runner: Runner, args, name: str, method: str) -> dict:
             "choice_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
             "sweep": list(by_config.values()),
             "train_seconds": float(np.mean(seconds))}
+
+
+#: --selection name -> strategy(runner, config, dataset, method) -> the method's report entry
+#: (as nested returns it: label, test_mean, test_std, per_seed, fold_choices, choice_counts,
+#: sweep, train_seconds); "seed" is the older two-phase scheme, built in
+SELECTIONS: dict[str, Callable[..., dict]] = {"nested": nested}
+
+
+def register_selection(name: str, strategy: Callable[..., dict]) -> None:
+    """Make strategy available as --selection name (and TUConfig(selection=name)).
+
+    A strategy chooses each deep-aug method's configuration among the candidates the runner
+    sweeps (candidates(runner, config, dataset, method); runner.run(...) gives each run's
+    result, cached) and returns the method's report entry as nested does. It must never
+    choose on test scores.
+
+    Example::
+
+        >>> def first(runner, cfg, name, method):  # doctest: +SKIP
+        ...     ...
+        >>> register_selection("first", first)  # doctest: +SKIP
+    """
+    if name == "seed" or not name.isidentifier():
+        raise ValueError(f"selection name {name!r}: use an identifier other than 'seed'")
+    SELECTIONS[name] = strategy
 
 
 def select(runner: Runner, args, name: str) -> dict:
@@ -333,7 +486,7 @@ def parser(prog: str = "graphaug tu"):
     p.add_argument("--jobs", type=int, default=None, help="parallel SVM grid-search jobs")
     p.add_argument("--share-selection", action=argparse.BooleanOptionalAction, default=True,
                    help="--selection seed: graphcl+deepaug reuses deepaug's selected config")
-    p.add_argument("--selection", choices=["nested", "seed"], default="nested",
+    p.add_argument("--selection", choices=[*SELECTIONS, "seed"], default="nested",
                    help="nested: per outer fold on that fold's training part (default); "
                         "seed: one config chosen on the --select-seeds")
     p.add_argument("--bn-per-view", action="store_true",
@@ -351,28 +504,33 @@ def parser(prog: str = "graphaug tu"):
 
 
 def main(argv=None, prog: str = "graphaug tu") -> dict:
+    """The graphaug tu command: its options -> TUConfig -> run."""
     p = parser(prog)
     args = p.parse_args(argv)
-    if args.targets is None:
-        args.targets = list(range(args.layers + 2))
-    if "recommended" in args.targets:
-        if len(args.targets) > 1:
-            p.error("--targets recommended stands alone (the recommendation picks one target)")
-        args.targets = "recommended"
-    bad = [] if args.targets == "recommended" else \
-        [t for t in args.targets if t > args.layers + 1]
-    if bad:
-        p.error(f"--targets {bad}: with --layers {args.layers} a target is 0 (input) .. "
-                f"{args.layers + 1} (projection head)")
-    deep_targets = range(1, args.layers + 2) if args.targets == "recommended" else \
-        [t for t in args.targets if t > 0]
-    for kind, rate in args.transforms:  # PCA needs q = 6 features where it runs
-        for target in deep_targets:
-            try:
-                AugSpec(kind, rate, target).check_width(args.hidden, f"--hidden {args.hidden}")
-            except ValueError as err:
-                p.error(f"--transforms {spec_label(kind, rate)}: {err}")
+    try:
+        cfg = TUConfig.from_namespace(args)
+    except ValueError as err:
+        p.error(str(err))
     require_datasets(p, args, "--datasets MUTAG --seeds 0 --epochs 1 --root DATA --out OUT")
+    try:
+        return run(cfg, prog, argv)
+    except DatasetError as err:
+        p.error(str(err))
+
+
+class DatasetError(ValueError):
+    """A dataset of the config cannot be loaded (the message names it and why)."""
+
+
+def run(args: TUConfig, prog: str = "graphaug tu", argv=None) -> dict:
+    """Run the TU benchmark of config args and write its report under args.out (results.md,
+    results.json, runs.jsonl, accuracy_vs_layer.png); return the report.
+
+    Raises:
+        DatasetError: a dataset cannot be loaded (before any training).
+    """
+    if not args.datasets:
+        raise ValueError("no datasets: name at least one, e.g. TUConfig(datasets=('MUTAG',))")
     torch.set_num_threads(args.threads)
     # under torchrun every rank runs this script: pretraining is shared (global batch), each
     # rank evaluates the same encoder, and only rank 0 writes the report
@@ -382,7 +540,7 @@ def main(argv=None, prog: str = "graphaug tu") -> dict:
         try:
             runner.dataset(name)
         except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
-            p.error(f"--datasets {name}: {err}")
+            raise DatasetError(f"--datasets {name}: {err}") from None
     started = time.time()
     detail = f"{args.threads} torch thread(s)" + \
         (f", {args.workers} worker processes" if args.workers > 1 else "")
@@ -394,8 +552,8 @@ def main(argv=None, prog: str = "graphaug tu") -> dict:
         if args.targets == "recommended":
             entry["recommendation"] = runner.recommendation(name)
         for method in args.methods:
-            if method != "graphcl" and args.selection == "nested":
-                entry["methods"][method] = nested(runner, args, name, method)
+            if method != "graphcl" and args.selection != "seed":
+                entry["methods"][method] = SELECTIONS[args.selection](runner, args, name, method)
                 continue
             if method == "graphcl":
                 cfg = base_config(args, method="graphcl")
@@ -476,7 +634,8 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
     scheme = ("strict nested selection: in each outer fold the deep-aug config is chosen on the "
               "inner-CV validation accuracy of that fold's training part"
               if args.selection == "nested" else
-              f"deep-aug config chosen on validation accuracy with seeds {args.select_seeds}")
+              f"deep-aug config chosen on validation accuracy with seeds {args.select_seeds}"
+              if args.selection == "seed" else f"deep-aug config chosen by {args.selection}")
     options = [f for f, on in (("per-view BatchNorm", args.bn_per_view),
                                ("self-loops stripped from node-drop/subgraph views",
                                 args.strip_self_loops),
@@ -502,7 +661,8 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
                 lines.append(f"- {name} {method}: chosen per fold (most often): {top}; "
                              f"{m['train_seconds']:.0f}s pretraining per run")
             else:
-                lines.append(f"- {name} {method}: `{m['label']}` (val {m['val_mean']:.2f}, "
+                val = f"val {m['val_mean']:.2f}, " if "val_mean" in m else ""
+                lines.append(f"- {name} {method}: `{m['label']}` ({val}"
                              f"{m['train_seconds']:.0f}s pretraining per seed)")
     curves = {name: layer_curve(entry) for name, entry in report["datasets"].items()}
     if any(curves.values()):
