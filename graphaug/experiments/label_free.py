@@ -9,7 +9,7 @@ reproduce the recorded final loss (relative tolerance ``--tol``), that run's SVM
 re-run too, so criterion and accuracy always come from the same encoder.
 
 Steps:
-  extract  read the sweeps' per-run JSON (config, loss per epoch, test, fold_val, fold_test,
+  extract  read the sweeps' runs.jsonl (config, loss per epoch, test, fold_val, fold_test,
            seconds) into one compact JSON-lines file (outside git);
   run      the re-pretraining, one run at a time, cached as one JSON file per run (resumable;
            seeds 0-4 of every dataset before any dataset gets more);
@@ -40,6 +40,7 @@ from graphaug.select import CRITERIA, graph_criteria, select_config
 from graphaug.stats import mean_interval, paired_comparison
 from graphaug.utils import atomic_write_json, atomic_write_text
 from .options import HelpFormatter
+from .runner import folder_runs
 
 SWEEPS = {"MUTAG": "tu_sweep_mutag", "PROTEINS": "tu_sweep_proteins",
           "IMDB-BINARY": "tu_sweep_imdb", "NCI1": "tu_sweep_nci1", "DD": "tu_sweep_dd",
@@ -61,12 +62,10 @@ def extract(args) -> None:
     """The sweeps' deepaug and graphcl runs -> ``args.records`` (JSON lines)."""
     lines = []
     for name, folder in SWEEPS.items():
-        files = sorted(glob.glob(f"{args.results}/{folder}/runs/{name}/*/*/seed*.json"))
-        if not files:
-            raise FileNotFoundError(f"no runs under {args.results}/{folder}/runs/{name}; "
-                                    "extract from the commit that still holds them")
-        for path in files:
-            run = json.load(open(path))
+        runs = folder_runs(Path(args.results) / folder, name)  # its runs.jsonl
+        if not runs:
+            raise FileNotFoundError(f"no runs of {name} in {args.results}/{folder}")
+        for run in runs:
             if run["config"]["method"] not in ("graphcl", "deepaug"):
                 continue
             lines.append(json.dumps({"dataset": name, "seed": run["seed"],

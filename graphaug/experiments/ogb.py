@@ -37,7 +37,8 @@ from graphaug import distributed as _dist
 from .options import (bench_parser, dataset_name, default_out, number, require_datasets, seed_type,
                       with_download)
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import RunCache, field_check, ogb_identity, protocol_cache, read_json
+from .runner import (RunCache, field_check, ogb_identity, protocol_cache, read_json,
+                     run_in_processes)
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain
 from graphaug.contrastive.pipeline import build_encoder, graph_batches
 from graphaug.data import load_ogb
@@ -198,39 +199,29 @@ class Runner:
         return result
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(args) -> None:
+def worker(state: dict):
+    """One --workers process (graphaug.experiments.runner.run_in_processes): its own Runner
+    with --threads torch threads; a task is (dataset, method, deepaug, seed) and its result
+    lands in the run cache that the parent reads. The parent has built every processed
+    dataset before the workers start, so they only read it."""
+    args = argparse.Namespace(**{**state, "progress": False})
     torch.set_num_threads(args.threads)
-    if "runner" not in _WORKER:  # spawned; a forked worker inherits the parent's runner
-        _WORKER["runner"] = Runner(args)
+    runner = Runner(args)
 
-
-def _run_job(job: tuple) -> None:
-    _WORKER["runner"].run(*job)
+    def run(name: str, method: str, deep, seed: int) -> None:
+        runner.run(name, method, None if deep is None else tuple(deep), seed)
+    return run
 
 
 def run_all(runner: Runner, jobs: list[tuple]) -> None:
-    """Run ``(dataset, method, deepaug, seed)`` jobs, ``--workers`` processes at a time (each
-    with ``--threads`` torch threads); results land in the run cache."""
+    """Run (dataset, method, deepaug, seed) jobs, --workers processes at a time (each with
+    --threads torch threads); results land in the run cache."""
     todo = [job for job in jobs if not runner.done(*job)]
     if runner.args.workers <= 1 or len(todo) <= 1:
         for job in todo:
             runner.run(*job)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # forked workers share the runner and its loaded datasets (no reload, no second writer
-    # of the processed cache); CUDA cannot be forked, so GPU workers are spawned and load again
-    method = "spawn" if runner.device.type == "cuda" else "fork"
-    if method == "fork":
-        _WORKER["runner"] = runner
-    with ProcessPoolExecutor(runner.args.workers, multiprocessing.get_context(method),
-                             initializer=_init_worker, initargs=(runner.args,)) as pool:
-        for _ in pool.map(_run_job, todo):
-            pass
+    run_in_processes(worker, vars(runner.args), todo, runner.args.workers)
 
 
 def select_deepaug(runner: Runner, name: str) -> dict:
