@@ -158,11 +158,20 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
         raise ValueError(f"x must be [n, d] with one label each, got {x.shape} and {y.shape}")
     if not np.isfinite(x).all():
         raise ValueError("embeddings contain NaN/Inf")
-    _, counts = np.unique(y, return_counts=True)
+    classes, counts = np.unique(y, return_counts=True)
+    if classes.size < 2:
+        raise ValueError(f"all {len(y)} labels are {classes[0]}: a classifier needs at least 2 "
+                         "classes (is this the right dataset or label column?)")
     if counts.min() < folds:
         raise ValueError(f"the smallest class has {counts.min()} samples, fewer than the "
                          f"{folds} outer folds")
     c_grid = list(c_grid)
+    bad = [c for c in c_grid if not (isinstance(c, (int, float)) and np.isfinite(c) and c > 0)]
+    if not c_grid or bad:
+        raise ValueError(f"c_grid must be finite numbers > 0, got {bad or c_grid!r}")
+    if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2 ** 32):
+        raise ValueError(f"seed must be an integer in [0, 2**32) (scikit-learn's random_state), "
+                         f"got {seed!r}")
     outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(outer.split(x, y))
     if method == "precomputed":

@@ -515,3 +515,21 @@ def test_graphcl_refuses_an_infinite_temperature():
     from graphaug.nn import GraphCLEncoder
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0, got inf"):
         ga.GraphCL(GraphCLEncoder(3), input_aug="random2", temperature=float("inf"))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(y=[0] * 40), r"all 40 labels are 0: a classifier needs at least 2 classes"),
+    (dict(c_grid=[1.0, float("nan")]), r"c_grid must be finite numbers > 0, got \[nan\]"),
+    (dict(c_grid=[]), r"c_grid must be finite numbers > 0, got \[\]"),
+    (dict(seed=2 ** 32), r"seed must be an integer in \[0, 2\*\*32\) .* got 4294967296"),
+    (dict(seed=2 ** 64), r"seed must be an integer in \[0, 2\*\*32\)"),
+])
+def test_svm_protocol_names_bad_input_before_fitting(kwargs, message):
+    import numpy as np
+    from graphaug.evaluate import svm_protocol
+    args = dict(x=np.random.default_rng(0).normal(size=(40, 4)), y=[0, 1] * 20, folds=2,
+                inner_folds=2)
+    args.update(kwargs)
+    args["y"] = np.asarray(args["y"])
+    with pytest.raises(ValueError, match=message):
+        svm_protocol(**args)
