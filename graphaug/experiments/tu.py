@@ -53,10 +53,11 @@ EXAMPLES = """examples:
   # a writable copy of the data (PyG writes processed/ beside raw/), then a one-minute run
   mkdir -p /tmp/graphaug-data/TU && cp -r ../shared/datasets/TU/MUTAG /tmp/graphaug-data/TU/
   graphaug tu --root /tmp/graphaug-data --datasets MUTAG --epochs 1 --seeds 0 --targets 2 --transforms dropout:0.25 --out /tmp/graphaug-tu
+  # every dataset: copy the folder's contents (cp -r into an existing folder would nest it)
+  cp -r ../shared/datasets/. /tmp/graphaug-data/
   # the six-dataset table at the recommended layer, both cores busy
   graphaug tu --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD REDDIT-BINARY --seeds 0 1 2 3 4 5 6 7 8 9 --targets recommended --transforms dropout:0.25 --workers 2 --out /tmp/tu-recommended
   # the committed tables (hours on 2 cores)
-  cp -r ../shared/datasets /tmp/graphaug-data
   graphaug tu --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD --out benchmarks/results/tu
 """
 
