@@ -426,6 +426,21 @@ def _processed_once(dataset, rebuild: bool) -> None:
         dataset.process()
 
 
+def _load_processed(dataset, what: str):
+    """The processed file of `dataset`, read with a weights-only load. An unreadable one
+    (empty, cut off by a killed writer) is moved aside to `<file>.corrupt` with a warning and
+    rebuilt from the raw files; one that asks for code to run is refused (an error naming it)."""
+    from .utils import UnreadableFileError, move_aside, safe_load
+
+    path = dataset.processed_paths[0]
+    try:
+        return safe_load(path, allowed=_pyg_safe_globals(), what=what)
+    except UnreadableFileError as error:
+        move_aside(path, str(error))
+    _processed_once(dataset, True)
+    return safe_load(path, allowed=_pyg_safe_globals(), what=what)
+
+
 def _pyg_safe_globals() -> list:
     """PyG's data classes, which its processed files reference (weights-only load)."""
     from torch_geometric.data import Data
@@ -442,7 +457,6 @@ def _tu_class():
     from torch_geometric.data import Data, InMemoryDataset
     from torch_geometric.datasets import TUDataset
 
-    from .utils import safe_load
 
     class ValidatedTUDataset(TUDataset):
         def __init__(self, root: str, name: str, processed_dir: str, rebuild: bool) -> None:
@@ -450,7 +464,7 @@ def _tu_class():
             self.name, self.cleaned = name, False
             InMemoryDataset.__init__(self, root)  # TUDataset's own __init__ would load unsafely
             path = self.processed_paths[0]
-            out = safe_load(path, allowed=_pyg_safe_globals(), what="processed TU dataset")
+            out = _load_processed(self, "processed TU dataset")
             if not (isinstance(out, tuple) and len(out) == 4 and isinstance(out[0], dict)
                     and isinstance(out[1], dict) and isinstance(out[2], dict)
                     and out[3] is Data):
@@ -768,8 +782,6 @@ def _ogb_class():
     from ogb.graphproppred import PygGraphPropPredDataset
     from torch_geometric.data import InMemoryDataset
 
-    from .utils import safe_load
-
     class CachedOGBDataset(PygGraphPropPredDataset):
         def __init__(self, name: str, root: str, processed_dir: str, rebuild: bool) -> None:
             meta = _ogb_meta(name)
@@ -785,7 +797,7 @@ def _ogb_class():
             self.binary = meta["binary"] == "True"
             InMemoryDataset.__init__(self, self.root)
             path = self.processed_paths[0]
-            out = safe_load(path, allowed=_pyg_safe_globals(), what="processed OGB dataset")
+            out = _load_processed(self, "processed OGB dataset")
             if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
                 raise ValueError(f"processed OGB dataset {path} is not what OGB writes; remove "
                                  "it to rebuild it from the raw files")

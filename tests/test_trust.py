@@ -533,3 +533,15 @@ def test_svm_protocol_names_bad_input_before_fitting(kwargs, message):
     args["y"] = np.asarray(args["y"])
     with pytest.raises(ValueError, match=message):
         svm_protocol(**args)
+
+
+def test_a_cut_off_processed_file_is_moved_aside_and_rebuilt(tmp_path):
+    from graphaug.utils import CorruptFileWarning
+    root = copy_tu_as(tmp_path, "MUTAG", "MINE")
+    load_tu("MINE", root)
+    processed = root / "TU" / "MINE" / "processed" / "data.pt"
+    cut = processed.read_bytes()[:1000]
+    processed.write_bytes(cut)  # a writer killed mid-file
+    with pytest.warns(CorruptFileWarning, match=rf"{processed} is unreadable"):
+        assert len(load_tu("MINE", root)) == 188
+    assert processed.with_name("data.pt.corrupt").read_bytes() == cut
