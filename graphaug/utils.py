@@ -8,6 +8,7 @@ import pickle
 import random
 import re
 import tempfile
+import threading
 import warnings
 import zipfile
 from glob import escape as glob_escape
@@ -153,6 +154,13 @@ def _numpy_globals() -> list:
     return [_reconstruct, np.ndarray, np.dtype, *dtypes]
 
 
+_SAFE_LOAD_LOCK = threading.RLock()
+
+
+def _global_id(entry) -> int:
+    return id(entry[0] if isinstance(entry, tuple) else entry)
+
+
 def safe_load(path: os.PathLike | str, *, allowed: Iterable = (), what: str = "file") -> Any:
     r"""`torch.load(path, weights_only=True)` on the CPU, with clear errors.
 
@@ -183,8 +191,14 @@ def safe_load(path: os.PathLike | str, *, allowed: Iterable = (), what: str = "f
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     try:
-        with torch.serialization.safe_globals([*_numpy_globals(), *allowed]):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        with _SAFE_LOAD_LOCK:
+            # add only what is not allowed already, so leaving the scope never removes a
+            # global that someone else registered; the lock keeps concurrent loads from
+            # removing each other's
+            present = set(map(_global_id, torch.serialization.get_safe_globals()))
+            extra = [g for g in [*_numpy_globals(), *allowed] if _global_id(g) not in present]
+            with torch.serialization.safe_globals(extra):
+                return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         reason = _weights_only_reason(str(error))
         if re.search(r"unsupported global|not an allowed global|blocked|unsupported class|"

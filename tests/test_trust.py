@@ -545,3 +545,19 @@ def test_a_cut_off_processed_file_is_moved_aside_and_rebuilt(tmp_path):
     with pytest.warns(CorruptFileWarning, match=rf"{processed} is unreadable"):
         assert len(load_tu("MINE", root)) == 188
     assert processed.with_name("data.pt.corrupt").read_bytes() == cut
+
+
+def test_safe_load_leaves_the_process_wide_allowlist_as_it_was(tmp_path):
+    import numpy as np
+    torch.save({"state": np.random.get_state()}, tmp_path / "np.pt")
+    before = list(torch.serialization.get_safe_globals())
+    torch.serialization.add_safe_globals([np.ndarray])  # someone else's registration
+    try:
+        safe_load(tmp_path / "np.pt")
+        after = torch.serialization.get_safe_globals()
+        assert np.ndarray in after and len(after) == len(before) + 1
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
+    with pytest.raises(Exception):  # the numpy globals were allowed for that call only
+        torch.load(tmp_path / "np.pt", weights_only=True)
