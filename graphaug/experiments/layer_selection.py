@@ -3,9 +3,9 @@ its agreement and regret against a full sweep under validation-only selection.
 
 For every dataset and seed: pretrain the GraphCL preset and Deep Augmentation (the sweep's
 validation-best config; every training setting is the sweep's) with
-``graphaug.contrastive.pretrain``, compute the RBF-CKA matrix
-between the per-graph readouts of targets ``0..L`` (:func:`graphaug.select.layer_similarity`)
-and the recommendation of :func:`graphaug.select.recommend_layer` on the GraphCL-trained
+`graphaug.contrastive.pretrain`, compute the RBF-CKA matrix
+between the per-graph readouts of targets `0..L` (`graphaug.select.layer_similarity`)
+and the recommendation of `graphaug.select.recommend_layer` on the GraphCL-trained
 encoder. Then read the sweep that graphaug tu ran (every deep-aug config on every
 seed; its runs.jsonl): the validation-best config (mean inner-CV
 accuracy over seeds), the best config at the recommended target (also by validation), their
@@ -37,8 +37,8 @@ from graphaug.select import coadaptation_scores, layer_similarity, recommend_lay
 
 
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
-    """``{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}`` of the ``tu.py`` runs of
-    ``method`` on ``name`` that each folder's ``results.json`` reports (read from its
+    """`{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}` of the `tu.py` runs of
+    `method` on `name` that each folder's `results.json` reports (read from its
     runs.jsonl): a run counts only when its (target, transform, rate, test accuracy) is in that
     report's sweep, so runs left by older code versions are never mixed in."""
     table: dict = {}
@@ -59,7 +59,7 @@ def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict
 
 
 def choose(table: dict, target=None, key: str = "val") -> tuple[str, dict]:
-    """The config with the best mean ``key`` over seeds (at ``target`` if given)."""
+    """The config with the best mean `key` over seeds (at `target` if given)."""
     pool = {k: v for k, v in table.items() if target is None or v["config"]["target"] == target}
     if not pool:
         raise SystemExit(f"the sweep has no config at target {target}")

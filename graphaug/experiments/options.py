@@ -19,8 +19,10 @@ PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def plain(text: str) -> str:
-    """Help text without Sphinx markup: :func:`x` and ``x`` become x."""
-    return re.sub(r":\w+:`~?([^`]*)`", r"\1", text).replace("``", "")
+    """Help text without markup: a Sphinx role such as :func:`x`, a reST literal such as
+    ``x`` and Markdown code such as `x` all become x."""
+    text = re.sub(r":\w+:`~?([^`]*)`", r"\1", text).replace("``", "")
+    return re.sub(r"`([^`\n]*)`", r"\1", text)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
@@ -140,7 +142,7 @@ def default_out(command: str) -> str:
 
 
 def with_download(loader: Callable, *args, download: bool = True, **kwargs):
-    """``loader(*args, download=download, **kwargs)`` when ``loader`` takes ``download``; else
+    """`loader(*args, download=download, **kwargs)` when `loader` takes `download`; else
     without it (loaders that only read local files never download anyway)."""
     if "download" in inspect.signature(loader).parameters:
         kwargs["download"] = download

@@ -1,55 +1,55 @@
 """Per-graph references of GraphCL's input augmentations for the speed benchmark.
 
-Both follow GraphCL's official pipeline: the dataset's ``get`` augments one graph at a time, then
-the loader collates the views (``Batch.from_data_list``). Both produce graphaug's default
-semantics (below), so that each does the same work as ``graphaug.views`` on the same batch.
+Both follow GraphCL's official pipeline: the dataset's `get` augments one graph at a time, then
+the loader collates the views (`Batch.from_data_list`). Both produce graphaug's default
+semantics (below), so that each does the same work as `graphaug.views` on the same batch.
 
-1. **Official-style** (``augment_list_official``, ``official_*``): what GraphCL users run today.
+1. **Official-style** (`augment_list_official`, `official_*`): what GraphCL users run today.
    A transcription of the operations of the official code (Shen-Lab/GraphCL,
-   ``unsupervised_TU/aug.py``) with its data structures and complexity: the dataset deep-copies
-   each graph before augmenting it; randomness comes from NumPy's legacy ``RandomState``
-   (``choice``, ``randint``, ``normal``, as ``np.random.*``); node drop builds the kept-node
+   `unsupervised_TU/aug.py`) with its data structures and complexity: the dataset deep-copies
+   each graph before augmenting it; randomness comes from NumPy's legacy `RandomState`
+   (`choice`, `randint`, `normal`, as `np.random.*`); node drop builds the kept-node
    list with a Python comprehension testing membership in the NumPy array of dropped ids, a dict
-   old id -> new id, a dense ``n x n`` adjacency tensor, zeroes the dropped rows and columns and
-   takes ``nonzero()``; edge perturbation selects rows of the ``[E, 2]`` edge array with
-   ``choice(E, E - k, replace=False)``; masking writes N(0.5, 0.5) noise into ``choice``-n rows;
+   old id -> new id, a dense `n x n` adjacency tensor, zeroes the dropped rows and columns and
+   takes `nonzero()`; edge perturbation selects rows of the `[E, 2]` edge array with
+   `choice(E, E - k, replace=False)`; masking writes N(0.5, 0.5) noise into `choice`-n rows;
    subgraph grows a Python list of nodes from a Python set of neighbours (one full scan of the
-   edges per added node, one set-to-list conversion and ``choice`` per draw, a draw that hits a
-   node already taken is retried, at most ``n`` draws), then builds the dense adjacency as node
+   edges per added node, one set-to-list conversion and `choice` per draw, a draw that hits a
+   node already taken is retried, at most `n` draws), then builds the dense adjacency as node
    drop does. Where the official code differs from graphaug's default, the official-style
    reference does graphaug's work instead, at (nearly) the official cost:
 
-   - the official ``permute_edges`` (TU version) draws the edges to add but never adds them;
+   - the official `permute_edges` (TU version) draws the edges to add but never adds them;
      here they are appended, as graphaug adds as many edges as it drops;
-   - the official ``subgraph`` grows only from the start node's neighbours (its set ``union``
-     is not in place) and stops at ``int(n * 0.2) + 1`` nodes; here the set grows in place (the
-     whole current subgraph's neighbours) up to ``max(1, int(n * 0.2))`` nodes, as graphaug;
-   - the official node drop and subgraph leave the dropped nodes in ``x`` as isolated nodes;
-     here they are removed (``x`` rows gathered, edges renumbered with the old -> new dict the
+   - the official `subgraph` grows only from the start node's neighbours (its set `union`
+     is not in place) and stops at `int(n * 0.2) + 1` nodes; here the set grows in place (the
+     whole current subgraph's neighbours) up to `max(1, int(n * 0.2))` nodes, as graphaug;
+   - the official node drop and subgraph leave the dropped nodes in `x` as isolated nodes;
+     here they are removed (`x` rows gathered, edges renumbered with the old -> new dict the
      official code builds), as graphaug removes them; this adds two small gathers per graph
      (one revision of the official file zeroes the kept rows and columns instead of the dropped
      ones, a slip of the same cost; the dense adjacency collapses duplicate edges in both);
-   - counts are ``int(n * ratio)`` (the official hard-codes ``int(n / 10)``);
-   - edge attributes are refused (``ValueError``): the official dense adjacency drops them and
-     leaves ``edge_attr`` misaligned. NCI1 and REDDIT-BINARY have none.
+   - counts are `int(n * ratio)` (the official hard-codes `int(n / 10)`);
+   - edge attributes are refused (`ValueError`): the official dense adjacency drops them and
+     leaves `edge_attr` misaligned. NCI1 and REDDIT-BINARY have none.
 
-   The official cap of ``n`` draws can stop ``subgraph`` short of its target while the frontier
+   The official cap of `n` draws can stop `subgraph` short of its target while the frontier
    is not empty (1 of the first 128 NCI1 graphs, none of REDDIT-BINARY's, in one check); graphaug
-   always reaches ``min(target, component size)``.
+   always reaches `min(target, component size)`.
 
-   Not timed: the self-loops the official ``get`` appends to every graph on every access with a
+   Not timed: the self-loops the official `get` appends to every graph on every access with a
    Python comprehension (graphaug's benchmark graphs carry them already) and the collation of the
    un-augmented graphs (needed by both pipelines).
 
-2. **NumPy per graph** (``augment_list``, ``drop_nodes`` ...): a hand-optimised per-graph
+2. **NumPy per graph** (`augment_list`, `drop_nodes` ...): a hand-optimised per-graph
    implementation, a stricter bound than what users run. Each graph is handled with NumPy
    operations on the whole graph (a boolean keep mask and a cumsum re-indexing, never a dense
-   adjacency or a Python loop over edges; ``subgraph`` uses a CSR adjacency and an O(1)
+   adjacency or a Python loop over edges; `subgraph` uses a CSR adjacency and an O(1)
    swap-remove frontier), so the benchmark measures what batching buys, not what Python loops
-   cost. Semantics are graphaug's defaults: ``pedges`` adds as many random edges as it drops (an
-   added edge takes the attributes of a dropped one), ``subgraph`` grows from the whole current
+   cost. Semantics are graphaug's defaults: `pedges` adds as many random edges as it drops (an
+   added edge takes the attributes of a dropped one), `subgraph` grows from the whole current
    subgraph, one uniformly random frontier node at a time (the official algorithm), up to
-   ``max(1, int(n * 0.2))`` nodes.
+   `max(1, int(n * 0.2))` nodes.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ import torch
 
 
 def _induced(data, keep):
-    """The subgraph of ``data`` induced by the boolean node mask ``keep`` (NumPy)."""
+    """The subgraph of `data` induced by the boolean node mask `keep` (NumPy)."""
     edge_index = data.edge_index.numpy()
     edge_keep = keep[edge_index[0]] & keep[edge_index[1]]
     new_id = np.cumsum(keep) - 1
@@ -153,8 +153,8 @@ def augment_list(graphs, name, ratio=0.1, rng=None):
 
 
 def _official_restrict(data, nondrop, drop):
-    """Keep the nodes ``nondrop`` (a list, in the new order) the official way: a dense
-    adjacency with the ``drop`` rows and columns zeroed, ``nonzero()``; then remove the dropped
+    """Keep the nodes `nondrop` (a list, in the new order) the official way: a dense
+    adjacency with the `drop` rows and columns zeroed, `nonzero()`; then remove the dropped
     nodes (graphaug's semantics) through the old -> new dict the official code builds."""
     n = data.x.size(0)
     idx_dict = {old: new for new, old in enumerate(nondrop)}
@@ -174,8 +174,8 @@ def _official_restrict(data, nondrop, drop):
 
 
 def _official_num_nodes(data):
-    """``x``'s row count (how the official code counts nodes); edge attributes are refused (the
-    official dense adjacency drops edges without them, leaving ``edge_attr`` misaligned)."""
+    """`x`'s row count (how the official code counts nodes); edge attributes are refused (the
+    official dense adjacency drops edges without them, leaving `edge_attr` misaligned)."""
     if getattr(data, "edge_attr", None) is not None:
         raise ValueError("the official-style reference does not carry edge attributes")
     return data.x.size(0)
@@ -239,16 +239,16 @@ OFFICIAL_SINGLE = {"dnodes": official_drop_nodes, "pedges": official_perturb_edg
 
 
 def augment_list_official(graphs, name, ratio=0.1, rng=None):
-    """Official-style: deep-copy and augment each graph as GraphCL's dataset ``get`` does
-    (legacy ``RandomState`` draws), then collate."""
+    """Official-style: deep-copy and augment each graph as GraphCL's dataset `get` does
+    (legacy `RandomState` draws), then collate."""
     rng = rng or np.random.RandomState(0)
     return _augment_each(graphs, name, ratio, OFFICIAL_SINGLE, OFFICIAL_POOLS,
                          official_subgraph, rng.randint, copy.deepcopy, rng)
 
 
 def _augment_each(graphs, name, ratio, single, pools, subgraph_fn, pick, prepare, rng):
-    """Augment each graph independently with ``single[name]`` or a uniform draw (``pick``)
-    from ``pools[name]``, subgraph keeping 20 % of the nodes, then collate the views."""
+    """Augment each graph independently with `single[name]` or a uniform draw (`pick`)
+    from `pools[name]`, subgraph keeping 20 % of the nodes, then collate the views."""
     from torch_geometric.data import Batch
 
     out = []

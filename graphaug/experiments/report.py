@@ -20,8 +20,8 @@ __all__ = ["machine", "run_header", "markdown_table", "header_lines", "wall_time
 
 
 def machine(device: Optional[str] = None, detail: str = "") -> str:
-    """The machine a result is measured on, read at run time: the GPU when ``device`` is CUDA,
-    else the CPU and its core count; the torch version; ``detail`` (e.g. threads) appended."""
+    """The machine a result is measured on, read at run time: the GPU when `device` is CUDA,
+    else the CPU and its core count; the torch version; `detail` (e.g. threads) appended."""
     import platform
 
     import torch
@@ -37,8 +37,8 @@ _ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "HF_HUB_OFFLINE", "GRAPHAUG_DATA")
 
 def run_header(prog: str, argv: Optional[Sequence[str]] = None, device: Optional[str] = None,
                detail: str = "") -> dict:
-    """``{"command", "machine", "date"}`` recorded with every result: the exact command line
-    (with the thread and offline variables that were set), :func:`machine` and today's date."""
+    """`{"command", "machine", "date"}` recorded with every result: the exact command line
+    (with the thread and offline variables that were set), `machine` and today's date."""
     args = list(sys.argv[1:] if argv is None else argv)
     env = " ".join(f"{k}={os.environ[k]}" for k in _ENV if k in os.environ and k != "GRAPHAUG_DATA")
     command = f"{env + ' ' if env else ''}{prog} {shlex.join(args)}".rstrip()
@@ -48,7 +48,7 @@ def run_header(prog: str, argv: Optional[Sequence[str]] = None, device: Optional
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence], numeric_from: int = 1
                    ) -> list[str]:
-    """Lines of a markdown table; columns from ``numeric_from`` on are right-aligned."""
+    """Lines of a markdown table; columns from `numeric_from` on are right-aligned."""
     align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
     return [f"| {' | '.join(map(str, line))} |" for line in (header, align, *rows)]
 
@@ -88,8 +88,8 @@ def write_results(out: os.PathLike | str, tag: str, result: dict, title: str,
 
 def line_plot(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequence[tuple]]],
               xlabel: str, ylabel: str, baselines: Optional[Mapping[str, float]] = None) -> None:
-    """One subplot per panel ``{title: {label: [(x, y), ...]}}``, a line per label (sorted by
-    x); ``baselines[title]`` draws a grey horizontal line. Written with the Agg backend."""
+    """One subplot per panel `{title: {label: [(x, y), ...]}}`, a line per label (sorted by
+    x); `baselines[title]` draws a grey horizontal line. Written with the Agg backend."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -115,8 +115,8 @@ def line_plot(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequenc
 
 def layer_plot(path: os.PathLike | str, runs: Sequence[dict], metric: str, ylabel: str,
                title: str, baseline: Optional[float] = None) -> None:
-    """:func:`line_plot` of a sweep: ``metric`` against ``target``, one line per transform
-    (the run name before ``@``); runs without a target are the baseline's."""
+    """`line_plot` of a sweep: `metric` against `target`, one line per transform
+    (the run name before `@`); runs without a target are the baseline's."""
     series: dict = {}
     for run in runs:
         if run.get("target") is not None:
@@ -127,9 +127,9 @@ def layer_plot(path: os.PathLike | str, runs: Sequence[dict], metric: str, ylabe
 
 def cka_heatmaps(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequence]],
                  labels: Optional[Sequence] = None) -> None:
-    """CKA matrices as annotated heatmaps: one figure row per ``panels`` entry
-    ``{row: {column: [T, T] matrix}}`` (e.g. ``{"MUTAG": {"graphcl": m, "deepaug": m}}``),
-    axes ticked with ``labels`` (default ``0..T-1``). Written with the Agg backend."""
+    """CKA matrices as annotated heatmaps: one figure row per `panels` entry
+    `{row: {column: [T, T] matrix}}` (e.g. `{"MUTAG": {"graphcl": m, "deepaug": m}}`),
+    axes ticked with `labels` (default `0..T-1`). Written with the Agg backend."""
     import matplotlib
     import numpy as np
     matplotlib.use("Agg")
@@ -162,8 +162,8 @@ def cka_heatmaps(path: os.PathLike | str, panels: Mapping[str, Mapping[str, Sequ
 
 def coadaptation_table(panels: Mapping[str, Mapping[str, Sequence]],
                        targets: Sequence[int], row_header: str = "model") -> list[str]:
-    """Markdown rows of :func:`graphaug.select.coadaptation_scores` per ``(row, column)`` of
-    ``panels`` (as :func:`cka_heatmaps`), one column per scored target and their mean."""
+    """Markdown rows of `graphaug.select.coadaptation_scores` per `(row, column)` of
+    `panels` (as `cka_heatmaps`), one column per scored target and their mean."""
     import numpy as np
 
     from ..select import coadaptation_scores
@@ -179,9 +179,9 @@ def coadaptation_table(panels: Mapping[str, Mapping[str, Sequence]],
 
 def cka_section(out: os.PathLike | str, tag: str, model: str, untrained: Sequence,
                 runs: Sequence[dict], where: str) -> list[str]:
-    """The co-adaptation part of a sweep's report: heatmaps ``<out>/<tag>_cka.png`` of the
-    ``untrained`` model's CKA matrix and each run's ``run["cka"]``, and the markdown lines
-    (:func:`coadaptation_table`, the image link); ``where`` names the samples used."""
+    """The co-adaptation part of a sweep's report: heatmaps `<out>/<tag>_cka.png` of the
+    `untrained` model's CKA matrix and each run's `run["cka"]`, and the markdown lines
+    (`coadaptation_table`, the image link); `where` names the samples used."""
     panels = {model: {"untrained": untrained, **{r["name"]: r["cka"] for r in runs}}}
     cka_heatmaps(Path(out) / f"{tag}_cka.png", panels)
     size = len(untrained)
@@ -194,9 +194,9 @@ def cka_section(out: os.PathLike | str, tag: str, model: str, untrained: Sequenc
 def sweep_report(out: os.PathLike | str, tag: str, result: dict, table: str,
                  cka: Sequence[str], cache: RunCache, metric: str, ylabel: str,
                  title: str) -> None:
-    """Write a modality sweep's report: ``<out>/<tag>.{json,md}`` (``table``, the
-    :func:`cka_section` lines ``cka``, the wall-time line) and ``<out>/<tag>_layers.png``
-    (:func:`layer_plot` of ``result["runs"]``' ``metric``, the baseline run as a line)."""
+    """Write a modality sweep's report: `<out>/<tag>.{json,md}` (`table`, the
+    `cka_section` lines `cka`, the wall-time line) and `<out>/<tag>_layers.png`
+    (`layer_plot` of `result["runs"]`' `metric`, the baseline run as a line)."""
     runs = result["runs"]
     write_results(out, tag, result, tag,
                   [table, "", *cka, "", wall_time_line(result["total_seconds"], cache)], cache)
@@ -205,8 +205,8 @@ def sweep_report(out: os.PathLike | str, tag: str, result: dict, table: str,
 
 
 def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
-    """``{kind: name}`` of the run with the best ``metric`` per transform kind (``kind`` None =
-    ``baseline``); ties keep the first in sweep order. Only ``metric`` is looked at, so pass a
+    """`{kind: name}` of the run with the best `metric` per transform kind (`kind` None =
+    `baseline`); ties keep the first in sweep order. Only `metric` is looked at, so pass a
     validation metric: choices are never made on test scores."""
     best: dict = {}
     for run in runs:

@@ -76,7 +76,7 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 
 
 def file_identity(files: Iterable[os.PathLike | str], base: os.PathLike | str) -> dict[str, str]:
-    """``{path relative to base: "size:sha256-prefix"}`` of ``files`` (hashes cached per
+    """`{path relative to base: "size:sha256-prefix"}` of `files` (hashes cached per
     process for unchanged files, so large datasets are read once)."""
     base, out = Path(base), {}
     for path in sorted(Path(f) for f in files):
@@ -87,7 +87,7 @@ def file_identity(files: Iterable[os.PathLike | str], base: os.PathLike | str) -
 
 
 def tu_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
-    """Identity of TU dataset ``name``: its name and every raw file's size and hash."""
+    """Identity of TU dataset `name`: its name and every raw file's size and hash."""
     from ..data import find_tu_root
 
     raw = find_tu_root(name, root) / name / "raw"
@@ -96,13 +96,13 @@ def tu_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
 
 class TUDatasets:
     r"""TU datasets of one data root, each loaded once per process with self-loops added (as
-    every TU benchmark trains on it), and their identities (:func:`tu_identity`) for run-cache
+    every TU benchmark trains on it), and their identities (`tu_identity`) for run-cache
     keys.
 
     Args:
-        root (path): data root holding ``TU/<NAME>/raw``.
-        download (bool): fetch a missing dataset; ``False`` makes it an error.
-            (default: ``True``)
+        root (path): data root holding `TU/<NAME>/raw`.
+        download (bool): fetch a missing dataset; `False` makes it an error.
+            (default: `True`)
 
     Example::
 
@@ -127,7 +127,7 @@ class TUDatasets:
         return self._loaded[name]
 
     def identity(self, name: str) -> dict:
-        """The identity of ``name``'s raw files (the dataset is loaded first, so a missing one
+        """The identity of `name`'s raw files (the dataset is loaded first, so a missing one
         fails with the loader's message)."""
         self(name)
         return self._identity[name]
@@ -137,7 +137,7 @@ class TUDatasets:
 
 
 def ogb_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
-    """Identity of OGB dataset ``name``: its raw files and its official split (``processed/``
+    """Identity of OGB dataset `name`: its raw files and its official split (`processed/`
     is derived from them by OGB and left out)."""
     from ..data import find_ogb_root
 
@@ -148,14 +148,14 @@ def ogb_identity(name: str, root: Optional[os.PathLike | str] = None) -> dict:
 
 
 def spec_key(spec: Mapping) -> str:
-    """SHA-256 of the canonical JSON of ``spec`` (sorted keys; tuples as lists)."""
+    """SHA-256 of the canonical JSON of `spec` (sorted keys; tuples as lists)."""
     text = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read_json(path: os.PathLike | str) -> Optional[Any]:
-    """The JSON in ``path``; ``None`` when it is missing, or empty or corrupt (then it is moved
-    aside to ``<path>.corrupt`` with a warning naming it)."""
+    """The JSON in `path`; `None` when it is missing, or empty or corrupt (then it is moved
+    aside to `<path>.corrupt` with a warning naming it)."""
     path = Path(path)
     if not path.is_file():
         return None

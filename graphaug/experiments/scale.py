@@ -1,11 +1,11 @@
 """Multi-process pretraining throughput: graphs/s with 1 and N processes, scaling efficiency,
 bytes communicated per step, and a ZINC-2M estimate from those measurements.
 
-Each configuration spawns N processes (gloo on CPU, NCCL with ``--device cuda``), shards
-pre-collated batches of ``--batch-size`` graphs *per process* (weak scaling: the global batch
+Each configuration spawns N processes (gloo on CPU, NCCL with `--device cuda`), shards
+pre-collated batches of `--batch-size` graphs *per process* (weak scaling: the global batch
 is N times larger), and times full training steps (forward with gathered views, synced
 BatchNorm and PCA, backward, gradient all-reduce, Adam) after a warm-up. Bytes are the payloads
-counted by :data:`graphaug.distributed.COMM`.
+counted by `graphaug.distributed.COMM`.
 
     cp -r ../shared/datasets/TU/NCI1 /tmp/scale/TU/ && cp -r ../shared/datasets/ogb/ogbg_molhiv \
         /tmp/scale/ogb/

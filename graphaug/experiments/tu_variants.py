@@ -1,8 +1,8 @@
 """Paired comparison of graphaug tu runs made with different preset options (or any
-other flags), each in its own ``--out`` folder: per dataset and method, every variant's
+other flags), each in its own `--out` folder: per dataset and method, every variant's
 accuracy and its per-seed difference from the baseline variant (mean, 95 % interval, Wilcoxon).
 
-Example (the runs behind ``benchmarks/results/tu_options.md``):
+Example (the runs behind `benchmarks/results/tu_options.md`):
   for v in none bn-per-view ...; do graphaug tu ... --out benchmarks/results/tu_options/$v; done
   graphaug tu-variants benchmarks/results/tu_options --baseline none
 """
@@ -56,7 +56,7 @@ def main(argv=None, prog: str = "graphaug tu-variants") -> dict:
 
 
 def load_variant(folder: Path) -> dict:
-    """``{(dataset, method): result}`` of one tu.py ``--out`` folder."""
+    """`{(dataset, method): result}` of one tu.py `--out` folder."""
     report = json.loads((folder / "results.json").read_text())
     return {(name, method): dict(result, command=report["command"])
             for name, entry in report["datasets"].items()

@@ -4,12 +4,12 @@ augmentations + Deep Augmentation at one stage, scored by a linear probe.
 Views: random resized crop + horizontal flip (one affine resampling), colour jitter (brightness,
 contrast, saturation; p = 0.8) and random greyscale (p = 0.2), written in plain torch
 (torchvision is not used). Deep Augmentation adds a transform (dropout or PCA on per-sample
-flattened maps) at one target index via :func:`graphaug.attach` (0 = stem, 1..4 =
-``layer1..layer4``, 5 = projection head). Training uses the shared
-:func:`graphaug.contrastive.train` loop and symmetric :func:`graphaug.contrastive.info_nce`.
+flattened maps) at one target index via `graphaug.attach` (0 = stem, 1..4 =
+`layer1..layer4`, 5 = projection head). Training uses the shared
+`graphaug.contrastive.train` loop and symmetric `graphaug.contrastive.info_nce`.
 
 Linear probe: standardised pooled features of the frozen encoder (eval mode, un-augmented
-images) -> logistic regression; ``C`` and the stage are chosen on a stratified 20 % validation
+images) -> logistic regression; `C` and the stage are chosen on a stratified 20 % validation
 split of the training images; the probe is then refitted on all training images and scored on
 the test images (reported, never used for choices).
 
@@ -21,8 +21,8 @@ Run (CPU, one core)::
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 graphaug vision
 
-Data: ``<root>/vision/cifar10_prefix_subset/cifar10_prefix_subset.npz`` (5,085 train / 1,017
-test real CIFAR-10 images; ``--root`` or ``$GRAPHAUG_DATA``, default ``../shared/datasets``).
+Data: `<root>/vision/cifar10_prefix_subset/cifar10_prefix_subset.npz` (5,085 train / 1,017
+test real CIFAR-10 images; `--root` or `$GRAPHAUG_DATA`, default `../shared/datasets`).
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def cifar_path(root: Path) -> Path:
 
 
 def load_cifar_subset(root: Path) -> dict[str, Tensor]:
-    """``{"x_train", "y_train", "x_test", "y_test"}``; images uint8 ``[N, 3, 32, 32]``."""
+    """`{"x_train", "y_train", "x_test", "y_test"}`; images uint8 `[N, 3, 32, 32]`."""
     path = cifar_path(root)
     if not path.is_file():
         raise FileNotFoundError(f"CIFAR-10 subset not found: looked for {path}")
@@ -69,7 +69,7 @@ def load_cifar_subset(root: Path) -> dict[str, Tensor]:
 
 
 def normalise(images: Tensor) -> Tensor:
-    """uint8 or ``[0, 1]`` float ``[B, 3, H, W]`` -> CIFAR-standardised float."""
+    """uint8 or `[0, 1]` float `[B, 3, H, W]` -> CIFAR-standardised float."""
     x = images.float() / 255 if images.dtype == torch.uint8 else images
     mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
@@ -83,10 +83,10 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> Ten
 def random_resized_crop_flip(x: Tensor, generator: torch.Generator,
                              scale: tuple[float, float] = (0.2, 1.0),
                              ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> Tensor:
-    """Per-image random crop (area fraction in ``scale``, aspect ``ratio``) resized back to the
+    """Per-image random crop (area fraction in `scale`, aspect `ratio`) resized back to the
     input size, and a horizontal flip with probability 0.5, as one bilinear affine resampling.
 
-    Shapes: ``[B, C, H, W]`` float -> same.
+    Shapes: `[B, C, H, W]` float -> same.
     """
     b = x.size(0)
     area = _uniform(b, *scale, generator)
@@ -105,8 +105,8 @@ def random_resized_crop_flip(x: Tensor, generator: torch.Generator,
 
 def colour_jitter(x: Tensor, generator: torch.Generator, strength: float = 0.4,
                   p: float = 0.8, grey_p: float = 0.2) -> Tensor:
-    """Random brightness, contrast and saturation (factors in ``1 +- strength``), applied with
-    probability ``p``, then greyscale with probability ``grey_p``. ``x`` in ``[0, 1]``."""
+    """Random brightness, contrast and saturation (factors in `1 +- strength`), applied with
+    probability `p`, then greyscale with probability `grey_p`. `x` in `[0, 1]`."""
     b = x.size(0)
     shape = (b, 1, 1, 1)
 
@@ -126,22 +126,22 @@ def colour_jitter(x: Tensor, generator: torch.Generator, strength: float = 0.4,
 
 
 def simclr_view(images: Tensor, generator: torch.Generator) -> Tensor:
-    """One random SimCLR view of uint8 ``[B, 3, 32, 32]`` images, standardised."""
+    """One random SimCLR view of uint8 `[B, 3, 32, 32]` images, standardised."""
     x = images.float() / 255
     return normalise(colour_jitter(random_resized_crop_flip(x, generator), generator))
 
 
 class SimCLR(nn.Module):
-    r"""Two input views per image through ``net`` (encoder + projection head), symmetric
+    r"""Two input views per image through `net` (encoder + projection head), symmetric
     InfoNCE.
 
     Args:
-        net (nn.Module): maps ``[B, 3, H, W]`` to projections ``[B, d]``.
+        net (nn.Module): maps `[B, 3, H, W]` to projections `[B, d]`.
         temperature (float): InfoNCE temperature (SimCLR on CIFAR: 0.5).
         generator (torch.Generator): source of the input augmentations.
 
     Shapes:
-        uint8 images ``[B, 3, H, W]`` -> scalar loss.
+        uint8 images `[B, 3, H, W]` -> scalar loss.
     """
 
     def __init__(self, net: nn.Module, temperature: float = 0.5,
@@ -161,7 +161,7 @@ class SimCLR(nn.Module):
 
 
 def image_batches(images: Tensor, batch_size: int, seed: int) -> Callable[[int], Iterator[Tensor]]:
-    """``batches(epoch)``: a seeded permutation of ``images`` in full batches (last dropped)."""
+    """`batches(epoch)`: a seeded permutation of `images` in full batches (last dropped)."""
     def batches(epoch: int) -> Iterator[Tensor]:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(
             seed * 1000 + epoch))
@@ -180,19 +180,19 @@ def features(net: SmallResNet, images: Tensor, batch_size: int = 512) -> np.ndar
 
 def layer_cka(net: SmallResNet, images: Tensor, batch_size: int = 250) -> list[list[float]]:
     """RBF-CKA matrix between the globally average-pooled outputs of targets 0..4 (stem and
-    the four stages) on un-augmented ``images`` (:func:`graphaug.select.layer_similarity`)."""
+    the four stages) on un-augmented `images` (`graphaug.select.layer_similarity`)."""
     batches = (normalise(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
     return layer_similarity(net, batches)[0].tolist()
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                  test_y: np.ndarray, seed: int = 0, c_grid: Sequence[float] = C_GRID) -> dict:
-    """Logistic regression on standardised frozen features: ``C`` chosen on a stratified 20 %
+    """Logistic regression on standardised frozen features: `C` chosen on a stratified 20 %
     validation split of the training set, then refitted on all of it and scored on test.
 
     Returns:
-        dict with ``val`` (accuracy % of the chosen ``C`` on the validation split), ``test``
-        (accuracy %), ``C``.
+        dict with `val` (accuracy % of the chosen `C` on the validation split), `test`
+        (accuracy %), `C`.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -214,9 +214,9 @@ def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate
                  widths: Sequence[int], epochs: int, batch_size: int, lr: float,
                  temperature: float, seed: int, checkpoint: Optional[Path] = None,
                  config: Optional[dict] = None) -> tuple[SmallResNet, list[float]]:
-    """SimCLR pre-training of a fresh SmallResNet, with Deep Augmentation at ``target`` when
-    ``kind`` is ``"dropout"`` / ``"pca"`` (``rate`` = p or k); resumable from ``checkpoint``
-    (which stores ``config``)."""
+    """SimCLR pre-training of a fresh SmallResNet, with Deep Augmentation at `target` when
+    `kind` is `"dropout"` / `"pca"` (`rate` = p or k); resumable from `checkpoint`
+    (which stores `config`)."""
     seed_everything(seed)
     net = SmallResNet(widths=tuple(widths), head_dim=64)
     augment = torch.Generator().manual_seed(seed + 1)
@@ -242,7 +242,7 @@ def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate
 def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int],
                    pca_stages: Optional[Sequence[int]] = None) -> list[dict]:
     """Input augmentations only, plus every (kind, stage, rate) of the sweep (PCA at
-    ``pca_stages``, default ``stages``)."""
+    `pca_stages`, default `stages`)."""
     configs = [{"name": "input-aug only", "kind": None, "target": None, "rate": None}]
     configs += [{"name": spec_label("dropout", r, t), "kind": "dropout", "target": t, "rate": r}
                 for t in stages for r in rates]
@@ -328,7 +328,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
 
 
 def vision_table(result: dict) -> str:
-    """Markdown summary of a :func:`main` result."""
+    """Markdown summary of a `main` result."""
     chosen = set(result["selected_on_val"].values())
     lines = ["Linear probe on frozen pooled features; `val` = stratified 20 % of the training "
              f"images (used for C and the stage), `test` = the {result['num_test']:,} test "
