@@ -206,3 +206,21 @@ def test_startup_measurement_writes_its_report(tmp_path):
     assert result["probes"]["graphaug --help"]["imports_torch"] is False
     assert result["probes"]["import graphaug"]["imports_torch"] is False
     assert "| graphaug --help |" in (tmp_path / "startup.md").read_text()
+
+
+def test_a_one_class_dataset_is_refused_before_pretraining(data_dir, tmp_path, capsys,
+                                                           monkeypatch):
+    import shutil
+
+    import graphaug.experiments.tu as tu
+    root = tmp_path / "data"
+    shutil.copytree(data_dir / "TU" / "MUTAG" / "raw", root / "TU" / "MUTAG" / "raw")
+    labels = root / "TU" / "MUTAG" / "raw" / "MUTAG_graph_labels.txt"
+    labels.write_text("".join("1\n" for _ in labels.read_text().splitlines()))
+    monkeypatch.setattr(tu, "pretrain", None)  # nothing may train
+    with pytest.raises(SystemExit) as err:
+        main(["tu", "--root", str(root), "--datasets", "MUTAG", "--seeds", "0", "--epochs", "1",
+              "--out", str(tmp_path / "out")])
+    assert err.value.code == 2
+    assert "needs at least 2 classes" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

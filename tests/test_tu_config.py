@@ -57,3 +57,20 @@ def test_a_registered_selection_strategy_runs_from_the_command_line(data_dir, tm
     assert "deep-aug config chosen by first" in (tmp_path / "results.md").read_text()
     with pytest.raises(ValueError, match="use an identifier other than 'seed'"):
         register_selection("seed", first_candidate)
+
+
+def test_ogb_config_validates_once():
+    from graphaug.experiments.ogb import OGBConfig
+
+    cfg = OGBConfig(datasets=["ogbg-molbace"], deepaug=["dropout:0.25@2", ("pca", -1, 3)])
+    assert cfg.deepaug == (("dropout", 0.25, 2), ("pca", -1.0, 3)) and cfg.seeds == (0, 1, 2)
+    for kwargs, message in (({"temperature": float("inf")}, "temperature must be a finite"),
+                            ({"temperature": 0}, "temperature must be a finite number > 0"),
+                            ({"c_grid": [1.0, float("nan")]}, r"c_grid\[1\] must be a finite"),
+                            ({"ft_dropout": 1.0}, r"ft_dropout must be in \[0, 1\)"),
+                            ({"seeds": [-1]}, "seed -1 out of range"),
+                            ({"deepaug": ["dropout:0.25@9"]}, r"--deepaug targets \[9\]"),
+                            ({"deepaug": ["pca:2@1"], "hidden": 4}, "needs at least 6"),
+                            ({"datasets": ["a/b"]}, "not a dataset name")):
+        with pytest.raises(ValueError, match=message):
+            OGBConfig(**kwargs)

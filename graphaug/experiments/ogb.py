@@ -26,8 +26,11 @@ two-view forward/backward through the same encoder (round-robin, best of --speed
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -37,14 +40,14 @@ from graphaug import distributed as _dist
 from .options import (bench_parser, dataset_name, default_out, number, require_datasets, seed_type,
                       with_download)
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import (RunCache, field_check, ogb_identity, protocol_cache, read_json,
-                     run_in_processes)
+from .runner import (RunCache, default_cache, field_check, ogb_identity, protocol_cache,
+                     read_json, run_in_processes)
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain
 from graphaug.contrastive.pipeline import build_encoder, graph_batches
 from graphaug.data import load_ogb
 from graphaug.evaluate import embed_graphs, finetune, linear_probe, ogb_metric
 from graphaug.utils import atomic_write_json, move_aside, seed_everything
-from graphaug.spec import AugSpec, config_label, parse_spec
+from graphaug.spec import AugSpec, config_label, parse_spec, spec_label
 from graphaug.views import AUGMENTATIONS
 
 EXAMPLES = """examples:
@@ -84,6 +87,134 @@ def run_key(method: str, deep: tuple | None) -> str:
     if deep is None:
         return "none" if method == "none" else config_label(method)
     return config_label(method, *deep)
+
+
+@dataclass(frozen=True)
+class OGBConfig:
+    """Everything an OGB benchmark run depends on, typed and validated once (the command line
+    builds it from its options of the same names, graphaug ogb --help; Python callers build it
+    directly and call run).
+
+    Args:
+        datasets (tuple of str): OGB molecule sets, e.g. ("ogbg-molbace",).
+        deepaug (tuple): deep-aug candidates, specs with a target ("dropout:0.25@2") or
+            (kind, rate, target) triples; the best on validation is run.
+        the others: as the command's options.
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = OGBConfig(datasets=("ogbg-molbace",), seeds=(0,), epochs=2, ft_epochs=2)
+        >>> report = run(cfg)  # doctest: +SKIP
+    """
+
+    datasets: tuple = ()
+    root: Optional[str] = None
+    out: str = field(default_factory=lambda: default_out("ogb"))
+    cache: str = field(default_factory=lambda: str(default_cache()))
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True
+    methods: tuple = tuple(METHODS)
+    seeds: tuple = (0, 1, 2)
+    select_seeds: tuple = (0,)
+    deepaug: tuple = (("dropout", 0.25, 2),)
+    hidden: int = 300
+    layers: int = 5
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    temperature: float = 0.1
+    aug_ratio: float = 0.2
+    input_aug: str = "random2"
+    apply_prob: float = 0.5
+    probe_every: int = 10
+    c_grid: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    ft_epochs: int = 100
+    ft_batch_size: int = 32
+    ft_lr: float = 1e-3
+    ft_dropout: float = 0.5
+    ft_patience: Optional[int] = None
+    speed_batches: int = 10
+    speed_repeats: int = 3
+    workers: int = 1
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        def setattr_(name, value):
+            object.__setattr__(self, name, value)
+
+        for name in ("datasets", "methods", "seeds", "select_seeds", "c_grid"):
+            setattr_(name, tuple(getattr(self, name) or ()))
+        for name in self.datasets:
+            try:
+                dataset_name(name)
+            except argparse.ArgumentTypeError as err:
+                raise ValueError(f"datasets: {err}") from None
+        for name, low in (("threads", 1), ("workers", 1), ("epochs", 1), ("hidden", 1),
+                          ("layers", 1), ("batch_size", 2), ("probe_every", 1),
+                          ("ft_epochs", 1), ("ft_batch_size", 2), ("speed_batches", 1),
+                          ("speed_repeats", 1)):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got "
+                                 f"{getattr(self, name)!r}")
+        if self.ft_patience is not None and (not isinstance(self.ft_patience, int) or
+                                             self.ft_patience < 1):
+            raise ValueError(f"ft_patience must be None or an integer >= 1, got "
+                             f"{self.ft_patience!r}")
+        for seed in (*self.seeds, *self.select_seeds):
+            if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+                raise ValueError(f"seed {seed!r} out of range: seeds are integers in "
+                                 "[0, 2**32)")
+        for name in ("lr", "temperature", "ft_lr", *(f"c_grid[{i}]" for i in
+                                                     range(len(self.c_grid)))):
+            value = self.c_grid[int(name[7:-1])] if name.startswith("c_grid") else \
+                getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        for name, high_open in (("aug_ratio", True), ("ft_dropout", True),
+                                ("apply_prob", False)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and
+                    0 <= value and (value < 1 if high_open else value <= 1)):
+                raise ValueError(f"{name} must be in [0, 1{')' if high_open else ']'}, got "
+                                 f"{value!r}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods {list(self.methods)}: choose from {list(METHODS)}")
+        deepaug = []
+        for item in self.deepaug:
+            spec = parse_spec(item) if isinstance(item, str) else \
+                parse_spec(spec_label(str(item[0]), float(item[1]), int(item[2])))
+            if spec.kind is None:
+                raise ValueError("deepaug lists deep-aug candidates; the plain preset is "
+                                 "methods graphcl or none")
+            deepaug.append((spec.kind, spec.rate, spec.target))
+        setattr_("deepaug", tuple(deepaug))
+        bad = [d for d in self.deepaug if d[2] > self.layers + 1]
+        if bad:
+            raise ValueError(f"--deepaug targets {[d[2] for d in bad]}: with --layers "
+                             f"{self.layers} a target is 0 (input) .. {self.layers + 1} "
+                             "(projection head)")
+        for deep in self.deepaug:  # every target of the molecule encoder is --hidden wide
+            spec = AugSpec(*deep)
+            try:
+                spec.check_width(self.hidden, f"--hidden {self.hidden}")
+            except ValueError as err:
+                raise ValueError(f"--deepaug {spec.label}: {err}") from None
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "OGBConfig":
+        """The config of parsed command-line options (their names are the fields)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+class DatasetError(ValueError):
+    """A dataset of the config cannot be used (the message names it and why)."""
 
 
 class Runner:
@@ -204,7 +335,7 @@ def worker(state: dict):
     with --threads torch threads; a task is (dataset, method, deepaug, seed) and its result
     lands in the run cache that the parent reads. The parent has built every processed
     dataset before the workers start, so they only read it."""
-    args = argparse.Namespace(**{**state, "progress": False})
+    args = OGBConfig(**{**state, "progress": False})
     torch.set_num_threads(args.threads)
     runner = Runner(args)
 
@@ -221,7 +352,7 @@ def run_all(runner: Runner, jobs: list[tuple]) -> None:
         for job in todo:
             runner.run(*job)
         return
-    run_in_processes(worker, vars(runner.args), todo, runner.args.workers)
+    run_in_processes(worker, asdict(runner.args), todo, runner.args.workers)
 
 
 def select_deepaug(runner: Runner, name: str) -> dict:
@@ -323,46 +454,59 @@ def parser(prog: str = "graphaug ogb") -> argparse.ArgumentParser:
 
 
 def main(argv=None, prog: str = "graphaug ogb") -> dict:
+    """The graphaug ogb command: its options -> OGBConfig -> run."""
     p = parser(prog)
     args = p.parse_args(argv)
-    bad = [d for d in args.deepaug if d[2] > args.layers + 1]
-    if bad:
-        p.error(f"--deepaug targets {[d[2] for d in bad]}: with --layers {args.layers} a target "
-                f"is 0 (input) .. {args.layers + 1} (projection head)")
-    for deep in args.deepaug:  # every target of the molecule encoder is --hidden wide
-        try:
-            AugSpec(*deep).check_width(args.hidden, f"--hidden {args.hidden}")
-        except ValueError as err:
-            p.error(f"--deepaug {AugSpec(*deep).label}: {err}")
+    try:
+        cfg = OGBConfig.from_namespace(args)
+    except ValueError as err:
+        p.error(str(err))
     require_datasets(p, args, "--datasets ogbg-molbace --seeds 0 --epochs 2 --ft-epochs 2 "
                      "--root DATA --out OUT")
     try:
+        return run(cfg, prog, argv)
+    except DatasetError as err:
+        p.error(str(err))
+
+
+def run(args: OGBConfig, prog: str = "graphaug ogb", argv=None) -> dict:
+    """Run the OGB benchmark of config args and write its report under args.out (results.md,
+    results.json, runs.jsonl); return the report.
+
+    Raises:
+        DatasetError: the device or a dataset cannot be used (before any training).
+    """
+    if not args.datasets:
+        raise ValueError("no datasets: name at least one, e.g. "
+                         "OGBConfig(datasets=('ogbg-molbace',))")
+    try:
         device = torch.device(args.device)
     except RuntimeError as err:
-        p.error(f"--device {args.device}: {err}")
+        raise DatasetError(f"--device {args.device}: {err}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        p.error(f"--device {args.device}: CUDA is not available on this machine")
+        raise DatasetError(f"--device {args.device}: CUDA is not available on this machine")
     torch.set_num_threads(args.threads)
     # under torchrun every rank runs this script with a share of each global batch; worker
     # processes would each need their own group, so ranks run their jobs one at a time
     if _dist.init_from_env() and args.workers > 1:
-        p.error("--workers > 1 cannot be combined with torchrun: use one or the other")
+        raise DatasetError("--workers > 1 cannot be combined with torchrun: use one or the "
+                           "other")
     runner = Runner(args)
     for name in args.datasets:  # every dataset loads before any training starts
         try:
             ogb_metric(name)
         except Exception:  # OGB's Evaluator raises a bare exception listing all of OGB
-            p.error(f"--datasets {name}: not an OGB graph-property dataset (the molecule sets "
-                    f"here: {', '.join(ALL_DATASETS)})")
+            raise DatasetError(f"--datasets {name}: not an OGB graph-property dataset (the "
+                               f"molecule sets here: {', '.join(ALL_DATASETS)})") from None
         try:
             runner.dataset(name)
         except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
-            p.error(f"--datasets {name}: {err}")
+            raise DatasetError(f"--datasets {name}: {err}") from None
     started = time.time()
     report = {**run_header(prog, argv, device=args.device, detail=(
                   f"{args.workers} worker process(es) x {args.threads} torch thread(s)")),
-              "config": {k: v for k, v in vars(args).items()
-                         if k not in ("root", "progress", "download")},
+              "config": {k: v for k, v in asdict(args).items()
+                         if k not in ("root", "progress", "download", "cache", "replay")},
               "datasets": {}}
     for name in args.datasets:
         metric, _ = ogb_metric(name)

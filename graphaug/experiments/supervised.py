@@ -25,7 +25,7 @@ from torch import nn
 import graphaug as ga
 from .options import bench_parser, dataset_name, default_out, number, seed_type
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import TUDatasets, protocol_cache, run_in_processes
+from .runner import TUDatasets, field_check, protocol_cache, run_in_processes
 from graphaug.nn import GraphCLEncoder
 from graphaug.nn.pyg import encode_batch
 from graphaug.spec import parse_spec, spec_label
@@ -89,7 +89,7 @@ class Runner:
 
     def __init__(self, args) -> None:
         self.args = args
-        self.cache = protocol_cache(args, "supervised")
+        self.cache = protocol_cache(args, "supervised", check=field_check(lists=("per_fold",)))
         self.dataset = TUDatasets(args.root, args.download)
 
     def parts_spec(self, name: str, training: str, seed: int) -> tuple[tuple, dict]:
