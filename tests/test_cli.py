@@ -135,6 +135,10 @@ def test_select_layer_fresh_run_and_checkpoint(tmp_path, capsys, data_dir, mutag
     pretrain(ds.graphs, ds.num_features, MethodConfig("graphcl", epochs=1), 0, checkpoint=ckpt)
     with pytest.raises(SystemExit, match="does not record its dataset: name it with --dataset"):
         main(["select-layer", "--checkpoint", str(ckpt), "--out", str(out)])
+    # named with --dataset, but trained on 7 features: PTC_MR's do not fit, said so
+    with pytest.raises(SystemExit, match=r"does not fit PTC_MR \(\d+ input features\)"):
+        main(["select-layer", "--root", str(data_dir), "--dataset", "PTC_MR", "--checkpoint",
+              str(ckpt), "--out", str(out)])
     # a checkpoint that records its dataset: select-layer reads MUTAG, not generated graphs
     ckpt = tmp_path / "mutag.pt"
     pretrain(mutag.graphs[:64], mutag.num_features, MethodConfig("graphcl", epochs=1), 0,

@@ -10,18 +10,15 @@ counted by `graphaug.distributed.COMM`.
     cp -r ../shared/datasets/TU/NCI1 /tmp/scale/TU/ && cp -r ../shared/datasets/ogb/ogbg_molhiv \
         /tmp/scale/ogb/
     OMP_NUM_THREADS=1 graphaug scale --root /tmp/scale --procs 1 2 \
-        --out benchmarks/results/scale.md
+        --out benchmarks/results/scale
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
-import shlex
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +28,8 @@ import torch.distributed as dist
 
 from graphaug import distributed as gad
 from graphaug.contrastive import MethodConfig, build_model
-from .options import HelpFormatter
+from .options import HelpFormatter, default_out
+from .report import run_header, write_results
 
 # The configurations measured. NCI1: GraphCL's TU preset + PCA Deep Augmentation (gather, synced
 # PCA and BatchNorm all in play); molhiv: GraphCL's chemistry encoder (5 x 300) and views.
@@ -204,8 +202,8 @@ def main(argv=None, prog: str = "graphaug scale") -> None:
     parser.add_argument("--batch-nci1", type=int, default=128)
     parser.add_argument("--batch-mol", type=int, default=256)
     parser.add_argument("--note", default="", help="free text written under the machine line")
-    parser.add_argument("--out", default="graphaug-runs/scale/scale.md",
-                        help="the markdown report (its runs go to <out>.runs)")
+    parser.add_argument("--out", default=default_out("scale"),
+                        help="folder of the report (scale.md, scale.json) and its runs/")
     args = parser.parse_args(argv)
     args.batch_size = {d: args.batch_mol if d.startswith("ogbg") else args.batch_nci1
                        for d in args.datasets}
@@ -213,17 +211,12 @@ def main(argv=None, prog: str = "graphaug scale") -> None:
                   for d in args.datasets}
     for name in args.datasets:  # build the processed caches once, before the workers read them
         load(name, args.root)
-    tmp = Path(args.out).with_suffix(".runs")
+    tmp = Path(args.out) / "runs"
     tmp.mkdir(parents=True, exist_ok=True)
     results = {name: {p: measure(name, p, args, tmp) for p in args.procs}
                for name in args.datasets}
-    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    lines = ["# Multi-process pretraining throughput", "",
-             f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} "
-             f"{prog} {shlex.join(argv or sys.argv[1:])}`", "",
-             f"Machine: {machine()}. Date: {started}.", ""]
-    if args.note:
-        lines += [args.note, ""]
+    header = {**run_header(prog, argv, device=args.device), "machine": machine()}
+    lines = [args.note, ""] if args.note else []
     lines += ["Weak scaling: each process trains on its own batch of the per-process size, so "
               "N processes take N times the graphs per step (one global batch). Efficiency = "
               "graphs/s with N processes / (N x graphs/s with 1). Bytes = payload this rank "
@@ -246,9 +239,8 @@ def main(argv=None, prog: str = "graphaug scale") -> None:
     if "ogbg-molhiv" in results and max(results["ogbg-molhiv"]) > 1:
         mol = results["ogbg-molhiv"]
         lines.append(zinc_estimate(mol.get(1, mol[max(mol)]), mol[max(mol)]))
-    Path(args.out).write_text("\n".join(lines))
-    (tmp / "results.json").write_text(json.dumps(results, indent=2))
-    print("\n".join(lines))
+    print(write_results(args.out, "scale", {**header, "results": results},
+                        "Multi-process pretraining throughput", lines))
 
 
 if __name__ == "__main__":
