@@ -1,5 +1,6 @@
 """Label-free criteria (RankMe, alignment, uniformity, held-out loss, co-adaptation) and
 select_config, each against a direct formula on small matrices."""
+import json
 import math
 import warnings
 
@@ -277,3 +278,57 @@ def test_monitor_warns_on_collapse(tiny_graphs):
         CollapseMonitor(encoder, graphs, sample=30)(4)
     with pytest.raises(ValueError, match="at least 2"):
         CollapseMonitor(encoder, graphs, sample=1)
+
+
+TU_SMALL = ["--datasets", "MUTAG", "--methods", "graphcl", "deepaug", "--seeds", "0", "1",
+            "--epochs", "1", "--hidden", "16", "--layers", "2", "--batch-size", "64",
+            "--targets", "1", "2", "--transforms", "dropout:0.25", "--no-progress"]
+
+
+def _tu(data_dir, out, *extra):
+    from graphaug.cli import run_experiment
+
+    return run_experiment("tu", ["--root", str(data_dir), "--out", str(out),
+                                 "--cache", str(out / "cache"), *TU_SMALL, *extra])
+
+
+def _cached(out, pattern):
+    return [json.loads(p.read_text()) for p in out.rglob(pattern)]
+
+
+def test_tu_label_free_selection_runs_the_svm_for_the_pick_only(data_dir, tmp_path):
+    from graphaug.contrastive import MethodConfig
+
+    out = tmp_path / "tu"
+    report = _tu(data_dir, out, "--select", "rankme")
+    m = report["datasets"]["MUTAG"]["methods"]["deepaug"]
+    assert m["select"] == "rankme" and m["svm_runs_per_seed"] == 1
+    assert "rankme over 3 configs" in m["label"]  # the preset is a candidate
+    scored = _cached(out, "seed*_criteria.json")
+    assert len(scored) == 2 * 3  # every candidate and the preset, each seed, no SVM
+    assert all("test" not in r for r in scored)
+    svm = _cached(out, "seed?.json")
+    preset = MethodConfig("graphcl").label()
+    assert {(r["label"], r["seed"]) for r in svm} == \
+        {(preset, 0), (preset, 1)} | set(zip(m["picks"], [0, 1]))
+    for seed, pick in enumerate(m["picks"]):
+        mine = {r["label"]: r["criteria"] for r in scored if r["seed"] == seed}
+        ordered = {preset: mine.pop(preset), **mine}
+        assert pick == select_config(ordered, "rankme")
+    for r in svm + scored:  # the monitor logged every epoch of every run
+        assert len(r["monitor"]) == 1
+        assert set(r["monitor"][0]) == {"rankme", "alignment", "uniformity"}
+    text = (out / "results.md").read_text()
+    assert "label-free selection by rankme" in text and "1 SVM run(s) per seed" in text
+    assert len(m["rankme_per_epoch"]) == 1 and (out / "rankme_per_epoch.png").is_file()
+
+
+def test_tu_validation_selection_has_the_preset_among_its_candidates(data_dir, tmp_path):
+    out = tmp_path / "tu"
+    report = _tu(data_dir, out)
+    m = report["datasets"]["MUTAG"]["methods"]["deepaug"]
+    assert "over 3 configs" in m["label"]
+    assert len(m["sweep"]) == 2  # the accuracy-per-layer table lists deep-aug configs only
+    assert not list(out.rglob("*_criteria.json"))
+    deep = _tu(data_dir, out, "--select", "validation-deep")  # the old rule, from the cache
+    assert "over 2 configs" in deep["datasets"]["MUTAG"]["methods"]["deepaug"]["label"]

@@ -29,6 +29,8 @@ def test_a_committed_experiment_is_rebuilt_from_its_runs_jsonl(data_dir, tmp_pat
 def test_rebuild_refuses_what_it_cannot_replay(tmp_path, capsys):
     assert recorded_command("OMP_NUM_THREADS=1 python benchmarks/tu.py --root R --datasets "
                             "MUTAG --workers 2 --no-progress --out O") == \
+        ("tu", ["--datasets", "MUTAG", "--select", "validation-deep"])  # its old selection
+    assert recorded_command("graphaug tu --datasets MUTAG --out O") == \
         ("tu", ["--datasets", "MUTAG"])
     assert recorded_command("graphaug ogb --datasets ogbg-molhiv --out O") == \
         ("ogb", ["--datasets", "ogbg-molhiv"])

@@ -40,11 +40,11 @@ def recorded_command(command: str) -> tuple[str, list[str]]:
     words = shlex.split(command)
     while words and "=" in words[0] and not words[0].startswith("-"):
         words.pop(0)  # OMP_NUM_THREADS=1 ...
-    protocol = None
+    protocol, script = None, False
     for i, word in enumerate(words[:3]):
         name = Path(word).stem if word.endswith(".py") else word
         if name in REPORTS and (word.endswith(".py") or (i and words[i - 1] == "graphaug")):
-            protocol, words = name, words[i + 1:]
+            protocol, words, script = name, words[i + 1:], word.endswith(".py")
             break
     if protocol is None:
         raise ValueError(f"cannot replay {command!r}: rebuild knows the commands of "
@@ -56,6 +56,8 @@ def recorded_command(command: str) -> tuple[str, list[str]]:
             continue
         kept.append(words[i])
         i += 1
+    if protocol == "tu" and script and "--select" not in kept:
+        kept += ["--select", "validation-deep"]  # benchmarks/tu.py left the preset out
     return protocol, kept
 
 

@@ -12,6 +12,19 @@ paired differences against graphcl (mean, 95 % interval, Wilcoxon), accuracy per
   report  write results JSON, a markdown table (mean +- std over seeds, published numbers
           beside) and a plot of accuracy against the targeted layer.
 
+Which candidate (--select, with --selection nested):
+  validation  (default) the strict nested selection above, the preset among the candidates;
+  validation-deep
+              the same over the deep-aug configs only (how benchmarks/tu.py selected before
+              the preset joined; graphaug rebuild replays its committed tables with it);
+  rankme, alignment, uniformity, loss, cka
+              label-free (graphaug.select.CRITERIA): every candidate is pretrained and scored
+              on its un-augmented embeddings (no SVM, no label), the best score is picked per
+              seed, and the SVM protocol runs only for the pick and the preset.
+The preset (graphcl: no activation transform) is a candidate of every selection but
+validation-deep, so a selection can decline Deep Augmentation. Every run logs the readout's RankMe, alignment and
+uniformity per epoch (graphaug.contrastive.CollapseMonitor) into its result.
+
 Targets: ``--targets 0 2 3`` sweeps those; ``--targets recommended`` takes the one that
 :func:`graphaug.select.recommend_layer` picks from the mean CKA matrix of the seeds' graphcl
 encoders (every graphcl run records it; no labels, no sweep). ``--workers N`` runs the runs on N
@@ -44,7 +57,8 @@ from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.contrastive.pipeline import METHODS
 from graphaug.nn.base import AGGREGATIONS, INITS
 from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol
-from graphaug.select import layer_similarity, recommend_layer
+from graphaug.select import CRITERIA, graph_criteria, layer_similarity, recommend_layer, \
+    select_config
 from graphaug.spec import AugSpec, parse_spec, spec_label
 from graphaug.stats import mean_interval, paired_comparison
 from graphaug.views import AUGMENTATIONS
@@ -70,8 +84,22 @@ PUBLISHED_SIMGRACE = {"NCI1": 79.12, "PROTEINS": 75.35, "DD": 77.44, "MUTAG": 89
                       "IMDB-BINARY": 71.30}
 #: what the SVM protocol's score depends on besides the embeddings (part of every cache key)
 EVAL = {"protocol": "svm", "folds": 10, "inner_folds": 5, "c_grid": list(SVM_C_GRID)}
+#: label-free scoring of a candidate (pretraining only; part of its cache key)
+CRITERIA_EVAL = {"protocol": "criteria", "sample": 512, "seed": 0}
+#: graphs the per-epoch monitor embeds
+MONITOR_SAMPLE = 128
+VALIDATION = ("validation", "validation-deep")
+SELECTS = (*VALIDATION, *CRITERIA)
 #: what a cached run must hold (else it is moved aside and recomputed)
-CHECK = field_check("test", "val", "train_seconds", lists=("fold_test", "fold_val", "fold_C"))
+SVM_CHECK = field_check("test", "val", "train_seconds",
+                        lists=("fold_test", "fold_val", "fold_C"))
+CRITERIA_CHECK = field_check("train_seconds", *(f"criteria.{k}" for k in CRITERIA))
+
+
+def CHECK(result: dict) -> Optional[str]:
+    """The cache check of a run: an SVM run's accuracies, or a criteria run's scores."""
+    protocol = result.get("spec", {}).get("eval", {}).get("protocol")
+    return (CRITERIA_CHECK if protocol == "criteria" else SVM_CHECK)(result)
 
 
 def parse_transform(text: str) -> tuple[str, float]:
@@ -100,6 +128,9 @@ class TUConfig:
         transforms (tuple): deep-aug candidates, (kind, rate) pairs or specs without a target
             ("dropout:0.25", "pca:-1").
         selection (str): "nested", "seed" or a strategy registered with register_selection.
+        select (str): with selection "nested": "validation" (the preset among the
+            candidates), "validation-deep" (deep-aug configs only) or a label-free criterion
+            of graphaug.select.CRITERIA ("rankme", ...: the SVM protocol for the pick only).
         the others: as the command's options of the same name (graphaug tu --help).
 
     Raises:
@@ -136,6 +167,7 @@ class TUConfig:
     jobs: Optional[int] = None
     share_selection: bool = True
     selection: str = "nested"
+    select: str = "validation"
     bn_per_view: bool = False
     strip_self_loops: bool = False
     init: str = "torch"
@@ -169,6 +201,8 @@ class TUConfig:
         if self.selection != "seed" and self.selection not in SELECTIONS:
             raise ValueError(f"selection {self.selection!r}: choose from "
                              f"{['seed', *SELECTIONS]} (or register_selection a strategy)")
+        if self.select not in SELECTS:
+            raise ValueError(f"select {self.select!r}: choose from {list(SELECTS)}")
         transforms = []
         for item in self.transforms:
             spec = parse_spec(item, target=False) if isinstance(item, str) else \
@@ -229,14 +263,20 @@ class Runner:
                 "world_size": _dist.world_size()}
         return (name, cfg.label(), f"seed{seed}"), spec
 
+    def pretrain(self, name: str, cfg: MethodConfig, seed: int, spec: dict,
+                 checkpoint: Path):
+        """``(encoder, history)`` of the run, its readout monitored every epoch."""
+        ds = self.dataset(name)
+        return pretrain(ds.graphs, ds.num_features, cfg, seed, checkpoint=checkpoint,
+                        progress=self.args.progress, config={"dataset": spec["dataset"]},
+                        monitor=MONITOR_SAMPLE)
+
     def run(self, name: str, cfg: MethodConfig, seed: int) -> dict:
         ds = self.dataset(name)
         parts, spec = self.parts_spec(name, cfg, seed)
 
         def compute(checkpoint: Path) -> dict:
-            encoder, history = pretrain(ds.graphs, ds.num_features, cfg, seed,
-                                        checkpoint=checkpoint, progress=self.args.progress,
-                                        config={"dataset": spec["dataset"]})
+            encoder, history = self.pretrain(name, cfg, seed, spec, checkpoint)
             start = time.time()
             x, y = embed_graphs(encoder, ds.graphs)
             cka = None
@@ -249,8 +289,8 @@ class Runner:
                                   inner_folds=EVAL["inner_folds"], c_grid=EVAL["c_grid"],
                                   n_jobs=self.args.jobs, progress=self.args.progress)
             result.update(dataset=name, seed=seed, config=cfg.to_dict(), label=cfg.label(),
-                          loss=list(history), train_seconds=history.seconds,
-                          eval_seconds=time.time() - start)
+                          loss=list(history), monitor=history.monitor,
+                          train_seconds=history.seconds, eval_seconds=time.time() - start)
             if cka is not None:
                 result["layer_cka"] = cka
             print(f"{name:14s} seed {seed} {cfg.label():38s} test {100 * result['test']:.2f} "
@@ -259,6 +299,27 @@ class Runner:
             return result
 
         return self.cache.run(parts, spec, compute)
+
+    def criteria(self, name: str, cfg: MethodConfig, seed: int) -> dict:
+        """The label-free criteria of run (name, cfg, seed): pretraining only, no SVM, no
+        label (:func:`graphaug.select.graph_criteria`); cached like :meth:`run`."""
+        ds = self.dataset(name)
+        (dataset, label, seed_part), spec = self.parts_spec(name, cfg, seed)
+        spec = {**spec, "eval": CRITERIA_EVAL}
+
+        def compute(checkpoint: Path) -> dict:
+            encoder, history = self.pretrain(name, cfg, seed, spec, checkpoint)
+            start = time.time()
+            scores = graph_criteria(encoder, ds.graphs, sample=CRITERIA_EVAL["sample"],
+                                    seed=CRITERIA_EVAL["seed"])
+            print(f"{name:14s} seed {seed} {label:38s} " + " ".join(
+                f"{k} {scores[k]:.3f}" for k in CRITERIA) + f" ({history.seconds:.0f}s)",
+                flush=True)
+            return {"dataset": name, "seed": seed, "config": cfg.to_dict(), "label": label,
+                    "criteria": scores, "loss": list(history), "monitor": history.monitor,
+                    "train_seconds": history.seconds, "criteria_seconds": time.time() - start}
+
+        return self.cache.run((dataset, label, f"{seed_part}_criteria"), spec, compute)
 
     def targets(self, name: str) -> list[int]:
         """The deep-aug targets swept on ``name``: ``--targets``, or the recommended one."""
@@ -301,19 +362,24 @@ def worker(state: dict):
     args = TUConfig(**{**state, "jobs": 1, "progress": False})
     torch.set_num_threads(args.threads)
     runner = Runner(args)
-    return lambda name, method, seed: runner.run(name, MethodConfig(**method), seed)["test"]
+    return lambda name, method, seed, kind="run": \
+        getattr(runner, kind)(name, MethodConfig(**method), seed).get("test")
 
 
-def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]]) -> None:
+def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]],
+                kind: str = "run") -> None:
     """Compute the runs of ``runs`` that are not cached yet, on ``--workers`` processes,
-    longest first (one process: nothing to do here, the report computes them in turn)."""
+    longest first (one process: nothing to do here, the report computes them in turn);
+    ``kind="criteria"``: their label-free scoring (:meth:`Runner.criteria`) instead."""
     todo = {(name, cfg.label(), seed): (name, cfg, seed) for name, cfg, seed in runs}
-    todo = [r for r in todo.values() if not runner.cache.has(*runner.parts_spec(*r))]
+    todo = [r for r in todo.values() if kind != "run" or
+            not runner.cache.has(*runner.parts_spec(*r))]
     if args.workers <= 1 or not todo:
         return
     todo.sort(key=lambda r: -runner.estimated_seconds(r[0], r[1]))
     run_in_processes(worker, asdict(args),
-                     [(name, cfg.to_dict(), seed) for name, cfg, seed in todo], args.workers)
+                     [(name, cfg.to_dict(), seed, kind) for name, cfg, seed in todo],
+                     args.workers)
 
 
 def prefetch(runner: Runner, args) -> None:
@@ -326,8 +392,10 @@ def prefetch(runner: Runner, args) -> None:
                 if need_graphcl else [])
     deep = [m for m in args.methods if m != "graphcl"]
     seeds = args.select_seeds if args.selection == "seed" else args.seeds
+    label_free = args.selection == "nested" and args.select not in VALIDATION
     run_planned(runner, args, [(n, cfg, s) for n in args.datasets for m in deep
-                               for cfg in candidates(runner, args, n, m) for s in seeds])
+                               for cfg in candidates(runner, args, n, m, preset=label_free)
+                               for s in seeds], kind="criteria" if label_free else "run")
     if args.selection == "seed":
         chosen = []
         for name in args.datasets:
@@ -347,21 +415,25 @@ def base_config(args, **kw) -> MethodConfig:
                         aggregation=args.aggregation, **kw)
 
 
-def candidates(runner: Runner, args, name: str, method: str) -> list[MethodConfig]:
+def candidates(runner: Runner, args, name: str, method: str,
+               preset: bool = False) -> list[MethodConfig]:
     """The deep-aug configurations swept for ``method`` (PCA at the input needs q = 6 input
-    features, so it is skipped on the constant-feature social sets)."""
+    features, so it is skipped on the constant-feature social sets); ``preset=True`` puts
+    the preset (graphcl, no activation transform) first."""
     out = [base_config(args, method=method, transform=kind, rate=rate, target=target)
            for target in runner.targets(name) for kind, rate in args.transforms
            if not (kind == "pca" and target == 0 and runner.dataset(name).num_features < 6)]
     if not out:
         raise SystemExit(f"{name}: no deep-aug candidate applies (PCA at target 0 needs 6 "
                          "input features); add --targets or --transforms")
-    return out
+    return [base_config(args, method="graphcl")] + out if preset else out
 
 
 def nested(runner: Runner, args, name: str, method: str) -> dict:
-    """Strict nested selection of ``method``'s config, seed by seed (see the module doc)."""
-    sweep = candidates(runner, args, name, method)
+    """Strict nested selection of ``method``'s config, seed by seed (see the module doc); the
+    preset is one of the candidates (first, so it wins ties), except with
+    ``--select validation-deep``."""
+    sweep = candidates(runner, args, name, method, preset=args.select == "validation")
     per_seed, choices, by_config, seconds = [], [], {}, []
     for seed in args.seeds:
         results = {cfg.label(): runner.run(name, cfg, seed) for cfg in sweep}
@@ -369,7 +441,7 @@ def nested(runner: Runner, args, name: str, method: str) -> dict:
         chosen = nested_select(results)
         per_seed.append(chosen["test"])
         choices.append(chosen["fold_choice"])
-        for cfg in sweep:
+        for cfg in (c for c in sweep if c.uses_deep_aug):  # the layer table: deep-aug only
             by_config.setdefault(cfg.label(), {"transform": cfg.transform, "rate": cfg.rate,
                                                "target": cfg.target, "per_seed": []})
             by_config[cfg.label()]["per_seed"].append(results[cfg.label()]["test"])
@@ -408,6 +480,35 @@ def register_selection(name: str, strategy: Callable[..., dict]) -> None:
     if name == "seed" or not name.isidentifier():
         raise ValueError(f"selection name {name!r}: use an identifier other than 'seed'")
     SELECTIONS[name] = strategy
+
+
+def label_free(runner: Runner, args, name: str, method: str) -> dict:
+    """Label-free selection of ``method``'s config by ``--select``, seed by seed: every
+    candidate (the preset first) is pretrained and scored, the best score is picked, and the
+    SVM protocol runs for the pick only (the preset's own SVM run is the graphcl column)."""
+    pool = candidates(runner, args, name, method, preset=True)
+    per_seed, picks, seconds, svm_runs, picked = [], [], [], 0, []
+    for seed in args.seeds:
+        scores = {cfg.label(): runner.criteria(name, cfg, seed) for cfg in pool}
+        label = select_config({k: v["criteria"] for k, v in scores.items()}, args.select)
+        result = runner.run(name, next(c for c in pool if c.label() == label), seed)
+        svm_runs += 1
+        per_seed.append(result["test"])
+        picked.append(result)
+        picks.append(label)
+        seconds.append(sum(v["train_seconds"] + v["criteria_seconds"] for v in scores.values())
+                       + result["train_seconds"] + result["eval_seconds"])
+    mean, std = summarise(per_seed)
+    counts: dict = {}
+    for label in picks:
+        counts[label] = counts.get(label, 0) + 1
+    return {"label": f"{method}[{args.select} over {len(pool)} configs]", "test_mean": mean,
+            "test_std": std, "per_seed": per_seed, "picks": picks,
+            "choice_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+            "select": args.select, "svm_runs_per_seed": svm_runs / len(args.seeds),
+            "seconds_per_seed": float(np.mean(seconds)),
+            "rankme_per_epoch": mean_monitor(picked),
+            "train_seconds": float(np.mean([v["train_seconds"] for v in scores.values()]))}
 
 
 def select(runner: Runner, args, name: str) -> dict:
@@ -490,6 +591,12 @@ def parser(prog: str = "graphaug tu"):
     p.add_argument("--selection", choices=[*SELECTIONS, "seed"], default="nested",
                    help="nested: per outer fold on that fold's training part (default); "
                         "seed: one config chosen on the --select-seeds")
+    p.add_argument("--select", choices=SELECTS, default="validation",
+                   help="with --selection nested: validation (strict nested selection, the "
+                        "default) or a label-free criterion (every candidate pretrained and "
+                        "scored without labels; the SVM protocol only for the pick and the "
+                        "preset). The preset is a candidate of every selection but "
+                        "validation-deep (the deep-aug configs only, as before)")
     p.add_argument("--bn-per-view", action="store_true",
                    help="official GraphCL: BatchNorm statistics per view")
     p.add_argument("--strip-self-loops", action="store_true",
@@ -554,7 +661,10 @@ def run(args: TUConfig, prog: str = "graphaug tu", argv=None) -> dict:
             entry["recommendation"] = runner.recommendation(name)
         for method in args.methods:
             if method != "graphcl" and args.selection != "seed":
-                entry["methods"][method] = SELECTIONS[args.selection](runner, args, name, method)
+                strategy = SELECTIONS[args.selection]
+                if args.selection == "nested" and args.select not in VALIDATION:
+                    strategy = label_free  # --select rankme, ...: no SVM but the pick's
+                entry["methods"][method] = strategy(runner, args, name, method)
                 continue
             if method == "graphcl":
                 cfg = base_config(args, method="graphcl")
@@ -564,11 +674,13 @@ def run(args: TUConfig, prog: str = "graphaug tu", argv=None) -> dict:
                                   rate=best["rate"], target=best["target"])
             runs = [runner.run(name, cfg, s) for s in args.seeds]
             mean, std = summarise([r["test"] for r in runs])
+            rankme_curve = mean_monitor(runs)
             entry["methods"][method] = {"label": cfg.label(), "test_mean": mean, "test_std": std,
                                         "val_mean": summarise([r["val"] for r in runs])[0],
                                         "per_seed": [r["test"] for r in runs],
                                         "train_seconds": float(np.mean([r["train_seconds"]
-                                                                        for r in runs]))}
+                                                                        for r in runs])),
+                                        "rankme_per_epoch": rankme_curve}
         if "graphcl" in entry["methods"]:
             base = entry["methods"]["graphcl"]["per_seed"]
             for method, m in entry["methods"].items():
@@ -584,6 +696,7 @@ def run(args: TUConfig, prog: str = "graphaug tu", argv=None) -> dict:
                                  "Unsupervised TU: GraphCL preset vs Deep Augmentation",
                                  markdown(report, args, runner.cache), runner.cache)
             plot_layers(report, Path(args.out) / "accuracy_vs_layer.png")
+            plot_monitor(report, Path(args.out) / "rankme_per_epoch.png")
             print(text, flush=True)
     return report
 
@@ -632,11 +745,21 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
                                f"[{c['low']:+.2f}, {c['high']:+.2f}]", f"{c['wilcoxon_p']:.3f}",
                                f"{c['wins']}/{c['n']}", verdict])
         rows.append(cells)
-    scheme = ("strict nested selection: in each outer fold the deep-aug config is chosen on the "
-              "inner-CV validation accuracy of that fold's training part"
-              if args.selection == "nested" else
+    scheme = ("strict nested selection: in each outer fold the config (the preset among the "
+              "candidates) is chosen on the inner-CV validation accuracy of that fold's "
+              "training part" if args.selection == "nested" else
               f"deep-aug config chosen on validation accuracy with seeds {args.select_seeds}"
               if args.selection == "seed" else f"deep-aug config chosen by {args.selection}")
+    if args.selection == "nested" and args.select == "validation-deep":
+        scheme = ("strict nested selection over the deep-aug configs only (the preset not a "
+                  "candidate, as before the preset joined): in each outer fold the config is "
+                  "chosen on the inner-CV validation accuracy of that fold's training part")
+    elif args.selection == "nested" and args.select not in VALIDATION:
+        direction = "highest" if CRITERIA[args.select][0] == "max" else "lowest"
+        scheme = (f"label-free selection by {args.select} ({direction}; "
+                  f"{CRITERIA[args.select][1]}): per seed every candidate, the preset included, "
+                  "is pretrained and scored without labels, and the SVM protocol runs only for "
+                  "the pick and the preset (one SVM per seed and method)")
     options = [f for f, on in (("per-view BatchNorm", args.bn_per_view),
                                ("self-loops stripped from node-drop/subgraph views",
                                 args.strip_self_loops),
@@ -657,7 +780,12 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
                          f"CKA of the graphcl encoders of seeds {rec['seeds']}: {scores}; each "
                          f"seed's own pick: {rec['per_seed']})")
         for method, m in entry["methods"].items():
-            if "choice_counts" in m:
+            if "select" in m:
+                top = ", ".join(f"`{k}` ×{v}" for k, v in list(m["choice_counts"].items())[:3])
+                lines.append(f"- {name} {method}: picked per seed by {m['select']}: {top}; "
+                             f"{m['svm_runs_per_seed']:g} SVM run(s) per seed, "
+                             f"{m['seconds_per_seed']:.0f}s per seed in all")
+            elif "choice_counts" in m:
                 top = ", ".join(f"`{k}` ×{v}" for k, v in list(m["choice_counts"].items())[:3])
                 lines.append(f"- {name} {method}: chosen per fold (most often): {top}; "
                              f"{m['train_seconds']:.0f}s pretraining per run")
@@ -677,6 +805,27 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
         lines += markdown_table(["dataset", "transform", "target", "test", "95 % interval"],
                                 table, 2)
     return lines + ["", wall_time_line(report["wall_seconds"], cache)]
+
+
+def mean_monitor(runs: list[dict], key: str = "rankme") -> list[float]:
+    """The monitor's ``key`` per epoch, mean over ``runs`` (empty when a run has none)."""
+    curves = [[m[key] for m in r.get("monitor", [])] for r in runs]
+    if not curves or not all(curves) or len({len(c) for c in curves}) != 1:
+        return []
+    return [float(v) for v in np.mean(curves, axis=0)]
+
+
+def plot_monitor(report: dict, path: Path) -> bool:
+    """RankMe of the readout per epoch (mean over seeds) of the preset and of the label-free
+    picks; ``False`` (nothing written) when no method recorded a curve."""
+    panels = {}
+    for name, entry in report["datasets"].items():
+        for method, m in entry["methods"].items():
+            if m.get("rankme_per_epoch"):
+                panels.setdefault(name, {})[method] = list(enumerate(m["rankme_per_epoch"], 1))
+    if panels:
+        line_plot(path, panels, "epoch", "RankMe of the readout")
+    return bool(panels)
 
 
 def plot_layers(report: dict, path: Path) -> None:

@@ -25,6 +25,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -145,9 +146,12 @@ def tally(block: dict) -> str:
     return "; ".join(parts) + "."
 
 
-def _target(label: str) -> int:
-    """The target of a run label: "deepaug dropout:0.25@2" (or, in results written before the
-    spec grammar, "deepaug[dropout p=0.25 @2]")."""
+def _target(label: str) -> Optional[int]:
+    """The target of a run label ("deepaug dropout:0.25@2", or before the spec grammar
+    "deepaug[dropout p=0.25 @2]"); None for the preset ("graphcl none", a candidate of the
+    nested selection: no activation transform)."""
+    if re.fullmatch(r"(dgl:)?graphcl( none|\[[^\]]*\])", label):
+        return None
     found = re.search(r"@(\d+)\]?$", label)
     if found is None:
         raise ValueError(f"no target in the run label {label!r}")
