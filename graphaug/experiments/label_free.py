@@ -37,7 +37,7 @@ from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.data import load_tu
 from graphaug.evaluate import SVM_C_GRID, embed_graphs, nested_select, svm_protocol
 from graphaug.select import CRITERIA, graph_criteria, select_config
-from graphaug.stats import mean_interval, paired_comparison
+from graphaug.stats import paired_comparison
 from graphaug.utils import atomic_write_json, atomic_write_text
 from .options import HelpFormatter
 from .runner import folder_runs
@@ -391,10 +391,21 @@ def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str]) -> s
     return "\n".join(lines) + "\n"
 
 
+def run_line(row: dict, args) -> dict:
+    """The runs.jsonl line of a row (the experiments' format: parts, label, seed, spec,
+    metrics, seconds); ``--runs`` reads the rows back from its metrics."""
+    from .runner import run_line as line
+
+    spec = {"dataset": row["dataset"], "seed": row["seed"], "candidate": row["candidate"],
+            "criteria": {"sample": args.sample, "seed": args.criteria_seed},
+            "accuracy": "the sweep's SVM protocol (re-run where not reproduced)"}
+    return line((row["dataset"], row["candidate"], f"seed{row['seed']}"), {**row, "spec": spec})
+
+
 def report(args) -> None:
     records = read_records(args.records) if Path(args.records).is_file() else {}
     if args.runs:
-        rows = [json.loads(line) for line in open(args.runs) if line.strip()]
+        rows = [json.loads(line)["metrics"] for line in open(args.runs) if line.strip()]
     else:
         rows = collect(records, args.cache)
     if not rows:
@@ -413,7 +424,9 @@ def report(args) -> None:
               f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "runs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(out / "runs.jsonl", "".join(
+        json.dumps(run_line(r, args), sort_keys=True, separators=(",", ":")) + "\n"
+        for r in rows))
     atomic_write_json(out / "results.json", {"header": header, "analysis": analysis,
                                              "goals": goal, "table_estimate": estimate})
     atomic_write_text(out / "results.md", markdown(analysis, goal, estimate, header))
