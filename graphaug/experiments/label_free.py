@@ -321,7 +321,19 @@ def _cmp(c: dict | None) -> str:
             f"{' *' if c['significant'] else ''}")
 
 
-def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str]) -> str:
+def smallest_rankme(rows: list[dict]) -> dict:
+    """The re-run encoder with the smallest RankMe (what the monitor's collapse threshold,
+    graphaug.contrastive.COLLAPSE_RANKME, is checked against)."""
+    low = min(rows, key=lambda r: r["criteria"]["rankme"])
+    return {"rankme": low["criteria"]["rankme"], "dataset": low["dataset"],
+            "candidate": low["candidate"], "seed": low["seed"], "runs": len(rows),
+            "test": low["test"],
+            "median_test": float(np.median([r["test"] for r in rows
+                                            if r["dataset"] == low["dataset"]]))}
+
+
+def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str],
+             low: dict | None = None) -> str:
     lines = ["# Label-free selection validated on the TU sweeps", "", *header, ""]
     lines += ["Candidates per set: the sweep's deep-aug configurations (target 0-4 x dropout "
               "0.125/0.25/0.5, PCA k=1/-1; NCI1, REDDIT-BINARY: 23-25) and the preset `none` "
@@ -368,6 +380,14 @@ def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str]) -> s
                          f"seeds {entry['seeds']}"
                          + (f", incomplete seeds {entry['partial_seeds']}"
                             if entry["partial_seeds"] else ""))
+    if low is not None:
+        from graphaug.contrastive.monitor import COLLAPSE_RANKME
+
+        lines.append(f"- smallest RankMe of the {low['runs']} re-run encoders: "
+                     f"{low['rankme']:.2f} ({low['dataset']}, `{low['candidate']}`, seed "
+                     f"{low['seed']}: test {100 * low['test']:.2f} %, the set's median run "
+                     f"{100 * low['median_test']:.2f} %); the monitor's collapse threshold is "
+                     f"{COLLAPSE_RANKME}")
     lines += ["", "## The six-dataset table with label-free selection (estimate)", ""]
     missing = estimate["criteria_missing"]
     lines.append(f"From measured seconds (pretraining and SVM: the sweeps' recorded per-run "
@@ -427,9 +447,11 @@ def report(args) -> None:
     atomic_write_text(out / "runs.jsonl", "".join(
         json.dumps(run_line(r, args), sort_keys=True, separators=(",", ":")) + "\n"
         for r in rows))
+    low = smallest_rankme(rows)
     atomic_write_json(out / "results.json", {"header": header, "analysis": analysis,
-                                             "goals": goal, "table_estimate": estimate})
-    atomic_write_text(out / "results.md", markdown(analysis, goal, estimate, header))
+                                             "goals": goal, "table_estimate": estimate,
+                                             "smallest_rankme": low})
+    atomic_write_text(out / "results.md", markdown(analysis, goal, estimate, header, low))
     print((out / "results.md").read_text())
 
 
