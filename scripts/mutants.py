@@ -12,9 +12,10 @@ there, runs the listed tests against the copy (``PYTHONPATH`` = the copy, so the
   tests could not run (collection error, no tests, or they fail on the unmutated copy).
 
 Every listed mutant must be killed; the exit status is non-zero otherwise. The full run takes
-several minutes on two cores, so CI does not run it; ``tests/test_mutants.py`` checks on
-every run that each snippet is still found exactly once, so the list cannot rot. Run it before
-resolving an issue that touches the code a mutant names:
+about half an hour on a shared two-core machine (a baseline run of every listed test, then
+about 1.5 minutes per mutant), so CI does not run it; ``tests/test_mutants.py`` checks on
+every run that each snippet is still found exactly once and each named test exists, so the
+list cannot rot. Run it before resolving an issue that touches the code a mutant names:
 
     python3 scripts/mutants.py                 # every mutant
     python3 scripts/mutants.py temperature lr  # the mutants whose name contains a word
