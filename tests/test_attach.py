@@ -201,6 +201,12 @@ def test_bad_targets_are_clear():
         ga.attach(model, 1.5, ga.ActivationDropout(0.1))
     with pytest.raises(ValueError, match="ActivationTransform"):
         ga.attach(model, 1, nn.Dropout(0.1))
+    for not_a_model in ("convs.1", None):
+        with pytest.raises(TypeError, match="model must be a torch.nn.Module, got "
+                           f"{type(not_a_model).__name__}"):
+            ga.attach(not_a_model, 1, ga.ActivationDropout(0.1))
+        with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+            ga.targets(not_a_model)
     mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     with pytest.raises(ValueError, match="no recognised layout"):
         ga.targets(mlp)

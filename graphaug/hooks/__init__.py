@@ -57,6 +57,7 @@ def attach(model: nn.Module, target: Union[int, str], transform: ActivationTrans
         AttachHandle: `.remove()` it or use it as a context manager.
 
     Raises:
+        TypeError: `model` is not an `nn.Module` (e.g. a module name passed as the model).
         ValueError: unknown layout or name, index out of range, the same transform attached
             twice to one module; at call time, node-level rows without any grouping, or of one
             graph that is not a batch (pass batch="rows" or batch="graph").

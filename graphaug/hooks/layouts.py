@@ -290,7 +290,9 @@ def find_layout(model: nn.Module) -> Layout:
     Raises:
         ValueError: when no layout fits (the message lists candidate module names), or when
             two separate encoders fit (the message names both).
+        TypeError: `model` is not an `nn.Module`.
     """
+    check_model(model)
     found: list[Layout] = []
     skip: list[str] = []
     for prefix, module in model.named_modules():
@@ -353,12 +355,22 @@ def _owner_of(model: nn.Module, name: str) -> str:
     return ""
 
 
+def check_model(model) -> None:
+    """Raise a `TypeError` naming what was passed where a model belongs."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__} "
+                        f"({model!r:.60}): pass the model object, e.g. ga.attach(model, 2, aug); "
+                        "a layer is named by the target argument, e.g. \"convs.1\"")
+
+
 def resolve_site(model: nn.Module, target: Union[int, str]) -> Site:
     """The `Site` of `target` (an index into the model's layout, or a dotted name).
 
     Raises:
+        TypeError: `model` is not an `nn.Module`.
         ValueError: unknown layout, index out of range, unknown or shared module name.
     """
+    check_model(model)
     if isinstance(target, bool) or not isinstance(target, (int, str)):
         raise ValueError(f"target must be an int index or a dotted module name, got {target!r}")
     if isinstance(target, int):
