@@ -77,10 +77,11 @@ def test_pretrained_encoder_beats_the_untrained_one(mutag):
 
     Most of this gain comes from the BatchNorm statistics pretraining gathers: the same runs
     with the optimizer frozen (lr 0) gain +0.032 +0.085 +0.049 +0.043 -0.012 +0.020 (seeds
-    0-5), the trained weights a further -0.03..+0.03. At 30 epochs the gain over the
-    untrained encoder grows to +0.048..+0.128 (seeds 0-3), over the frozen run still only
-    -0.001..+0.095. So this checks the pipeline end to end; that the weights learn is asserted
-    by the two tests above.
+    0-5), the trained weights a further -0.03..+0.03. At 30 epochs (seeds 0-11) the gain over
+    the untrained encoder is +0.011..+0.128 (mean +0.051), over the frozen run -0.027..+0.096
+    (mean +0.032, 8 of 12 positive): still too close to tell learning from BatchNorm statistics
+    in a test of a few seeds. So this checks the pipeline end to end; that the weights learn is
+    asserted by the two tests above.
     """
     pytest.importorskip("ogb")
     from graphaug.contrastive.pipeline import build_encoder
