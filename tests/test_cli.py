@@ -203,6 +203,28 @@ def test_help_is_plain_shows_defaults_and_loads_no_torch(capsys):
     assert done.returncode == 0 and "usage: graphaug" in done.stdout, done.stderr[-2000:]
 
 
+def test_every_help_shows_defaults_as_typed_and_none_for_flags(capsys):
+    from graphaug.experiments import COMMANDS
+
+    texts = {}
+    for command in ["demo", "select-layer", *COMMANDS]:
+        with pytest.raises(SystemExit) as err:
+            main([command, "--help"])
+        assert err.value.code == 0, command
+        texts[command] = " ".join(capsys.readouterr().out.split())
+    for command, text in texts.items():
+        for wrong in ("(default: True)", "(default: False)", "(default: None)", "(default: )",
+                      "(default: [", "(default: ('"):
+            assert wrong not in text, (command, wrong)
+    tu = texts["tu"]
+    assert "--no-download never download: a dataset missing under --root is an error --" in tu
+    assert "--bn-per-view official GraphCL: BatchNorm statistics per view --" in tu
+    assert "(default: --share-selection)" in tu and "(default: 0 1 2 3 4)" in tu
+    assert "(default: dropout:0.25 pca:-1)" in tu
+    assert "--deepaug DEEPAUG [DEEPAUG ...] deep-aug candidates KIND:RATE@TARGET, chosen on " \
+        "validation (default: dropout:0.25@2)" in texts["ogb"]
+
+
 def test_startup_measurement_writes_its_report(tmp_path):
     from graphaug.experiments import startup
 

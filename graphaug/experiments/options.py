@@ -28,20 +28,62 @@ def plain(text: str) -> str:
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
                     argparse.RawDescriptionHelpFormatter):
     """The help of every graphaug command: descriptions and examples kept as written, Sphinx
-    markup removed, and each option's default shown (options without a help text too)."""
+    markup removed, and each option's default shown as it would be typed (options without a
+    help text too): a list as its items separated by spaces, no default where there is none
+    (None, empty) and none for a flag (--bn-per-view is off unless given); an --x/--no-x pair names
+    the form that is the default, unless its help already says what the default is."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and action.option_strings:
+            shown = self._default_text(action)
+            if shown:
+                action = copy.copy(action)
+                action.help = shown.replace("%", "%%")
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = self._default_text(action)
+        if shown and "%(default)" not in text and "(default:" not in text:
+            text = f"{text} {shown.replace('%', '%%')}"
+        return text
+
+    @staticmethod
+    def _default_text(action: argparse.Action) -> str:
+        """"(default: ...)" for action, or "" where a default would say nothing true."""
+        default = action.default
+        if not action.option_strings or default in (None, "", []) or \
+                default is argparse.SUPPRESS:
+            return ""
+        if action.nargs == 0:  # a flag: store_true/store_false/store_const/count/--x --no-x
+            if not isinstance(action, argparse.BooleanOptionalAction) or \
+                    "default" in (action.help or ""):
+                return ""
+            names = [s for s in action.option_strings if s.startswith("--")]
+            on = [s for s in names if not s.startswith("--no-")]
+            off = [s for s in names if s.startswith("--no-")]
+            return f"(default: {(on if default else off)[0]})" if on and off else ""
+        return f"(default: {_typed(default)})"
 
     def _format_text(self, text: str) -> str:
         return super()._format_text(plain(text))
 
-    def _format_action(self, action: argparse.Action) -> str:
-        if action.help is None and action.option_strings and \
-                action.default not in (None, argparse.SUPPRESS, False):
-            action = copy.copy(action)
-            action.help = "(default: %(default)s)"
-        return super()._format_action(action)
-
     def _expand_help(self, action: argparse.Action) -> str:
         return plain(super()._expand_help(action))
+
+
+def _typed(value: Any) -> str:
+    """value as it is typed on the command line: list items separated by spaces, a parsed
+    spec (kind, rate[, target]) in the spec grammar (dropout:0.25@2), a float in its shortest
+    form (0.25, 1e-03 -> 0.001)."""
+    if isinstance(value, list):
+        return " ".join(_typed(item) for item in value)
+    if isinstance(value, tuple):
+        from ..spec import spec_label
+        return spec_label(*value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def number(kind: type = int, low: Optional[float] = None, high: Optional[float] = None, *,
