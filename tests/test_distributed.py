@@ -201,3 +201,45 @@ def test_rank0_checkpoints_and_exact_resume(ranks):
     with pytest.raises(ValueError, match="world_size"):  # one process cannot resume it
         pretrain(synthetic_graphs(40, seed=3).graphs, 7, pretrain_config(), seed=0,
                  checkpoint=out / "a.pt")
+
+
+def test_graphaug_scale_bounds_its_process_group_wait(monkeypatch, tmp_path, capsys):
+    from graphaug.experiments import scale
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def init_process_group(backend, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(dist, "init_process_group", init_process_group)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # restored after the worker sets them
+    monkeypatch.setenv("MASTER_PORT", "1")
+    with pytest.raises(Stop):
+        scale._worker(0, 2, 1, dict(device="cpu", timeout=42.5), str(tmp_path / "r.json"))
+    assert seen["timeout"].total_seconds() == 42.5 and seen["world_size"] == 2
+
+    def measure(name, procs, args, tmp):
+        seen["measured"] = args.timeout
+        raise Stop
+
+    monkeypatch.setattr(scale, "load", lambda name, root: None)
+    monkeypatch.setattr(scale, "measure", measure)
+    monkeypatch.setenv("GRAPHAUG_DIST_TIMEOUT", "ten")
+    with pytest.raises(SystemExit) as err:  # refused before any process starts
+        scale.main(["--root", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert err.value.code == 2 and "measured" not in seen
+    assert "GRAPHAUG_DIST_TIMEOUT must be a finite number of seconds > 0, got 'ten'" in \
+        capsys.readouterr().err
+    for env, expected in (("7", 7.0), (None, gad.DEFAULT_TIMEOUT)):
+        if env is None:
+            monkeypatch.delenv("GRAPHAUG_DIST_TIMEOUT")
+        else:
+            monkeypatch.setenv("GRAPHAUG_DIST_TIMEOUT", env)
+        with pytest.raises(Stop):
+            scale.main(["--root", str(tmp_path), "--out", str(tmp_path / "out")])
+        assert seen["measured"] == expected

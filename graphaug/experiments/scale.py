@@ -5,7 +5,8 @@ Each configuration spawns N processes (gloo on CPU, NCCL with `--device cuda`), 
 pre-collated batches of `--batch-size` graphs *per process* (weak scaling: the global batch
 is N times larger), and times full training steps (forward with gathered views, synced
 BatchNorm and PCA, backward, gradient all-reduce, Adam) after a warm-up. Bytes are the payloads
-counted by `graphaug.distributed.COMM`.
+counted by `graphaug.distributed.COMM`. A rank waits at most `$GRAPHAUG_DIST_TIMEOUT` seconds
+(default 600) for the others, so a crashed or stopped process ends the run with an error.
 
     cp -r ../shared/datasets/TU/NCI1 /tmp/scale/TU/ && cp -r ../shared/datasets/ogb/ogbg_molhiv \
         /tmp/scale/ogb/
@@ -60,7 +61,8 @@ def _worker(rank: int, world: int, port: int, args: dict, result_file: str) -> N
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank,
-                                world_size=world)
+                                world_size=world,
+                                timeout=gad.process_group_timeout(args["timeout"]))
     try:
         graphs, in_channels = load(args["dataset"], args["root"])
         cfg = MethodConfig(batch_size=args["batch_size"] * world, **CONFIGS[args["dataset"]])
@@ -121,7 +123,7 @@ def measure(dataset: str, procs: int, args: argparse.Namespace, tmp: Path) -> di
     result_file = tmp / f"{dataset}_{procs}.json"
     worker_args = dict(dataset=dataset, root=args.root, device=args.device,
                        batch_size=args.batch_size[dataset], steps=args.steps[dataset],
-                       warmup=args.warmup)
+                       warmup=args.warmup, timeout=args.timeout)
     torch.multiprocessing.spawn(_worker, args=(procs, _free_port(), worker_args,
                                                str(result_file)), nprocs=procs)
     return json.loads(result_file.read_text())
@@ -205,6 +207,10 @@ def main(argv=None, prog: str = "graphaug scale") -> None:
     parser.add_argument("--out", default=default_out("scale"),
                         help="folder of the report (scale.md, scale.json) and its runs/")
     args = parser.parse_args(argv)
+    try:  # every rank waits at most this long for the others ($GRAPHAUG_DIST_TIMEOUT)
+        args.timeout = gad.process_group_timeout().total_seconds()
+    except ValueError as err:
+        parser.error(str(err))
     args.batch_size = {d: args.batch_mol if d.startswith("ogbg") else args.batch_nci1
                        for d in args.datasets}
     args.steps = {d: args.steps_mol if d.startswith("ogbg") else args.steps_nci1
