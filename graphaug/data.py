@@ -11,7 +11,8 @@ TU raw files are validated before PyG reads them (line counts agree, node ids in
 line parses), so a truncated or edited file raises an error naming the file and the line instead
 of yielding a partial dataset. Nothing is written into a read-only data root (a folder without
 write permission bits, such as a shared copy): processed caches and downloads then go to a
-writable cache folder (`$GRAPHAUG_CACHE`, default `~/.cache/graphaug/processed`).
+writable cache folder, `processed/` under graphaug's cache root (`$GRAPHAUG_CACHE`, default
+`~/.cache/graphaug`: graphaug.utils.cache_root).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import torch
 from torch import Tensor
 
 from ._checksums import KNOWN_RAW_FILES
+from .utils import cache_root
 
 __all__ = ["DEFAULT_ROOT", "data_root", "cache_dir", "find_tu_root", "load_tu",
            "validate_tu_files", "find_ogb_root", "load_ogb", "GraphDataset", "SOCIAL_DATASETS",
@@ -66,9 +68,10 @@ def data_root(root: Optional[os.PathLike | str] = None) -> Path:
 
 def cache_dir() -> Path:
     """Writable folder for processed caches and downloads of read-only data roots:
-    `$GRAPHAUG_CACHE`, else `processed/` beside `DEFAULT_ROOT`."""
-    env = os.environ.get("GRAPHAUG_CACHE")
-    return Path(env).expanduser() if env else DEFAULT_ROOT.parent / "processed"
+    `processed/` under graphaug's cache root (`$GRAPHAUG_CACHE`, else
+    `$XDG_CACHE_HOME/graphaug`, else `~/.cache/graphaug`; graphaug.utils.cache_root), beside
+    the experiments' `runs/`."""
+    return cache_root() / "processed"
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -97,7 +100,7 @@ def _announce_fallback(folder: Path, mirror: Path) -> None:
     if folder not in _ANNOUNCED:
         _ANNOUNCED.add(folder)
         warnings.warn(f"{folder} is read-only: graphaug writes its processed cache and any "
-                      f"download to {mirror} instead (set GRAPHAUG_CACHE to choose the folder)",
+                      f"download to {mirror} instead (set GRAPHAUG_CACHE to choose the cache root)",
                       stacklevel=3)
 
 

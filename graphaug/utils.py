@@ -21,7 +21,23 @@ import torch
 __all__ = ["seed_everything", "finite_hint", "all_finite", "atomic_write_text",
            "atomic_write_json", "atomic_torch_save", "rng_state", "set_rng_state", "move_aside",
            "CorruptFileWarning", "eigh_vectors", "safe_load", "UnreadableFileError",
-           "UnsafeFileError"]
+           "UnsafeFileError", "cache_root"]
+
+
+def cache_root() -> Path:
+    """The root folder of graphaug's caches: `$GRAPHAUG_CACHE`, else `$XDG_CACHE_HOME/graphaug`,
+    else `~/.cache/graphaug`, read at each call. Beneath it: `processed/`, the processed caches
+    of read-only data roots (graphaug.data.cache_dir), and `runs/`, the experiments' run cache
+    (graphaug.experiments.runner.default_cache).
+
+    Example:
+        >>> cache_root() / "runs"   # with GRAPHAUG_CACHE=/tmp/ga set
+        PosixPath('/tmp/ga/runs')
+    """
+    env = os.environ.get("GRAPHAUG_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "graphaug"
 
 
 def eigh_vectors(matrix: torch.Tensor) -> torch.Tensor:

@@ -74,11 +74,11 @@ def _seed():
 
 @pytest.fixture(autouse=True)
 def run_cache(tmp_path_factory, monkeypatch) -> Path:
-    """Each test's own run cache (the experiments' --cache default): never ~/.cache, never
-    another test's runs."""
+    """Each test's own run cache (the experiments' --cache default, runs/ under
+    $GRAPHAUG_CACHE): never ~/.cache, never another test's runs."""
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("GRAPHAUG_CACHE", str(folder))
-    return folder
+    return folder / "runs"
 
 
 def assert_same_loss_and_grads(first: tuple, second: tuple) -> None:

@@ -161,11 +161,11 @@ def test_read_only_root_is_never_written(tmp_path, cache):
         assert len(ds) == len(again) == 188
         assert tree(root) == before
         cached = list(cache.rglob("MUTAG/processed/data.pt"))
-        assert len(cached) == 1
+        assert len(cached) == 1 and cached[0].is_relative_to(cache / "processed")
         said = [str(w.message) for w in record if "is read-only" in str(w.message)]
         assert said == [f"{root / 'TU' / 'MUTAG'} is read-only: graphaug writes its processed "
                         f"cache and any download to {cached[0].parents[1]} instead (set "
-                        "GRAPHAUG_CACHE to choose the folder)"]  # announced once
+                        "GRAPHAUG_CACHE to choose the cache root)"]  # announced once
     finally:
         make_writable(root)
 

@@ -55,7 +55,15 @@ def test_no_per_run_cache_file_is_tracked_and_every_experiment_has_its_runs():
 
 
 def test_the_run_cache_lives_outside_the_checkout(monkeypatch, tmp_path):
+    from graphaug.data import cache_dir
+
+    monkeypatch.setenv("GRAPHAUG_CACHE", str(tmp_path / "root"))  # one root, two subfolders
+    assert default_cache() == tmp_path / "root" / "runs"
+    assert cache_dir() == tmp_path / "root" / "processed"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # GRAPHAUG_CACHE still wins
+    assert default_cache() == tmp_path / "root" / "runs"
     monkeypatch.delenv("GRAPHAUG_CACHE")
+    assert cache_dir() == tmp_path / "xdg" / "graphaug" / "processed"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache() == tmp_path / "graphaug" / "runs"
     monkeypatch.delenv("XDG_CACHE_HOME")

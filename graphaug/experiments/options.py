@@ -144,8 +144,8 @@ def bench_parser(prog: str, doc: str, *, out: str, examples: str = "",
     p.add_argument("--out", default=out, help="folder of the report (tables, JSON, plots, "
                    "runs.jsonl); every file the command writes goes under it")
     p.add_argument("--cache", default=str(default_cache()),
-                   help="run cache folder, outside git ($GRAPHAUG_CACHE or $XDG_CACHE_HOME "
-                        "set the default)")
+                   help="run cache folder, outside git: runs/ under $GRAPHAUG_CACHE (else "
+                        "$XDG_CACHE_HOME/graphaug, else ~/.cache/graphaug)")
     p.add_argument("--replay", default=None, metavar="RUNS_JSONL",
                    help="serve every run from this runs.jsonl (a committed experiment's) "
                         "and compute nothing: remakes its tables (graphaug rebuild)")

@@ -3,7 +3,8 @@
 Every protocol in graphaug.experiments (and any experiment of your own) uses it so that a
 number it prints is never stale:
 
-* a run is cached as JSON (outside git: ~/.cache/graphaug/runs/<protocol>, or --cache) under
+* a run is cached as JSON (outside git: $GRAPHAUG_CACHE/runs/<protocol>, by default
+  ~/.cache/graphaug/runs/<protocol>, or --cache) under
   a key that hashes its whole resolved configuration, the identity of its dataset (name and the
   size and SHA-256 of every raw file), the torch thread count and NUMERICS_VERSION; a run under
   any other configuration, data or numerics gets another file, and a cache file that does not
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from ..utils import atomic_write_json, move_aside
+from ..utils import atomic_write_json, cache_root, move_aside
 from .options import with_download
 
 __all__ = ["NUMERICS_VERSION", "default_cache", "file_identity", "tu_identity", "ogb_identity",
@@ -62,12 +63,10 @@ RUNTIME_FIELDS = ("numerics", "threads", "code", "world_size")
 
 
 def default_cache() -> Path:
-    """Where runs are cached unless --cache says otherwise: $GRAPHAUG_CACHE, else
-    $XDG_CACHE_HOME/graphaug/runs, else ~/.cache/graphaug/runs (never inside a checkout)."""
-    if os.environ.get("GRAPHAUG_CACHE"):
-        return Path(os.environ["GRAPHAUG_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "graphaug" / "runs"
+    """Where runs are cached unless --cache says otherwise: `runs/` under graphaug's cache root
+    ($GRAPHAUG_CACHE, else $XDG_CACHE_HOME/graphaug, else ~/.cache/graphaug:
+    graphaug.utils.cache_root), beside the datasets' `processed/`; never inside a checkout."""
+    return cache_root() / "runs"
 
 
 @functools.lru_cache(maxsize=None)
