@@ -131,7 +131,7 @@ def svm_protocol(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 10,
     `SVC` a precomputed RBF kernel per fit with the same gamma rule, reuses each kernel for
     every `C` and runs the outer folds in parallel: the same accuracies as
     `method="sklearn"` (`GridSearchCV` over `SVC(kernel="rbf")`; equality is tested), in
-    a fraction of the time (`benchmarks/speed.py`).
+    a fraction of the time (`graphaug speed --svm`).
 
     Args:
         x (ndarray): `[n, d]` embeddings.

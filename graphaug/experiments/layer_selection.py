@@ -37,7 +37,7 @@ from graphaug.select import coadaptation_scores, layer_similarity, recommend_lay
 
 
 def sweep_table(folders: list[Path], name: str, method: str = "deepaug") -> dict:
-    """`{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}` of the `tu.py` runs of
+    """`{label: {"config", "val": {seed: acc}, "test": {seed: acc}}}` of the `graphaug tu` runs of
     `method` on `name` that each folder's `results.json` reports (read from its
     runs.jsonl): a run counts only when its (target, transform, rate, test accuracy) is in that
     report's sweep, so runs left by older code versions are never mixed in."""
@@ -71,7 +71,8 @@ def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
     p = bench_parser(prog, __doc__, out=default_out("layer-selection"))
     p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG"])
     p.add_argument("--sweep", nargs="+", type=Path, required=True,
-                   help="tu.py result folders holding the sweep's runs/")
+                   help="graphaug tu result folders holding the sweep's results.json and "
+                        "runs.jsonl")
     p.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -18,7 +18,7 @@ chosen among --deepaug candidates by the validation probe score of the --select-
 Runs are cached by graphaug.experiments.runner.RunCache (key: the whole configuration, the raw
 files' hashes and the code version); pretraining checkpoints every epoch and the per-epoch probe
 scores are kept beside it, so an interrupted benchmark resumes and a changed flag never reads an
-old number. Also runnable as ``graphaug ogb``.
+old number. Also runnable as `graphaug ogb`.
 
 The pretraining throughput (molecules/s) of every method is measured in the same run as a plain
 two-view forward/backward through the same encoder (round-robin, best of --speed-repeats).
@@ -218,7 +218,8 @@ class DatasetError(ValueError):
 
 
 class Runner:
-    """Runs (dataset, method, deep-aug config, seed) once; results cached under ``out/runs``."""
+    """Runs (dataset, method, deep-aug config, seed) once; results cached in the run cache
+    (`<--cache>/ogb`)."""
 
     def __init__(self, args) -> None:
         self.args = args
@@ -247,7 +248,7 @@ class Runner:
             target=target, apply_prob=a.apply_prob)
 
     def job(self, name: str, method: str, deep: tuple | None, seed: int) -> tuple[tuple, dict]:
-        """``(cache parts, spec)`` of a run: everything its numbers depend on."""
+        """`(cache parts, spec)` of a run: everything its numbers depend on."""
         a = self.args
         self.dataset(name)
         spec = {"dataset": self.identity[name], "run": method, "method":
@@ -373,7 +374,7 @@ def select_deepaug(runner: Runner, name: str) -> dict:
 
 def throughput(runner: Runner, name: str, deep: tuple) -> dict:
     """Pretraining molecules/s of every method and of a plain two-view forward/backward, timed
-    round-robin in one run over the same batches (best of ``--speed-repeats``)."""
+    round-robin in one run over the same batches (best of `--speed-repeats`)."""
     a = runner.args
     torch.manual_seed(0)
     batches = []

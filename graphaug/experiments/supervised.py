@@ -5,8 +5,9 @@ plus a linear classifier — trained with cross-entropy under 10-fold stratified
 with Deep Augmentation (dropout at one target, training only) at each target. The test
 accuracy of each fold is read at the last epoch (no epoch is chosen on test). Differences are
 paired per (seed, fold): same split, same initialisation seed. Each (dataset, training, seed)
-run is cached under ``<out>/runs`` (key: the whole configuration, the raw files' identity and
-the code version), so an interrupted invocation resumes and a finished one is re-read.
+run is cached under `<--cache>/supervised` (key: the whole configuration, the raw files'
+identity and the code version), so an interrupted invocation resumes and a finished one is
+re-read.
 
 Example:
   graphaug supervised --root /tmp/graphaug-data --datasets MUTAG --seeds 0 1 2
@@ -85,7 +86,7 @@ RUN_FIELDS = ("epochs", "hidden", "layers", "batch_size", "lr", "lr_step", "lr_g
 
 class Runner:
     """Runs (dataset, training, seed) once -- its ten fold accuracies -- cached under
-    ``out/runs``, so an interrupted invocation resumes where it stopped."""
+    `<--cache>/supervised`, so an interrupted invocation resumes where it stopped."""
 
     def __init__(self, args) -> None:
         self.args = args
@@ -93,7 +94,7 @@ class Runner:
         self.dataset = TUDatasets(args.root, args.download)
 
     def parts_spec(self, name: str, training: str, seed: int) -> tuple[tuple, dict]:
-        """The run's cache address and specification (see :class:`RunCache`)."""
+        """The run's cache address and specification (see `RunCache`)."""
         spec = {"dataset": self.dataset.identity(name), "self_loops": True,
                 "training": training, "p": None if training == "none" else self.args.p,
                 "seed": seed, "folds": 10,
@@ -120,8 +121,8 @@ class Runner:
 
 
 def worker(state: dict):
-    """One ``--workers`` process: its own :class:`Runner`; a task is ``(dataset, training,
-    seed)`` and its result lands in the run cache that the parent reads."""
+    """One `--workers` process: its own `Runner`; a task is `(dataset, training,
+    seed)` and its result lands in the run cache that the parent reads."""
     args = argparse.Namespace(**{**state, "progress": False})
     torch.set_num_threads(args.threads)
     runner = Runner(args)

@@ -25,15 +25,15 @@ The preset (graphcl: no activation transform) is a candidate of every selection 
 validation-deep, so a selection can decline Deep Augmentation. Every run logs the readout's RankMe, alignment and
 uniformity per epoch (graphaug.contrastive.CollapseMonitor) into its result.
 
-Targets: ``--targets 0 2 3`` sweeps those; ``--targets recommended`` takes the one that
-:func:`graphaug.select.recommend_layer` picks from the mean CKA matrix of the seeds' graphcl
-encoders (every graphcl run records it; no labels, no sweep). ``--workers N`` runs the runs on N
+Targets: `--targets 0 2 3` sweeps those; `--targets recommended` takes the one that
+`graphaug.select.recommend_layer` picks from the mean CKA matrix of the seeds' graphcl
+encoders (every graphcl run records it; no labels, no sweep). `--workers N` runs the runs on N
 processes (one thread each), longest first, before the report is assembled.
 
 Runs are cached by graphaug.experiments.runner.RunCache (key: the whole configuration, the raw
 files' hashes and the code version) and pretraining checkpoints each epoch, so an interrupted
 benchmark resumes where it stopped and a changed flag never reads an old number. Also runnable
-as ``graphaug tu``.
+as `graphaug tu`.
 """
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ EXAMPLES = """examples:
   cp -r ../shared/datasets/. /tmp/graphaug-data/
   # the six-dataset table at the recommended layer, both cores busy
   graphaug tu --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD REDDIT-BINARY --seeds 0 1 2 3 4 5 6 7 8 9 --targets recommended --transforms dropout:0.25 --workers 2 --out /tmp/tu-recommended
-  # the committed tables (hours on 2 cores)
-  graphaug tu --root /tmp/graphaug-data --datasets MUTAG PROTEINS NCI1 IMDB-BINARY DD --out benchmarks/results/tu
+  # one of the committed full sweeps (tu_sweeps.md; hours on 2 cores)
+  graphaug tu --root /tmp/graphaug-data --datasets MUTAG --seeds 0 1 2 3 4 5 6 7 8 9 --targets 0 1 2 3 4 --transforms dropout:0.125 dropout:0.25 dropout:0.5 pca:1 pca:-1 --select validation-deep --workers 2 --out benchmarks/results/tu_sweep_mutag
 """
 
 PUBLISHED_GRAPHCL = {"NCI1": (77.87, 0.41), "PROTEINS": (74.39, 0.45), "DD": (78.62, 0.40),
@@ -257,7 +257,7 @@ class Runner:
         self.sizes: dict = {}
 
     def parts_spec(self, name: str, cfg: MethodConfig, seed: int) -> tuple[tuple, dict]:
-        """The run's cache address and specification (see :class:`RunCache`)."""
+        """The run's cache address and specification (see `RunCache`)."""
         spec = {"dataset": self.dataset.identity(name), "self_loops": True,
                 "method": cfg.to_dict(), "seed": seed, "eval": EVAL,
                 "world_size": _dist.world_size()}
@@ -265,7 +265,7 @@ class Runner:
 
     def pretrain(self, name: str, cfg: MethodConfig, seed: int, spec: dict,
                  checkpoint: Path):
-        """``(encoder, history)`` of the run, its readout monitored every epoch."""
+        """`(encoder, history)` of the run, its readout monitored every epoch."""
         ds = self.dataset(name)
         return pretrain(ds.graphs, ds.num_features, cfg, seed, checkpoint=checkpoint,
                         progress=self.args.progress, config={"dataset": spec["dataset"]},
@@ -302,7 +302,7 @@ class Runner:
 
     def criteria(self, name: str, cfg: MethodConfig, seed: int) -> dict:
         """The label-free criteria of run (name, cfg, seed): pretraining only, no SVM, no
-        label (:func:`graphaug.select.graph_criteria`); cached like :meth:`run`."""
+        label (`graphaug.select.graph_criteria`); cached like `run`."""
         ds = self.dataset(name)
         (dataset, label, seed_part), spec = self.parts_spec(name, cfg, seed)
         spec = {**spec, "eval": CRITERIA_EVAL}
@@ -322,13 +322,13 @@ class Runner:
         return self.cache.run((dataset, label, f"{seed_part}_criteria"), spec, compute)
 
     def targets(self, name: str) -> list[int]:
-        """The deep-aug targets swept on ``name``: ``--targets``, or the recommended one."""
+        """The deep-aug targets swept on `name`: `--targets`, or the recommended one."""
         if self.args.targets == "recommended":
             return [self.recommendation(name)["target"]]
         return list(self.args.targets)
 
     def recommendation(self, name: str) -> dict:
-        """:func:`graphaug.select.recommend_layer` on the mean CKA matrix of the graphcl
+        """`graphaug.select.recommend_layer` on the mean CKA matrix of the graphcl
         encoders of every seed (label-free: no graph's label enters it, so every seed may use
         it; one seed's matrix flips between layers on DD and REDDIT-BINARY). Each seed's own
         pick is kept to show how stable the choice is."""
@@ -356,8 +356,8 @@ class Runner:
 
 
 def worker(state: dict):
-    """One ``--workers`` process: its own :class:`Runner` (one torch thread, one SVM job);
-    a task is ``(dataset, method config dict, seed)`` and its result lands in the run cache
+    """One `--workers` process: its own `Runner` (one torch thread, one SVM job);
+    a task is `(dataset, method config dict, seed)` and its result lands in the run cache
     that the parent reads."""
     args = TUConfig(**{**state, "jobs": 1, "progress": False})
     torch.set_num_threads(args.threads)
@@ -368,9 +368,9 @@ def worker(state: dict):
 
 def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]],
                 kind: str = "run") -> None:
-    """Compute the runs of ``runs`` that are not cached yet, on ``--workers`` processes,
+    """Compute the runs of `runs` that are not cached yet, on `--workers` processes,
     longest first (one process: nothing to do here, the report computes them in turn);
-    ``kind="criteria"``: their label-free scoring (:meth:`Runner.criteria`) instead."""
+    `kind="criteria"`: their label-free scoring (`Runner.criteria`) instead."""
     todo = {(name, cfg.label(), seed): (name, cfg, seed) for name, cfg, seed in runs}
     todo = [r for r in todo.values() if kind != "run" or
             not runner.cache.has(*runner.parts_spec(*r))]
@@ -383,9 +383,9 @@ def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]],
 
 
 def prefetch(runner: Runner, args) -> None:
-    """With ``--workers``: every run the report reads, computed in parallel before it is
+    """With `--workers`: every run the report reads, computed in parallel before it is
     assembled: the graphcl runs first (the recommendation reads their CKA), then the deep-aug
-    candidates, then (``--selection seed``) the chosen configs on every seed."""
+    candidates, then (`--selection seed`) the chosen configs on every seed."""
     graphcl = base_config(args, method="graphcl")
     need_graphcl = "graphcl" in args.methods or args.targets == "recommended"
     run_planned(runner, args, [(n, graphcl, s) for n in args.datasets for s in args.seeds]
@@ -417,8 +417,8 @@ def base_config(args, **kw) -> MethodConfig:
 
 def candidates(runner: Runner, args, name: str, method: str,
                preset: bool = False) -> list[MethodConfig]:
-    """The deep-aug configurations swept for ``method`` (PCA at the input needs q = 6 input
-    features, so it is skipped on the constant-feature social sets); ``preset=True`` puts
+    """The deep-aug configurations swept for `method` (PCA at the input needs q = 6 input
+    features, so it is skipped on the constant-feature social sets); `preset=True` puts
     the preset (graphcl, no activation transform) first."""
     out = [base_config(args, method=method, transform=kind, rate=rate, target=target)
            for target in runner.targets(name) for kind, rate in args.transforms
@@ -430,9 +430,9 @@ def candidates(runner: Runner, args, name: str, method: str,
 
 
 def nested(runner: Runner, args, name: str, method: str) -> dict:
-    """Strict nested selection of ``method``'s config, seed by seed (see the module doc); the
+    """Strict nested selection of `method`'s config, seed by seed (see the module doc); the
     preset is one of the candidates (first, so it wins ties), except with
-    ``--select validation-deep``."""
+    `--select validation-deep`."""
     sweep = candidates(runner, args, name, method, preset=args.select == "validation")
     per_seed, choices, by_config, seconds = [], [], {}, []
     for seed in args.seeds:
@@ -483,7 +483,7 @@ def register_selection(name: str, strategy: Callable[..., dict]) -> None:
 
 
 def label_free(runner: Runner, args, name: str, method: str) -> dict:
-    """Label-free selection of ``method``'s config by ``--select``, seed by seed: every
+    """Label-free selection of `method`'s config by `--select`, seed by seed: every
     candidate (the preset first) is pretrained and scored, the best score is picked, and the
     SVM protocol runs for the pick only (the preset's own SVM run is the graphcl column)."""
     pool = candidates(runner, args, name, method, preset=True)
@@ -544,7 +544,7 @@ def summarise(values: list[float]) -> tuple[float, float]:
 
 
 def target_spec(text: str):
-    """A target index (int >= 0) or ``recommended``."""
+    """A target index (int >= 0) or `recommended`."""
     if text == "recommended":
         return text
     try:
@@ -702,9 +702,9 @@ def run(args: TUConfig, prog: str = "graphaug tu", argv=None) -> dict:
 
 
 def layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
-    """``(transform, rate, target, mean, low, high)`` of every swept config (test accuracy %,
-    95 % interval over seeds; ``low = high = None`` without per-seed values to take it from:
-    one seed, or ``--selection seed``'s mean): accuracy against the targeted layer."""
+    """`(transform, rate, target, mean, low, high)` of every swept config (test accuracy %,
+    95 % interval over seeds; `low = high = None` without per-seed values to take it from:
+    one seed, or `--selection seed`'s mean): accuracy against the targeted layer."""
     out = []
     sweep = entry["methods"].get(method, {}).get("sweep") or \
         entry["selection"].get(method, {}).get("sweep", [])
@@ -719,7 +719,7 @@ def layer_curve(entry: dict, method: str = "deepaug") -> list[tuple]:
 
 
 def mean_cell(m: Optional[dict]) -> str:
-    """``mean ± std`` over seeds; one seed has no spread to show."""
+    """`mean ± std` over seeds; one seed has no spread to show."""
     if not m:
         return "—"
     if len(m["per_seed"]) == 1:
@@ -808,7 +808,7 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
 
 
 def mean_monitor(runs: list[dict], key: str = "rankme") -> list[float]:
-    """The monitor's ``key`` per epoch, mean over ``runs`` (empty when a run has none)."""
+    """The monitor's `key` per epoch, mean over `runs` (empty when a run has none)."""
     curves = [[m[key] for m in r.get("monitor", [])] for r in runs]
     if not curves or not all(curves) or len({len(c) for c in curves}) != 1:
         return []
@@ -817,7 +817,7 @@ def mean_monitor(runs: list[dict], key: str = "rankme") -> list[float]:
 
 def plot_monitor(report: dict, path: Path) -> bool:
     """RankMe of the readout per epoch (mean over seeds) of the preset and of the label-free
-    picks; ``False`` (nothing written) when no method recorded a curve."""
+    picks; `False` (nothing written) when no method recorded a curve."""
     panels = {}
     for name, entry in report["datasets"].items():
         for method, m in entry["methods"].items():

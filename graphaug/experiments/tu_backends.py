@@ -1,5 +1,5 @@
 """PyG vs DGL on the TU protocol: the same GraphCL preset and Deep Augmentation configs run by
-graphaug tu with `--backend pyg` and `--backend dgl`; this script reads their
+graphaug tu with `--backend pyg` and `--backend dgl`; this command reads their
 `results.json` files and writes one side-by-side table with the paired per-seed differences.
 
 Example (the runs behind `benchmarks/results/tu_backends.md`):

@@ -1,9 +1,9 @@
 """The TU table across graphaug tu result folders: GraphCL preset, Deep Augmentation and
 both, paired seeds, with the target layer chosen two ways:
 
-* **recommended**: the target :func:`graphaug.select.recommend_layer` picks from a GraphCL-trained
-  encoder's CKA matrix (``--recommended NAME=T``, from graphaug layer-selection or
-  ``graphaug select-layer``); its runs are read from the folder's sweep, no sweep is needed;
+* **recommended**: the target `graphaug.select.recommend_layer` picks from a GraphCL-trained
+  encoder's CKA matrix (`--recommended NAME=T`, from graphaug layer-selection or
+  `graphaug select-layer`); its runs are read from the folder's sweep, no sweep is needed;
 * **nested**: each folder's strict nested selection (per outer fold, on that fold's training part
   only), where the folder swept more than one config; with where the folds' choices land and the
   best config at the input against the best deeper one (claim a).
@@ -12,8 +12,8 @@ Per dataset: the number of seeds, mean ± std, the paired difference from the pr
 t-interval, Wilcoxon; none with one seed), the published GraphCL and SimGRACE accuracies, and the
 compute of the recommended-layer table: the summed pretraining + SVM seconds of its runs as cached
 (one core each), and that sum over the two cores of the machine, which is the wall time of running
-them two at a time. A folder may lack a deep-aug method (``tu.py --methods graphcl deepaug``): its
-cells read "—" in the nested table; the recommended table needs all three.
+them two at a time. A folder may lack a deep-aug method (`graphaug tu --methods graphcl
+deepaug`): its cells read "—" in the nested table; the recommended table needs all three.
 
 Example:
   graphaug tu-table benchmarks/results/tu_nested_a benchmarks/results/tu_nested_b \\
@@ -41,12 +41,13 @@ from .options import HelpFormatter, default_out
 METHODS = ("graphcl", "deepaug", "graphcl+deepaug")
 
 
-RECOMMENDED = ("dropout", 0.25)  # as run by `tu.py --targets recommended --transforms dropout:0.25`
+# as run by `graphaug tu --targets recommended --transforms dropout:0.25`
+RECOMMENDED = ("dropout", 0.25)
 
 
 def recommended_runs(entry: dict, method: str, target: int) -> dict | None:
-    """The per-seed accuracies of ``method`` with dropout p = 0.25 at ``target`` from a nested
-    entry's sweep; ``None`` when the folder did not run that config (a full sweep's other rates
+    """The per-seed accuracies of `method` with dropout p = 0.25 at `target` from a nested
+    entry's sweep; `None` when the folder did not run that config (a full sweep's other rates
     at the target are never taken for it)."""
     m = entry["methods"].get(method, {})
     found = [s for s in m.get("sweep", [])
@@ -185,7 +186,7 @@ def where_chosen(entries: dict) -> list[str]:
 def main(argv=None, prog: str = "graphaug tu-table") -> dict:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("folders", type=Path, nargs="+", help="tu.py --out folders (results.json)")
+    p.add_argument("folders", type=Path, nargs="+", help="graphaug tu --out folders (results.json)")
     p.add_argument("--recommended", nargs="+", default=[], metavar="NAME=T",
                    help="the recommended target per dataset")
     p.add_argument("--cores", type=int, default=2, help="cores the runs are spread over")

@@ -23,7 +23,7 @@ from .options import HelpFormatter
 def main(argv=None, prog: str = "graphaug tu-variants") -> dict:
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=HelpFormatter)
-    p.add_argument("folder", type=Path, help="holds one tu.py --out folder per variant")
+    p.add_argument("folder", type=Path, help="holds one graphaug tu --out folder per variant")
     p.add_argument("--baseline", required=True, help="the variant the others are paired with")
     args = p.parse_args(argv)
     variants = {d.name: load_variant(d)
@@ -56,7 +56,7 @@ def main(argv=None, prog: str = "graphaug tu-variants") -> dict:
 
 
 def load_variant(folder: Path) -> dict:
-    """`{(dataset, method): result}` of one tu.py `--out` folder."""
+    """`{(dataset, method): result}` of one `graphaug tu --out` folder."""
     report = json.loads((folder / "results.json").read_text())
     return {(name, method): dict(result, command=report["command"])
             for name, entry in report["datasets"].items()
