@@ -31,7 +31,7 @@ def __dir__() -> list:
     return sorted({*globals(), *_EXPORTS})
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ActivationTransform", "ActivationDropout", "ActivationPCA", "select_samples",
            "attach", "targets", "AttachHandle", "DeepAug", "GraphCL", "__version__"]
