@@ -207,8 +207,8 @@ def test_ogb_benchmark_runs_and_resumes(tmp_path, run_cache, capsys):
     assert "read from the run cache" in (tmp_path / "out" / "results.md").read_text()
     assert (tmp_path / "out" / "runs.jsonl").is_file()
     # every fine-tuning setting is in the key: a changed one never reads an old run
-    spec = bench.Runner(bench.parser().parse_args(argv)).job("ogbg-molfreesolv", "none",
-                                                              None, 0)[1]
+    spec = bench.Runner(bench.parser().parse_args(argv)).parts_spec("ogbg-molfreesolv", "none",
+                                                                    None, 0)[1]
     ft = [a.dest for a in bench.parser()._actions if a.dest.startswith("ft_")]
     assert ft and set(ft) <= set(spec["finetune"])
     capsys.readouterr()

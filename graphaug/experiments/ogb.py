@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -37,11 +37,11 @@ import torch
 
 
 from graphaug import distributed as _dist
-from .options import (bench_parser, dataset_name, default_out, number, require_datasets, seed_type,
-                      with_download)
+from .options import (CommandConfig, bench_parser, dataset_name, default_out, number,
+                      require_datasets, seed_type, with_download)
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import (RunCache, default_cache, field_check, ogb_identity, protocol_cache,
-                     read_json, run_in_processes)
+from .runner import (RunCache, Runner as BaseRunner, default_cache, field_check, ogb_identity,
+                     read_json)
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model, pretrain
 from graphaug.contrastive.pipeline import build_encoder, graph_batches
 from graphaug.data import load_ogb
@@ -90,7 +90,7 @@ def run_key(method: str, deep: tuple | None) -> str:
 
 
 @dataclass(frozen=True)
-class OGBConfig:
+class OGBConfig(CommandConfig):
     """Everything an OGB benchmark run depends on, typed and validated once (the command line
     builds it from its options of the same names, graphaug ogb --help; Python callers build it
     directly and call run).
@@ -147,28 +147,15 @@ class OGBConfig:
         def setattr_(name, value):
             object.__setattr__(self, name, value)
 
-        for name in ("datasets", "methods", "seeds", "select_seeds", "c_grid"):
-            setattr_(name, tuple(getattr(self, name) or ()))
-        for name in self.datasets:
-            try:
-                dataset_name(name)
-            except argparse.ArgumentTypeError as err:
-                raise ValueError(f"datasets: {err}") from None
-        for name, low in (("threads", 1), ("workers", 1), ("epochs", 1), ("hidden", 1),
-                          ("layers", 1), ("batch_size", 2), ("probe_every", 1),
-                          ("ft_epochs", 1), ("ft_batch_size", 2), ("speed_batches", 1),
-                          ("speed_repeats", 1)):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got "
-                                 f"{getattr(self, name)!r}")
+        self.check_common(("datasets", "methods", "seeds", "select_seeds", "c_grid"),
+                          (("threads", 1), ("workers", 1), ("epochs", 1), ("hidden", 1),
+                           ("layers", 1), ("batch_size", 2), ("probe_every", 1),
+                           ("ft_epochs", 1), ("ft_batch_size", 2), ("speed_batches", 1),
+                           ("speed_repeats", 1)), ("seeds", "select_seeds"))
         if self.ft_patience is not None and (not isinstance(self.ft_patience, int) or
                                              self.ft_patience < 1):
             raise ValueError(f"ft_patience must be None or an integer >= 1, got "
                              f"{self.ft_patience!r}")
-        for seed in (*self.seeds, *self.select_seeds):
-            if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
-                raise ValueError(f"seed {seed!r} out of range: seeds are integers in "
-                                 "[0, 2**32)")
         for name in ("lr", "temperature", "ft_lr", *(f"c_grid[{i}]" for i in
                                                      range(len(self.c_grid)))):
             value = self.c_grid[int(name[7:-1])] if name.startswith("c_grid") else \
@@ -206,25 +193,23 @@ class OGBConfig:
             except ValueError as err:
                 raise ValueError(f"--deepaug {spec.label}: {err}") from None
 
-    @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> "OGBConfig":
-        """The config of parsed command-line options (their names are the fields)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in vars(args).items() if k in names})
 
 
 class DatasetError(ValueError):
     """A dataset of the config cannot be used (the message names it and why)."""
 
 
-class Runner:
+class Runner(BaseRunner):
     """Runs (dataset, method, deep-aug config, seed) once; results cached in the run cache
-    (`<--cache>/ogb`)."""
+    (`<--cache>/ogb`; the protocol's part of graphaug.experiments.runner.Runner: the spec
+    and the compute function)."""
+
+    config_type = OGBConfig
+    sidecars = (".probes.json",)
 
     def __init__(self, args) -> None:
-        self.args = args
+        super().__init__(args, "ogb", check=CHECK)
         self.device = torch.device(args.device)
-        self.cache = protocol_cache(args, "ogb", check=CHECK)
         self.data: dict = {}
         self.identity: dict = {}
 
@@ -247,7 +232,12 @@ class Runner:
             augment_both=True, subgraph_keep=1.0 - a.aug_ratio, transform=kind, rate=rate,
             target=target, apply_prob=a.apply_prob)
 
-    def job(self, name: str, method: str, deep: tuple | None, seed: int) -> tuple[tuple, dict]:
+    def job(self, name: str, method: str, deep, seed: int) -> tuple:
+        """A worker's task as a job (JSON-like lists back to tuples)."""
+        return name, method, None if deep is None else tuple(deep), seed
+
+    def parts_spec(self, name: str, method: str, deep: tuple | None,
+                   seed: int) -> tuple[tuple, dict]:
         """`(cache parts, spec)` of a run: everything its numbers depend on."""
         a = self.args
         self.dataset(name)
@@ -266,16 +256,9 @@ class Runner:
             y[split] = torch.cat([g.y.view(1, -1).float() for g in graphs]).numpy()
         return x, y
 
-    def done(self, *job) -> bool:
-        return self.cache.has(*self.job(*job))
-
-    def run(self, name: str, method: str, deep: tuple | None, seed: int) -> dict:
-        parts, spec = self.job(name, method, deep, seed)
-        return self.cache.run(parts, spec, lambda checkpoint: self.compute(
-            checkpoint, spec, name, method, deep, seed), sidecars=(".probes.json",))
-
     def compute(self, ckpt: Path, spec: dict, name: str, method: str, deep: tuple | None,
                 seed: int) -> dict:
+        """Pretrain with a linear probe every --probe-every epochs, then fine-tune."""
         parts, cfg = self.dataset(name), self.config(method, deep)
         probe_log = ckpt.with_suffix(".probes.json")
         log = read_json(probe_log) or {"scores": {}, "seconds": 0.0}
@@ -331,29 +314,12 @@ class Runner:
         return result
 
 
-def worker(state: dict):
-    """One --workers process (graphaug.experiments.runner.run_in_processes): its own Runner
-    with --threads torch threads; a task is (dataset, method, deepaug, seed) and its result
-    lands in the run cache that the parent reads. The parent has built every processed
-    dataset before the workers start, so they only read it."""
-    args = OGBConfig(**{**state, "progress": False})
-    torch.set_num_threads(args.threads)
-    runner = Runner(args)
-
-    def run(name: str, method: str, deep, seed: int) -> None:
-        runner.run(name, method, None if deep is None else tuple(deep), seed)
-    return run
-
-
 def run_all(runner: Runner, jobs: list[tuple]) -> None:
     """Run (dataset, method, deepaug, seed) jobs, --workers processes at a time (each with
     --threads torch threads); results land in the run cache."""
-    todo = [job for job in jobs if not runner.done(*job)]
-    if runner.args.workers <= 1 or len(todo) <= 1:
-        for job in todo:
-            runner.run(*job)
-        return
-    run_in_processes(worker, asdict(runner.args), todo, runner.args.workers)
+    runner.prefetch(jobs)
+    for job in jobs:
+        runner.run(*job)
 
 
 def select_deepaug(runner: Runner, name: str) -> dict:

@@ -191,3 +191,46 @@ def with_download(loader: Callable, *args, download: bool = True, **kwargs):
     return loader(*args, **kwargs)
 
 
+
+
+class CommandConfig:
+    """What the protocols' typed configs (frozen dataclasses: TUConfig, OGBConfig,
+    SupervisedConfig) share: building one from parsed options, and the checks every protocol
+    makes (sequences as tuples, dataset names, integer bounds, seed range).
+
+    Example::
+
+        >>> cfg = TUConfig.from_namespace(parser().parse_args(argv))  # doctest: +SKIP
+    """
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace):
+        """The config of parsed command-line options (their names are the fields)."""
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+    def check_common(self, tuples: tuple, bounds: tuple, seeds: tuple) -> None:
+        """Store the fields named in tuples as tuples; check that datasets are dataset names,
+        each (name, low) of bounds an integer >= low, and each seed field's seeds in
+        [0, 2**32).
+
+        Raises:
+            ValueError: naming the field, the bad value and the fix.
+        """
+        for name in tuples:
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        for name in getattr(self, "datasets", ()):
+            try:
+                dataset_name(name)
+            except argparse.ArgumentTypeError as err:
+                raise ValueError(f"datasets: {err}") from None
+        for name, low in bounds:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got "
+                                 f"{getattr(self, name)!r}")
+        for seed in (s for name in seeds for s in getattr(self, name)):
+            if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+                raise ValueError(f"seed {seed!r} out of range: seeds are integers in "
+                                 "[0, 2**32)")

@@ -414,6 +414,118 @@ def _read_runs(path: Path) -> dict[str, list[dict]]:
     return runs
 
 
+# -- the one runner ------------------------------------------------------------------------------
+class Runner:
+    r"""The runner of every cached protocol (TU, OGB, supervised): a job -- a tuple such as
+    (dataset, config, seed) -- is run once, its result cached in the protocol's RunCache, so an
+    interrupted invocation resumes where it stopped and a finished one is re-read; the jobs
+    not cached yet can be computed first on --workers processes (prefetch).
+
+    A protocol supplies only what is its own: parts_spec(*job) (the run's cache address and
+    specification: everything its numbers depend on) and compute(checkpoint, spec, *job) (the
+    result dict). Optionally task(*job) / job(*task) (a job as picklable values, for the worker
+    processes), estimated_seconds(*job) (to start the longest first) and sidecars (files
+    beside the checkpoint that go with it).
+
+    Args:
+        args: the protocol's validated config (a dataclass with cache, replay, workers,
+            threads and progress fields).
+        protocol (str): its folder in the run cache (e.g. "tu").
+        check (callable, optional): rejects a malformed cached result (see RunCache).
+            (default: None)
+
+    Example::
+
+        >>> class Squares(Runner):
+        ...     def parts_spec(self, n):
+        ...         return ("n", str(n), "seed0"), {"n": n}
+        ...     def compute(self, checkpoint, spec, n):
+        ...         return {"square": n * n}
+        >>> Squares(cfg, "squares").run(3)["square"]  # doctest: +SKIP
+        9
+    """
+
+    sidecars: Sequence[str] = ()
+
+    def __init__(self, args, protocol: str, check: Optional[Check] = None) -> None:
+        self.args = args
+        self.cache = protocol_cache(args, protocol, check=check)
+
+    def parts_spec(self, *job) -> tuple[tuple, dict]:
+        """The run's cache address (dataset, label, seed part) and specification."""
+        raise NotImplementedError
+
+    def compute(self, checkpoint: Path, spec: dict, *job) -> dict:
+        """The result of a job not cached yet (checkpoint: where it may resume from)."""
+        raise NotImplementedError
+
+    def run(self, *job) -> dict:
+        """The cached result of job, else compute(...), cached atomically."""
+        parts, spec = self.parts_spec(*job)
+        return self.cache.run(parts, spec, lambda checkpoint: self.compute(checkpoint, spec, *job),
+                              sidecars=self.sidecars)
+
+    def done(self, *job) -> bool:
+        """Whether job's result is cached (or replayed)."""
+        return self.cache.has(*self.parts_spec(*job))
+
+    def task(self, *job) -> tuple:
+        """job as picklable values for a worker process (default: as is)."""
+        return job
+
+    def job(self, *task) -> tuple:
+        """The job of a worker's task (the inverse of task; default: as is)."""
+        return task
+
+    def estimated_seconds(self, *job) -> float:
+        """A rough cost of job, only to start the longest first (default: 0, given order)."""
+        return 0.0
+
+    @classmethod
+    def for_worker(cls, config: dict) -> "Runner":
+        """The runner of one worker process: config's dataclass rebuilt, without progress
+        bars, with its --threads torch threads."""
+        import torch
+
+        args = cls.config_type(**{**config, "progress": False})
+        torch.set_num_threads(args.threads)
+        return cls(args)
+
+    def prefetch(self, jobs: Sequence[tuple], kind: str = "run") -> None:
+        """With --workers > 1: compute the jobs not cached yet on that many processes, the
+        longest first, before the report reads them in turn (one worker, or one job left:
+        nothing to do here, the caller computes it in this process).
+        kind names the method each worker calls (a protocol may cache several kinds of run,
+        e.g. graphaug tu's label-free criteria); only kind "run" is checked against the
+        cache beforehand."""
+        from dataclasses import asdict
+
+        todo: dict[tuple, tuple] = {}
+        for job in jobs:
+            parts, spec = self.parts_spec(*job)
+            if tuple(parts) not in todo and (kind != "run" or not self.cache.has(parts, spec)):
+                todo[tuple(parts)] = job
+        if self.args.workers <= 1 or len(todo) <= 1:
+            return
+        ordered = sorted(todo.values(), key=lambda job: -self.estimated_seconds(*job))
+        run_in_processes(_runner_worker, (type(self), asdict(self.args)),
+                         [(kind, *self.task(*job)) for job in ordered], self.args.workers)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.cache!r})"
+
+
+def _runner_worker(state: tuple) -> Callable:
+    """The worker of Runner.prefetch: one runner per process (state: its class and config
+    dict); a task is (kind, *task) and its result lands in the run cache the parent reads."""
+    cls, config = state
+    runner = cls.for_worker(config)
+
+    def work(kind: str, *task) -> None:
+        getattr(runner, kind)(*runner.job(*task))
+    return work
+
+
 # -- worker processes ---------------------------------------------------------------------------
 _WORKER: Optional[Callable] = None
 

@@ -15,8 +15,11 @@ Example:
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -24,9 +27,9 @@ from torch import nn
 
 
 import graphaug as ga
-from .options import bench_parser, dataset_name, default_out, number, seed_type
+from .options import CommandConfig, bench_parser, dataset_name, default_out, number, seed_type
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import TUDatasets, field_check, protocol_cache, run_in_processes
+from .runner import Runner as BaseRunner, TUDatasets, default_cache, field_check
 from graphaug.nn import GraphCLEncoder
 from graphaug.nn.pyg import encode_batch
 from graphaug.spec import parse_spec, spec_label
@@ -84,13 +87,76 @@ def fold_accuracy(ds, train, test, target, args, seed: int) -> float:
 RUN_FIELDS = ("epochs", "hidden", "layers", "batch_size", "lr", "lr_step", "lr_gamma")
 
 
-class Runner:
-    """Runs (dataset, training, seed) once -- its ten fold accuracies -- cached under
-    `<--cache>/supervised`, so an interrupted invocation resumes where it stopped."""
+@dataclass(frozen=True)
+class SupervisedConfig(CommandConfig):
+    """Everything a supervised run depends on, typed and validated once (the command line
+    builds it from its options; Python callers build it directly and call run).
 
-    def __init__(self, args) -> None:
-        self.args = args
-        self.cache = protocol_cache(args, "supervised", check=field_check(lists=("per_fold",)))
+    Args:
+        datasets (tuple of str): TU dataset names.
+        seeds (tuple of int): split / initialisation seeds, 0 <= seed < 2**32.
+        targets (tuple of int): deep-aug targets, 0 (input) .. layers.
+        p (float): the dropout rate of the deep augmentation, in [0, 1). (default: 0.25)
+        lr_step (int): multiply the learning rate by lr_gamma every this many epochs; 0 keeps
+            it constant. (default: 0)
+        the others: as the command's options of the same name (graphaug supervised --help).
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = SupervisedConfig(datasets=("MUTAG",), seeds=(0,), epochs=2, targets=(2,),
+        ...                        root="/tmp/graphaug-data")
+        >>> report = run(cfg)  # doctest: +SKIP
+    """
+
+    datasets: tuple = ("MUTAG",)
+    root: Optional[str] = None
+    out: str = field(default_factory=lambda: default_out("supervised"))
+    cache: str = field(default_factory=lambda: str(default_cache()))
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True
+    seeds: tuple = (0, 1, 2)
+    targets: tuple = (0, 1, 2, 3)
+    p: float = 0.25
+    epochs: int = 50
+    hidden: int = 32
+    layers: int = 3
+    batch_size: int = 128
+    lr: float = 0.01
+    lr_step: int = 0
+    lr_gamma: float = 0.5
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        self.check_common(("datasets", "seeds", "targets"),
+                          (("threads", 1), ("workers", 1), ("epochs", 1), ("hidden", 1),
+                           ("layers", 1), ("batch_size", 2), ("lr_step", 0)), ("seeds",))
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (isinstance(self.p, (int, float)) and 0 <= self.p < 1):
+            raise ValueError(f"p must be a dropout rate in [0, 1), got {self.p!r}")
+        if not (isinstance(self.lr_gamma, (int, float)) and 0 < self.lr_gamma <= 1):
+            raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
+        bad = [t for t in self.targets if not isinstance(t, int) or not 0 <= t <= self.layers]
+        if bad:
+            raise ValueError(f"--targets {bad}: the supervised encoder has targets "
+                             f"0..{self.layers}")
+
+
+class Runner(BaseRunner):
+    """Runs (dataset, training, seed) once -- its ten fold accuracies -- cached under
+    `<--cache>/supervised`, so an interrupted invocation resumes where it stopped (the
+    protocol's part of graphaug.experiments.runner.Runner: the spec and the compute
+    function)."""
+
+    config_type = SupervisedConfig
+
+    def __init__(self, args: SupervisedConfig) -> None:
+        super().__init__(args, "supervised", check=field_check(lists=("per_fold",)))
         self.dataset = TUDatasets(args.root, args.download)
 
     def parts_spec(self, name: str, training: str, seed: int) -> tuple[tuple, dict]:
@@ -101,35 +167,24 @@ class Runner:
                 **{field: getattr(self.args, field) for field in RUN_FIELDS}}
         return (name, training, f"seed{seed}"), spec
 
-    def run(self, name: str, training: str, seed: int) -> dict:
+    def compute(self, _checkpoint: Path, spec: dict, name: str, training: str,
+                seed: int) -> dict:
         """{"per_fold": [accuracy, ...], "seconds": ...} of training ("none" or a spec such as
         "dropout:0.25@2") under seed seed's 10-fold split."""
+        from sklearn.model_selection import StratifiedKFold
+
         ds = self.dataset(name)
         target = parse_spec(training).target
-
-        def compute(_checkpoint: Path) -> dict:
-            from sklearn.model_selection import StratifiedKFold
-
-            start = time.time()
-            y = np.array([int(g.y) for g in ds.graphs])
-            folds = StratifiedKFold(10, shuffle=True, random_state=seed).split(y, y)
-            return {"per_fold": [fold_accuracy(ds, train, test, target, self.args, seed)
-                                 for train, test in folds],
-                    "seconds": time.time() - start}
-
-        return self.cache.run(*self.parts_spec(name, training, seed), compute)
+        start = time.time()
+        y = np.array([int(g.y) for g in ds.graphs])
+        folds = StratifiedKFold(10, shuffle=True, random_state=seed).split(y, y)
+        return {"per_fold": [fold_accuracy(ds, train, test, target, self.args, seed)
+                             for train, test in folds],
+                "seconds": time.time() - start}
 
 
-def worker(state: dict):
-    """One `--workers` process: its own `Runner`; a task is `(dataset, training,
-    seed)` and its result lands in the run cache that the parent reads."""
-    args = argparse.Namespace(**{**state, "progress": False})
-    torch.set_num_threads(args.threads)
-    runner = Runner(args)
-    return lambda name, training, seed: runner.run(name, training, seed)["per_fold"]
-
-
-def main(argv=None, prog: str = "graphaug supervised") -> dict:
+def parser(prog: str = "graphaug supervised") -> argparse.ArgumentParser:
+    """The options of graphaug supervised (their dests are SupervisedConfig's fields)."""
     p = bench_parser(prog, __doc__, out=default_out("supervised"))
     p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG"])
     p.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2])
@@ -149,10 +204,22 @@ def main(argv=None, prog: str = "graphaug supervised") -> dict:
     p.add_argument("--workers", type=number(int, 1), default=1,
                    help="processes running the (dataset, training, seed) runs in parallel "
                         "(e.g. 2 on a 2-core CPU with --threads 1; default 1)")
-    args = p.parse_args(argv)
-    bad = [t for t in args.targets if t > args.layers]
-    if bad:
-        p.error(f"--targets {bad}: the supervised encoder has targets 0..{args.layers}")
+    return p
+
+
+def main(argv=None, prog: str = "graphaug supervised") -> dict:
+    """The graphaug supervised command: its options -> SupervisedConfig -> run."""
+    p = parser(prog)
+    try:
+        cfg = SupervisedConfig.from_namespace(p.parse_args(argv))
+    except ValueError as err:
+        p.error(str(err))
+    return run(cfg, prog, argv)
+
+
+def run(args: SupervisedConfig, prog: str = "graphaug supervised", argv=None) -> dict:
+    """Run the supervised protocol of config args and write its report under args.out
+    (supervised.md, supervised.json, runs.jsonl); return the report."""
     torch.set_num_threads(args.threads)
     started = time.time()
     report = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
@@ -160,9 +227,7 @@ def main(argv=None, prog: str = "graphaug supervised") -> dict:
     runner = Runner(args)
     keys = ["none", *(spec_label("dropout", args.p, t) for t in args.targets)]
     runs = [(name, key, seed) for name in args.datasets for seed in args.seeds for key in keys]
-    todo = [r for r in runs if not runner.cache.has(*runner.parts_spec(*r))]
-    if args.workers > 1 and todo:
-        run_in_processes(worker, vars(args), todo, args.workers)
+    runner.prefetch(runs)
     for name in args.datasets:
         scores = {key: [] for key in keys}
         for seed in args.seeds:
@@ -188,7 +253,7 @@ def main(argv=None, prog: str = "graphaug supervised") -> dict:
                                                f"{c['high']:+.2f}]",
                          "—" if c is None else f"{c['wilcoxon_p']:.3f}"])
     decay = f" x {args.lr_gamma:g} every {args.lr_step} epochs" if args.lr_step else ""
-    body = [f"10-fold stratified CV x seeds {args.seeds}; {args.epochs} epochs, Adam lr "
+    body = [f"10-fold stratified CV x seeds {list(args.seeds)}; {args.epochs} epochs, Adam lr "
             f"{args.lr}{decay}, batch {args.batch_size}; GIN {args.layers} x {args.hidden} "
             "(GraphCL's encoder) + linear classifier; deep augmentation = "
             f"ActivationDropout({args.p}) at the target, training only; accuracy at the last "

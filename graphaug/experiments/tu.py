@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -48,10 +48,10 @@ import numpy as np
 import torch
 
 
-from .options import bench_parser, dataset_name, default_out, number, require_datasets, seed_type
+from .options import (CommandConfig, bench_parser, dataset_name, default_out, number,
+                      require_datasets, seed_type)
 from .report import line_plot, markdown_table, run_header, wall_time_line, write_results
-from .runner import (RunCache, TUDatasets, default_cache, field_check, protocol_cache,
-                     run_in_processes)
+from .runner import RunCache, Runner as BaseRunner, TUDatasets, default_cache, field_check
 from graphaug import distributed as _dist
 from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.contrastive.pipeline import METHODS
@@ -116,7 +116,7 @@ def parse_transform(text: str) -> tuple[str, float]:
 
 
 @dataclass(frozen=True)
-class TUConfig:
+class TUConfig(CommandConfig):
     """Everything a TU benchmark run depends on, typed and validated once (the command line
     builds it from its options; Python callers build it directly and call run).
 
@@ -177,22 +177,9 @@ class TUConfig:
         def setattr_(name, value):
             object.__setattr__(self, name, value)
 
-        for name in ("datasets", "methods", "seeds", "select_seeds"):
-            setattr_(name, tuple(getattr(self, name) or ()))
-        for name in self.datasets:
-            try:
-                dataset_name(name)
-            except argparse.ArgumentTypeError as err:
-                raise ValueError(f"datasets: {err}") from None
-        for name, low in (("threads", 1), ("workers", 1), ("epochs", 1), ("hidden", 1),
-                          ("layers", 1), ("batch_size", 2)):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got "
-                                 f"{getattr(self, name)!r}")
-        for seed in (*self.seeds, *self.select_seeds):
-            if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
-                raise ValueError(f"seed {seed!r} out of range: seeds are integers in "
-                                 "[0, 2**32)")
+        self.check_common(("datasets", "methods", "seeds", "select_seeds"),
+                          (("threads", 1), ("workers", 1), ("epochs", 1), ("hidden", 1),
+                           ("layers", 1), ("batch_size", 2)), ("seeds", "select_seeds"))
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         unknown = [m for m in self.methods if m not in METHODS]
@@ -239,22 +226,30 @@ class TUConfig:
                 except ValueError as err:
                     raise ValueError(f"--transforms {spec_label(kind, rate)}: {err}") from None
 
-    @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> "TUConfig":
-        """The config of parsed command-line options (their names are the fields)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in vars(args).items() if k in names})
 
 
-class Runner:
-    """Runs (dataset, config, seed) once; results cached in the run cache."""
+class Runner(BaseRunner):
+    """Runs (dataset, config, seed) once; results cached in the run cache (the protocol's part
+    of graphaug.experiments.runner.Runner: the spec and the compute function)."""
+
+    config_type = TUConfig
 
     def __init__(self, args) -> None:
-        self.args = args
-        self.cache = protocol_cache(args, "tu", check=CHECK)
+        super().__init__(args, "tu", check=CHECK)
         self.dataset = TUDatasets(args.root, args.download)
         self.recommendations: dict = {}
         self.sizes: dict = {}
+
+    @classmethod
+    def for_worker(cls, config: dict) -> "Runner":
+        """One --workers process: one torch thread per --threads, one SVM job."""
+        return super().for_worker({**config, "jobs": 1})
+
+    def task(self, name: str, cfg: MethodConfig, seed: int) -> tuple:
+        return name, cfg.to_dict(), seed
+
+    def job(self, name: str, method: dict, seed: int) -> tuple:
+        return name, MethodConfig(**method), seed
 
     def parts_spec(self, name: str, cfg: MethodConfig, seed: int) -> tuple[tuple, dict]:
         """The run's cache address and specification (see `RunCache`)."""
@@ -271,34 +266,31 @@ class Runner:
                         progress=self.args.progress, config={"dataset": spec["dataset"]},
                         monitor=MONITOR_SAMPLE)
 
-    def run(self, name: str, cfg: MethodConfig, seed: int) -> dict:
+    def compute(self, checkpoint: Path, spec: dict, name: str, cfg: MethodConfig,
+                seed: int) -> dict:
+        """Pretrain, embed every graph, and run the SVM protocol (graphcl: the layer CKA too)."""
         ds = self.dataset(name)
-        parts, spec = self.parts_spec(name, cfg, seed)
-
-        def compute(checkpoint: Path) -> dict:
-            encoder, history = self.pretrain(name, cfg, seed, spec, checkpoint)
-            start = time.time()
-            x, y = embed_graphs(encoder, ds.graphs)
-            cka = None
-            if cfg.method == "graphcl":  # what --targets recommended reads (no labels used)
-                from torch_geometric.loader import DataLoader
-                matrix, targets = layer_similarity(encoder, DataLoader(list(ds.graphs),
-                                                                       batch_size=256))
-                cka = {"matrix": matrix.tolist(), "targets": targets}
-            result = svm_protocol(x, y, seed=seed, folds=EVAL["folds"],
-                                  inner_folds=EVAL["inner_folds"], c_grid=EVAL["c_grid"],
-                                  n_jobs=self.args.jobs, progress=self.args.progress)
-            result.update(dataset=name, seed=seed, config=cfg.to_dict(), label=cfg.label(),
-                          loss=list(history), monitor=history.monitor,
-                          train_seconds=history.seconds, eval_seconds=time.time() - start)
-            if cka is not None:
-                result["layer_cka"] = cka
-            print(f"{name:14s} seed {seed} {cfg.label():38s} test {100 * result['test']:.2f} "
-                  f"val {100 * result['val']:.2f} ({history.seconds:.0f}s + "
-                  f"{result['eval_seconds']:.0f}s)", flush=True)
-            return result
-
-        return self.cache.run(parts, spec, compute)
+        encoder, history = self.pretrain(name, cfg, seed, spec, checkpoint)
+        start = time.time()
+        x, y = embed_graphs(encoder, ds.graphs)
+        cka = None
+        if cfg.method == "graphcl":  # what --targets recommended reads (no labels used)
+            from torch_geometric.loader import DataLoader
+            matrix, targets = layer_similarity(encoder, DataLoader(list(ds.graphs),
+                                                                   batch_size=256))
+            cka = {"matrix": matrix.tolist(), "targets": targets}
+        result = svm_protocol(x, y, seed=seed, folds=EVAL["folds"],
+                              inner_folds=EVAL["inner_folds"], c_grid=EVAL["c_grid"],
+                              n_jobs=self.args.jobs, progress=self.args.progress)
+        result.update(dataset=name, seed=seed, config=cfg.to_dict(), label=cfg.label(),
+                      loss=list(history), monitor=history.monitor,
+                      train_seconds=history.seconds, eval_seconds=time.time() - start)
+        if cka is not None:
+            result["layer_cka"] = cka
+        print(f"{name:14s} seed {seed} {cfg.label():38s} test {100 * result['test']:.2f} "
+              f"val {100 * result['val']:.2f} ({history.seconds:.0f}s + "
+              f"{result['eval_seconds']:.0f}s)", flush=True)
+        return result
 
     def criteria(self, name: str, cfg: MethodConfig, seed: int) -> dict:
         """The label-free criteria of run (name, cfg, seed): pretraining only, no SVM, no
@@ -344,7 +336,7 @@ class Runner:
                 "per_seed": picks, "seeds": list(self.args.seeds)}
         return self.recommendations[name]
 
-    def estimated_seconds(self, name: str, cfg: MethodConfig) -> float:
+    def estimated_seconds(self, name: str, cfg: MethodConfig, seed: int = 0) -> float:
         """Rough single-core seconds of one run (message passing ~ edges x epochs, the SVM
         protocol ~ graphs squared; constants from this project's 2-core CPU runs), only to
         start the longest runs first."""
@@ -355,31 +347,12 @@ class Runner:
         return 1.75e-6 * edges * cfg.epochs + 7.4e-6 * count ** 2
 
 
-def worker(state: dict):
-    """One `--workers` process: its own `Runner` (one torch thread, one SVM job);
-    a task is `(dataset, method config dict, seed)` and its result lands in the run cache
-    that the parent reads."""
-    args = TUConfig(**{**state, "jobs": 1, "progress": False})
-    torch.set_num_threads(args.threads)
-    runner = Runner(args)
-    return lambda name, method, seed, kind="run": \
-        getattr(runner, kind)(name, MethodConfig(**method), seed).get("test")
-
-
 def run_planned(runner: Runner, args, runs: list[tuple[str, MethodConfig, int]],
                 kind: str = "run") -> None:
     """Compute the runs of `runs` that are not cached yet, on `--workers` processes,
     longest first (one process: nothing to do here, the report computes them in turn);
     `kind="criteria"`: their label-free scoring (`Runner.criteria`) instead."""
-    todo = {(name, cfg.label(), seed): (name, cfg, seed) for name, cfg, seed in runs}
-    todo = [r for r in todo.values() if kind != "run" or
-            not runner.cache.has(*runner.parts_spec(*r))]
-    if args.workers <= 1 or not todo:
-        return
-    todo.sort(key=lambda r: -runner.estimated_seconds(r[0], r[1]))
-    run_in_processes(worker, asdict(args),
-                     [(name, cfg.to_dict(), seed, kind) for name, cfg, seed in todo],
-                     args.workers)
+    runner.prefetch(runs, kind=kind)
 
 
 def prefetch(runner: Runner, args) -> None:
