@@ -562,8 +562,8 @@ def run_in_processes(factory: Callable[[Any], Callable], state: Any,
 
     Example::
 
-        >>> tasks = [("MUTAG", cfg.to_dict(), 0)]
-        >>> run_in_processes(tu.worker, vars(args), tasks, 2)  # doctest: +SKIP
+        >>> tasks = [("run", "MUTAG", cfg.to_dict(), 0)]
+        >>> run_in_processes(_runner_worker, (tu.Runner, asdict(args)), tasks, 2)  # doctest: +SKIP
     """
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
