@@ -699,11 +699,11 @@ def test_text_benchmark_core(tmp_path):
     path = tmp_path / "sts.csv"
     path.write_text("g\tf\t2012\t1\t4.5\ta b\tc d\textra\n", encoding="utf-8")
     assert text.read_stsb(path) == [("a b", "c d", 4.5)]
-    runs = [{"name": "baseline", "kind": None, "stsb_dev": 1.0},
+    runs = [{"name": "none", "kind": None, "stsb_dev": 1.0},
             {"name": "pca1@2", "kind": "pca", "stsb_dev": 2.0},
             {"name": "pca1@4", "kind": "pca", "stsb_dev": 3.0}]
     report = load_benchmark("report")
-    assert report.select_best(runs, "stsb_dev") == {"baseline": "baseline", "pca": "pca1@4"}
+    assert report.select_best(runs, "stsb_dev") == {"none": "none", "pca": "pca1@4"}
 
 
 def test_vision_benchmark_core():
@@ -738,3 +738,30 @@ def test_vision_benchmark_core():
     feats = rng.normal(size=(200, 3)) + 3 * y[:, None]
     probe = vision.linear_probe(feats[:150], y[:150], feats[150:], y[150:])
     assert probe["val"] > 90 and probe["test"] > 90
+
+
+def test_sweep_run_reports_none_but_keeps_the_cache_key_of_the_old_name(tmp_path):
+    report = load_benchmark("report")
+    from graphaug.experiments.runner import RunCache
+
+    cache = RunCache(tmp_path)
+    legacy = {"name": "baseline", "kind": None, "target": None}
+    old_path = cache.path(("baseline", "seed0"), {"run": legacy, "train": {"steps": 1}})
+    calls = []
+
+    def compute(checkpoint):
+        calls.append(checkpoint)
+        return {"name": "none", "kind": None, "target": None, "stsb_dev": 1.5}
+
+    config = {"name": "none", "kind": None, "target": None}
+    run = report.sweep_run(cache, config, 0, {"run": config, "train": {"steps": 1}}, compute,
+                           legacy="baseline")
+    assert run["name"] == "none" and run["stsb_dev"] == 1.5 and "cache_key" not in run
+    assert old_path.is_file()  # where the runs made before the rename are read from
+    again = report.sweep_run(RunCache(tmp_path), config, 0,
+                             {"run": config, "train": {"steps": 1}}, compute, legacy="baseline")
+    assert again["name"] == "none" and len(calls) == 1
+    deep = {"name": "pca:1@2", "kind": "pca", "target": 2}
+    report.sweep_run(cache, deep, 0, {"run": deep}, lambda c: {**deep, "stsb_dev": 2.0},
+                     legacy="baseline")
+    assert cache.path(("pca:1@2", "seed0"), {"run": deep}).is_file()

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
+from ..spec import spec_label
 from ..utils import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["machine", "run_header", "markdown_table", "header_lines", "wall_time_line",
            "write_results", "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table",
-           "cka_section", "sweep_report", "select_best"]
+           "cka_section", "sweep_report", "select_best", "sweep_run"]
 
 
 def machine(device: Optional[str] = None, detail: str = "") -> str:
@@ -204,13 +205,40 @@ def sweep_report(out: os.PathLike | str, tag: str, result: dict, table: str,
                baseline=next(r[metric] for r in runs if r["kind"] is None))
 
 
-def select_best(runs: Sequence[dict], metric: str, baseline: str = "baseline") -> dict:
+def select_best(runs: Sequence[dict], metric: str, baseline: str = "none") -> dict:
     """`{kind: name}` of the run with the best `metric` per transform kind (`kind` None =
-    `baseline`); ties keep the first in sweep order. Only `metric` is looked at, so pass a
-    validation metric: choices are never made on test scores."""
+    `baseline`, the spec grammar's plain preset "none"); ties keep the first in sweep
+    order. Only `metric` is looked at, so pass a validation metric: choices are never made
+    on test scores."""
     best: dict = {}
     for run in runs:
         kind = run["kind"] or baseline
         if kind not in best or run[metric] > best[kind][metric]:
             best[kind] = run
     return {kind: run["name"] for kind, run in best.items()}
+
+
+def sweep_run(cache, config: dict, seed: int, spec: dict, compute, legacy: str) -> dict:
+    """The cached run of one configuration of a text / vision sweep (its fields, without the
+    cache key and spec). The run without deep augmentation is named by the spec grammar's
+    plain preset ("none", graphaug.spec.spec_label(None)) in what is printed and reported,
+    but cached under its former name legacy ("baseline", "input-aug only") so that the runs
+    made before the rename -- and the committed runs.jsonl files -- keep their keys.
+
+    Args:
+        cache (RunCache): the protocol's run cache.
+        config (dict): the configuration; "name" and "kind" (None: no deep augmentation).
+        seed (int): the run's seed.
+        spec (dict): the run's specification, its "run" field the configuration.
+        compute (callable): checkpoint -> result, as RunCache.run.
+        legacy (str): the cached name of the kind None configuration.
+    """
+    if config["kind"] is None:
+        stored = {**config, "name": legacy}
+        spec = {k: (stored if v is config else v) for k, v in spec.items()}
+        config = stored
+    else:
+        stored = config
+    run = cache.run((stored["name"], f"seed{seed}"), spec, compute)
+    named = spec_label(None) if stored["kind"] is None else stored["name"]
+    return {**{k: v for k, v in run.items() if k not in ("cache_key", "spec")}, "name": named}

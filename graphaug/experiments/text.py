@@ -37,7 +37,8 @@ from torch import Tensor, nn
 
 import graphaug as ga
 from .options import modality_parser, number, seed_type
-from .report import cka_section, markdown_table, run_header, select_best, sweep_report
+from .report import (cka_section, markdown_table, run_header, select_best, sweep_report,
+                     sweep_run)
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
@@ -205,8 +206,8 @@ def train_simcse(encoder: nn.Module, tokenizer, sentences: Sequence[str], *, kin
 
 def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int]
                    ) -> list[dict]:
-    """Baseline plus every (kind, target layer, rate/k) of the sweep."""
-    configs = [{"name": "baseline", "kind": None, "target": None}]
+    """No deep augmentation ("none") plus every (kind, target layer, rate/k) of the sweep."""
+    configs = [{"name": spec_label(None), "kind": None, "target": None}]
     configs += [{"name": spec_label("dropout", r, t), "kind": "dropout", "target": t, "rate": r}
                 for t in layers for r in rates]
     configs += [{"name": spec_label("pca", k, t), "kind": "pca", "target": t, "k": k}
@@ -283,10 +284,11 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
                     "seconds": round(time.time() - t0, 1),
                     "cka": layer_cka(models["trained"], tokenizer, cka_sentences)}
 
-        run = cache.run((config["name"], f"seed{args.seed}"),
-                        {"identity": identity, "run": config, "train": train_args}, compute)
-        runs.append({k: v for k, v in run.items() if k not in ("cache_key", "spec")})
-        kind = config["kind"] or "baseline"
+        run = sweep_run(cache, config, args.seed,
+                        {"identity": identity, "run": config, "train": train_args}, compute,
+                        legacy="baseline")
+        runs.append(run)
+        kind = config["kind"] or spec_label(None)
         if kind not in best or run["stsb_dev"] > best[kind][0]:
             state = copy.deepcopy(models["trained"].state_dict()) if models else None
             best[kind] = (run["stsb_dev"], state, config)

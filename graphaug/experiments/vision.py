@@ -37,7 +37,8 @@ from torch import Tensor, nn
 
 import graphaug as ga
 from .options import modality_parser, number, seed_type
-from .report import cka_section, markdown_table, run_header, select_best, sweep_report
+from .report import (cka_section, markdown_table, run_header, select_best, sweep_report,
+                     sweep_run)
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
@@ -241,9 +242,9 @@ def train_simclr(data: dict, *, kind: Optional[str], target: Optional[int], rate
 
 def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int],
                    pca_stages: Optional[Sequence[int]] = None) -> list[dict]:
-    """Input augmentations only, plus every (kind, stage, rate) of the sweep (PCA at
+    """Input augmentations only ("none"), plus every (kind, stage, rate) of the sweep (PCA at
     `pca_stages`, default `stages`)."""
-    configs = [{"name": "input-aug only", "kind": None, "target": None, "rate": None}]
+    configs = [{"name": spec_label(None), "kind": None, "target": None, "rate": None}]
     configs += [{"name": spec_label("dropout", r, t), "kind": "dropout", "target": t, "rate": r}
                 for t in stages for r in rates]
     configs += [{"name": spec_label("pca", k, t), "kind": "pca", "target": t, "rate": k}
@@ -304,9 +305,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
                     "seconds": round(history.seconds, 1),
                     "cka": layer_cka(net, data["x_train"][:CKA_IMAGES])}
 
-        run = cache.run((config["name"], f"seed{args.seed}"), spec, compute)
-        runs.append({k: v for k, v in run.items() if k not in ("cache_key", "spec")})
-    selected = select_best(runs, "val", baseline="input-aug only")  # never on test
+        runs.append(sweep_run(cache, config, args.seed, spec, compute, legacy="input-aug only"))
+    selected = select_best(runs, "val")  # never on test
     result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "model": f"SmallResNet widths={args.widths}, blocks=(1,1,1,1), head 64",
               "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
