@@ -332,3 +332,14 @@ def test_tu_validation_selection_has_the_preset_among_its_candidates(data_dir, t
     assert not list(out.rglob("*_criteria.json"))
     deep = _tu(data_dir, out, "--select", "validation-deep")  # the old rule, from the cache
     assert "over 2 configs" in deep["datasets"]["MUTAG"]["methods"]["deepaug"]["label"]
+
+
+def test_label_free_command_keeps_its_files_under_the_cache_root(tmp_path, monkeypatch, capsys):
+    from graphaug.experiments import label_free
+    monkeypatch.setenv("GRAPHAUG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "1000")  # help lines unwrapped, paths whole
+    with pytest.raises(SystemExit):
+        label_free.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{tmp_path / 'cache' / 'label-free' / 'sweeps.jsonl'}" in text
+    assert f"{tmp_path / 'cache' / 'label-free' / 'runs'}" in text

@@ -460,10 +460,13 @@ def main(argv=None, prog: str = "graphaug label-free") -> None:
                                      formatter_class=HelpFormatter)
     parser.add_argument("step", choices=("extract", "run", "report"))
     parser.add_argument("--results", default="benchmarks/results",
-                        help="folder holding the committed sweeps (extract)")
-    parser.add_argument("--records", default="/work/label-free-cache/sweeps.jsonl",
+                        help="folder holding the committed sweeps, a source checkout's "
+                             "benchmarks/results (extract)")
+    from ..utils import cache_root
+    here = cache_root() / "label-free"  # outside git; $GRAPHAUG_CACHE moves it
+    parser.add_argument("--records", default=str(here / "sweeps.jsonl"),
                         help="the extracted sweep runs (JSON lines)")
-    parser.add_argument("--cache", default="/work/label-free-cache/runs",
+    parser.add_argument("--cache", default=str(here / "runs"),
                         help="one JSON per re-run (outside git; the run resumes from it)")
     parser.add_argument("--root", default=None, help="writable data root holding TU/<NAME>/raw")
     parser.add_argument("--datasets", nargs="+", default=ORDER)
