@@ -192,3 +192,15 @@ def test_layer_selection_trains_graphcl_once_whichever_config_is_best(tu_folder,
     assert len(list(runs.glob("deepaug*/**/seed0.json"))) == 2
     assert second["matrices"]["graphcl"] == first["matrices"]["graphcl"]
     assert second["matrices"]["deepaug"] != first["matrices"]["deepaug"]
+
+
+def test_layer_selection_config_is_validated_once_and_a_missing_sweep_is_a_usage_error(
+        tmp_path, capsys):
+    layer_selection = load_benchmark("layer_selection")
+    with pytest.raises(ValueError, match="--sweep"):
+        layer_selection.LayerSelectionConfig()
+    with pytest.raises(ValueError, match="seed -1"):
+        layer_selection.LayerSelectionConfig(sweep=(tmp_path,), seeds=(-1,))
+    with pytest.raises(SystemExit):
+        layer_selection.main(["--sweep", str(tmp_path / "none"), "--out", str(tmp_path)])
+    assert "has no runs.jsonl" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -27,10 +28,11 @@ import numpy as np
 import torch
 
 
-from .options import bench_parser, dataset_name, default_out, number, seed_type, with_download
+from .options import (CommandConfig, bench_parser, command_main, dataset_name, default_out,
+                      number, seed_type, with_download)
 from .report import (cka_heatmaps, coadaptation_table, markdown_table, run_header,
                      wall_time_line, write_results)
-from .runner import RunCache, folder_runs, protocol_cache, read_json, tu_identity
+from .runner import RunCache, default_cache, folder_runs, protocol_cache, read_json, tu_identity
 from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.data import load_tu
 from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer
@@ -67,14 +69,76 @@ def choose(table: dict, target=None, key: str = "val") -> tuple[str, dict]:
     return label, pool[label]
 
 
-def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
+class SweepMissing(ValueError):
+    """A dataset has no deep-aug runs in the given sweep folders."""
+
+
+@dataclass(frozen=True)
+class LayerSelectionConfig(CommandConfig):
+    """Everything a layer-selection report depends on, typed and validated once (the
+    command line builds it from its options; Python callers build it directly and call run).
+
+    Args:
+        sweep (tuple of path): graphaug tu result folders holding the sweep's results.json
+            and runs.jsonl (at least one).
+        datasets (tuple of str): TU dataset names. (default: ("MUTAG",))
+        seeds (tuple of int): pretraining seeds of the CKA matrices. (default: (0, 1, 2))
+        the others: as the command's options of the same name
+            (graphaug layer-selection --help).
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = LayerSelectionConfig(sweep=("benchmarks/results/tu_sweep_mutag",),
+        ...                            root="/tmp/graphaug-data")
+        >>> report = run(cfg)  # doctest: +SKIP
+    """
+
+    sweep: tuple = ()
+    datasets: tuple = ("MUTAG",)
+    root: Optional[str] = None
+    out: str = field(default_factory=lambda: default_out("layer-selection"))
+    cache: str = field(default_factory=lambda: str(default_cache()))
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True
+    seeds: tuple = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        self.check_common(("sweep", "datasets", "seeds"), (("threads", 1),), ("seeds",))
+        object.__setattr__(self, "sweep", tuple(Path(s) for s in self.sweep))
+        if not self.sweep:
+            raise ValueError("sweep: name at least one graphaug tu result folder (--sweep)")
+
+
+def parser(prog: str = "graphaug layer-selection"):
+    """The options of graphaug layer-selection (their dests are LayerSelectionConfig's
+    fields)."""
     p = bench_parser(prog, __doc__, out=default_out("layer-selection"))
     p.add_argument("--datasets", nargs="+", type=dataset_name, default=["MUTAG"])
     p.add_argument("--sweep", nargs="+", type=Path, required=True,
                    help="graphaug tu result folders holding the sweep's results.json and "
                         "runs.jsonl")
     p.add_argument("--seeds", nargs="+", type=seed_type, default=[0, 1, 2])
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
+    """The graphaug layer-selection command: its options -> LayerSelectionConfig -> run."""
+    return command_main(parser(prog), LayerSelectionConfig, run, argv, prog,
+                        errors=(SweepMissing, FileNotFoundError))
+
+
+def run(args: LayerSelectionConfig, prog: str = "graphaug layer-selection",
+        argv=None) -> dict:
+    """Write the layer-selection report of config args under args.out; return it.
+
+    Raises:
+        SweepMissing: a dataset has no deep-aug runs under args.sweep.
+    """
     torch.set_num_threads(args.threads)
     started = time.time()
     # each (dataset, method, seed) pretraining and its CKA matrix is cached: reruns and the
@@ -85,7 +149,8 @@ def main(argv=None, prog: str = "graphaug layer-selection") -> dict:
     for name in args.datasets:
         table = sweep_table(args.sweep, name)
         if not table:
-            p.error(f"no deepaug runs of {name} under {[str(s) for s in args.sweep]}")
+            raise SweepMissing(f"no deepaug runs of {name} under "
+                               f"{[str(s) for s in args.sweep]}")
         val_best, best = choose(table)
         ds = with_download(load_tu, name, args.root, self_loops=True, download=args.download)
         cfg_da = MethodConfig(**{k: v for k, v in best["config"].items()
