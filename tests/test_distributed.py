@@ -243,3 +243,17 @@ def test_graphaug_scale_bounds_its_process_group_wait(monkeypatch, tmp_path, cap
         with pytest.raises(Stop):
             scale.main(["--root", str(tmp_path), "--out", str(tmp_path / "out")])
         assert seen["measured"] == expected
+
+
+def test_scale_config_is_validated_once(monkeypatch, capsys):
+    from graphaug.experiments import scale
+
+    monkeypatch.setenv("GRAPHAUG_DIST_TIMEOUT", "9")
+    cfg = scale.ScaleConfig(root="r", datasets=("NCI1", "ogbg-molhiv"), steps_mol=5)
+    assert cfg.timeout == 9.0 and cfg.steps == {"NCI1": 200, "ogbg-molhiv": 5}
+    assert cfg.batch_size == {"NCI1": 128, "ogbg-molhiv": 256}
+    with pytest.raises(ValueError, match=r"procs \[0\]"):
+        scale.ScaleConfig(root="r", procs=(0,))
+    with pytest.raises(SystemExit):
+        scale.main(["--root", "r", "--warmup", "-1"])
+    assert "warmup must be an integer >= 0" in capsys.readouterr().err

@@ -21,7 +21,9 @@ import os
 import platform
 import socket
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 
 import torch
@@ -29,7 +31,7 @@ import torch.distributed as dist
 
 from graphaug import distributed as gad
 from graphaug.contrastive import MethodConfig, build_model
-from .options import HelpFormatter, default_out
+from .options import CommandConfig, HelpFormatter, command_main, default_out
 from .report import run_header, write_results
 
 # The configurations measured. NCI1: GraphCL's TU preset + PCA Deep Augmentation (gather, synced
@@ -119,7 +121,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def measure(dataset: str, procs: int, args: argparse.Namespace, tmp: Path) -> dict:
+def measure(dataset: str, procs: int, args: "ScaleConfig", tmp: Path) -> dict:
     result_file = tmp / f"{dataset}_{procs}.json"
     worker_args = dict(dataset=dataset, root=args.root, device=args.device,
                        batch_size=args.batch_size[dataset], steps=args.steps[dataset],
@@ -191,7 +193,67 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
-def main(argv=None, prog: str = "graphaug scale") -> None:
+@dataclass(frozen=True)
+class ScaleConfig(CommandConfig):
+    """Everything a scaling measurement depends on, typed and validated once (the command
+    line builds it from its options; Python callers build it directly and call run).
+
+    Args:
+        root (str): data root holding TU/NCI1 and ogb/ogbg_molhiv.
+        procs (tuple of int): process counts to measure, each >= 1. (default: (1, 2))
+        timeout (float, optional): seconds every rank waits at most for the others; None:
+            $GRAPHAUG_DIST_TIMEOUT, else graphaug.distributed's default. (default: None)
+        the others: as the command's options of the same name (graphaug scale --help).
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = ScaleConfig(root="/tmp/graphaug-data", datasets=("NCI1",), procs=(1, 2))
+        >>> run(cfg)  # doctest: +SKIP
+    """
+
+    root: str
+    datasets: tuple = ("NCI1", "ogbg-molhiv")
+    procs: tuple = (1, 2)
+    device: str = "cpu"
+    steps_nci1: int = 200
+    steps_mol: int = 20
+    warmup: int = 3
+    batch_nci1: int = 128
+    batch_mol: int = 256
+    note: str = ""
+    out: str = field(default_factory=lambda: default_out("scale"))
+    timeout: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        self.check_common(("datasets", "procs"),
+                          (("steps_nci1", 1), ("steps_mol", 1), ("warmup", 0),
+                           ("batch_nci1", 1), ("batch_mol", 1)), ())
+        bad = [p for p in self.procs if not isinstance(p, int) or p < 1]
+        if bad or not self.procs:
+            raise ValueError(f"procs {list(self.procs)}: process counts are integers >= 1")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device {self.device!r}: choose cpu or cuda")
+        if self.timeout is None:  # every rank waits at most this long ($GRAPHAUG_DIST_TIMEOUT)
+            object.__setattr__(self, "timeout", gad.process_group_timeout().total_seconds())
+
+    @property
+    def batch_size(self) -> dict:
+        """{dataset: per-process batch size} (the OGB molecules: batch_mol)."""
+        return {d: self.batch_mol if d.startswith("ogbg") else self.batch_nci1
+                for d in self.datasets}
+
+    @property
+    def steps(self) -> dict:
+        """{dataset: measured steps} (the OGB molecules: steps_mol)."""
+        return {d: self.steps_mol if d.startswith("ogbg") else self.steps_nci1
+                for d in self.datasets}
+
+
+def parser(prog: str = "graphaug scale") -> argparse.ArgumentParser:
+    """The options of graphaug scale (their dests are ScaleConfig's fields)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=HelpFormatter)
     parser.add_argument("--root", required=True, help="data root holding TU/NCI1, ogb/ogbg_molhiv")
@@ -206,15 +268,17 @@ def main(argv=None, prog: str = "graphaug scale") -> None:
     parser.add_argument("--note", default="", help="free text written under the machine line")
     parser.add_argument("--out", default=default_out("scale"),
                         help="folder of the report (scale.md, scale.json) and its runs/")
-    args = parser.parse_args(argv)
-    try:  # every rank waits at most this long for the others ($GRAPHAUG_DIST_TIMEOUT)
-        args.timeout = gad.process_group_timeout().total_seconds()
-    except ValueError as err:
-        parser.error(str(err))
-    args.batch_size = {d: args.batch_mol if d.startswith("ogbg") else args.batch_nci1
-                       for d in args.datasets}
-    args.steps = {d: args.steps_mol if d.startswith("ogbg") else args.steps_nci1
-                  for d in args.datasets}
+    return parser
+
+
+def main(argv=None, prog: str = "graphaug scale") -> None:
+    """The graphaug scale command: its options -> ScaleConfig -> run."""
+    command_main(parser(prog), ScaleConfig, run, argv, prog, errors=())
+
+
+def run(args: ScaleConfig, prog: str = "graphaug scale", argv=None) -> None:
+    """Measure args.procs processes on each dataset and write scale.md / scale.json under
+    args.out."""
     for name in args.datasets:  # build the processed caches once, before the workers read them
         load(name, args.root)
     tmp = Path(args.out) / "runs"
