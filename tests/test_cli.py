@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -250,3 +252,13 @@ def test_a_one_class_dataset_is_refused_before_pretraining(data_dir, tmp_path, c
     assert err.value.code == 2
     assert "needs at least 2 classes" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_speed_config_is_validated_once():
+    from graphaug.experiments import speed
+
+    assert speed.SpeedConfig.from_namespace(speed.parser().parse_args(["--svm"])).svm
+    for bad, message in ((dict(augs=("bogus",)), "augs ['bogus']"), (dict(target=5), "0..4"),
+                         (dict(svm_folds=1), "svm_folds"), (dict(acc_seeds=(-1,)), "seed -1")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            speed.SpeedConfig(**bad)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
@@ -28,7 +29,9 @@ import torch
 
 from . import reference_views
 
-from .options import bench_parser, default_out, number, with_download
+from .options import (CommandConfig, bench_parser, command_main, default_out, number,
+                      with_download)
+from .runner import default_cache
 from .report import markdown_table, run_header, write_results
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model
 from graphaug.contrastive.pipeline import build_optimizer, graph_batches
@@ -531,7 +534,69 @@ def svm_main(args, argv, prog: str, datasets: dict) -> dict:
     return result
 
 
-def main(argv=None, prog: str = "graphaug speed") -> dict:
+class DatasetError(ValueError):
+    """A dataset of the config cannot be loaded (the message names it and why)."""
+
+
+@dataclass(frozen=True)
+class SpeedConfig(CommandConfig):
+    """Everything a speed measurement depends on, typed and validated once (the command line
+    builds it from its options; Python callers build it directly and call run).
+
+    Args:
+        aug_datasets (tuple of str): datasets of (a), the input augmentations.
+        train_dataset (str): dataset of (b), (c) and (d).
+        augs (tuple of str): augmentations of (a), names of graphaug.views.AUGMENTATIONS.
+        target (int): deep-aug target of the training variants, 0 .. 4. (default: 2)
+        pygcl (bool): run only (c), against PyGCL. svm (bool): run only (d), the SVM
+            protocol. (default: False)
+        the others: as the command's options of the same name (graphaug speed --help).
+
+    Raises:
+        ValueError: naming the field, the bad value and the fix.
+
+    Example::
+
+        >>> cfg = SpeedConfig(root="/tmp/graphaug-data", svm=True)
+        >>> run(cfg)  # doctest: +SKIP
+    """
+
+    root: Optional[str] = None
+    out: str = field(default_factory=lambda: default_out("speed"))
+    cache: str = field(default_factory=lambda: str(default_cache()))
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True
+    aug_datasets: tuple = ("NCI1", "REDDIT-BINARY")
+    train_dataset: str = "NCI1"
+    augs: tuple = ("dnodes", "pedges", "mask_nodes", "subgraph", "random4")
+    target: int = 2
+    repeats: int = 3
+    target_speedup: float = 20.0
+    note: Optional[str] = None
+    pygcl: bool = False
+    svm: bool = False
+    acc_seeds: tuple = (0,)
+    acc_epochs: int = 20
+    svm_folds: int = 10
+    svm_inner_folds: int = 5
+
+    def __post_init__(self) -> None:
+        self.check_common(("aug_datasets", "augs", "acc_seeds"),
+                          (("threads", 1), ("target", 0), ("repeats", 1), ("acc_epochs", 1),
+                           ("svm_folds", 2), ("svm_inner_folds", 2)), ("acc_seeds",))
+        if self.target > 4:
+            raise ValueError(f"target {self.target}: the 3-layer encoder's targets are 0..4")
+        unknown = [a for a in self.augs if a not in AUGMENTATIONS]
+        if unknown:
+            raise ValueError(f"augs {unknown}: choose from {list(AUGMENTATIONS)}")
+        if not (isinstance(self.target_speedup, (int, float)) and self.target_speedup > 0):
+            raise ValueError(f"target_speedup must be > 0, got {self.target_speedup!r}")
+
+
+def parser(prog: str = "graphaug speed"):
+    """The options of graphaug speed (their dests are SpeedConfig's fields)."""
     p = bench_parser(prog, __doc__, out=default_out("speed"))
     p.add_argument("--aug-datasets", nargs="+", default=["NCI1", "REDDIT-BINARY"])
     p.add_argument("--train-dataset", default="NCI1")
@@ -554,7 +619,21 @@ def main(argv=None, prog: str = "graphaug speed") -> dict:
     p.add_argument("--acc-epochs", type=number(int, 1), default=20)
     p.add_argument("--svm-folds", type=number(int, 2), default=10)
     p.add_argument("--svm-inner-folds", type=number(int, 2), default=5)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None, prog: str = "graphaug speed") -> dict:
+    """The graphaug speed command: its options -> SpeedConfig -> run."""
+    return command_main(parser(prog), SpeedConfig, run, argv, prog, errors=(DatasetError,))
+
+
+def run(args: SpeedConfig, prog: str = "graphaug speed", argv=None) -> dict:
+    """Measure (a) and (b), or only (c) with args.pygcl, or only (d) with args.svm; write
+    the report under args.out and return it.
+
+    Raises:
+        DatasetError: a dataset cannot be loaded (before any timing).
+    """
     torch.set_num_threads(args.threads)
     datasets = {}
     names = {args.train_dataset} if args.pygcl or args.svm else \
@@ -564,7 +643,7 @@ def main(argv=None, prog: str = "graphaug speed") -> dict:
             datasets[name] = with_download(load_tu, name, args.root, self_loops=True,
                                            download=args.download)
         except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
-            p.error(f"dataset {name}: {err}")
+            raise DatasetError(f"dataset {name}: {err}") from None
     if args.pygcl:
         return pygcl_main(args, argv, prog, datasets)
     if args.svm:
