@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 
-from .options import (CommandConfig, bench_parser, command_main, dataset_name, default_out,
+from .options import (BenchConfig, bench_parser, command_main, dataset_name, default_out,
                       number, seed_type, with_download)
 from .report import (cka_heatmaps, coadaptation_table, markdown_table, run_header,
                      wall_time_line, write_results)
-from .runner import RunCache, default_cache, folder_runs, protocol_cache, read_json, tu_identity
+from .runner import RunCache, folder_runs, protocol_cache, read_json, tu_identity
 from graphaug.contrastive import MethodConfig, pretrain
 from graphaug.data import load_tu
 from graphaug.select import coadaptation_scores, layer_similarity, recommend_layer
@@ -74,7 +74,7 @@ class SweepMissing(ValueError):
 
 
 @dataclass(frozen=True)
-class LayerSelectionConfig(CommandConfig):
+class LayerSelectionConfig(BenchConfig):
     """Everything a layer-selection report depends on, typed and validated once (the
     command line builds it from its options; Python callers build it directly and call run).
 
@@ -98,13 +98,7 @@ class LayerSelectionConfig(CommandConfig):
 
     sweep: tuple = ()
     datasets: tuple = ("MUTAG",)
-    root: Optional[str] = None
     out: str = field(default_factory=lambda: default_out("layer-selection"))
-    cache: str = field(default_factory=lambda: str(default_cache()))
-    replay: Optional[str] = None
-    threads: int = 1
-    progress: bool = False
-    download: bool = True
     seeds: tuple = (0, 1, 2)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 __all__ = ["HelpFormatter", "plain", "number", "seed_type", "dataset_name", "bench_parser",
@@ -264,3 +265,32 @@ def command_main(p: argparse.ArgumentParser, config_type: type, run: Callable, a
         return run(cfg, prog, argv)
     except errors as err:
         p.error(str(err))
+
+
+def _default_cache() -> str:
+    from .runner import default_cache  # runner imports this module
+    return str(default_cache())
+
+
+@dataclass(frozen=True)
+class BenchConfig(CommandConfig):
+    """The fields of bench_parser's options, first in the typed config of a command built on
+    it (a command overrides out with its own default folder).
+
+    Args:
+        root (str, optional): the datasets root. (default: None)
+        out (str): the report's folder.
+        cache (str): the run cache folder. (default: graphaug.experiments.runner.default_cache)
+        replay (str, optional): a runs.jsonl to serve every run from. (default: None)
+        threads (int): torch threads per process. (default: 1)
+        progress (bool): progress bars. (default: False)
+        download (bool): whether a missing dataset may be downloaded. (default: True)
+    """
+
+    root: Optional[str] = None
+    out: str = "graphaug-runs"
+    cache: str = field(default_factory=_default_cache)
+    replay: Optional[str] = None
+    threads: int = 1
+    progress: bool = False
+    download: bool = True

@@ -29,9 +29,8 @@ import torch
 
 from . import reference_views
 
-from .options import (CommandConfig, bench_parser, command_main, default_out, number,
+from .options import (BenchConfig, bench_parser, command_main, default_out, number,
                       with_download)
-from .runner import default_cache
 from .report import markdown_table, run_header, write_results
 from graphaug.contrastive import MethodConfig, PlainTwoView, build_model
 from graphaug.contrastive.pipeline import build_optimizer, graph_batches
@@ -539,7 +538,7 @@ class DatasetError(ValueError):
 
 
 @dataclass(frozen=True)
-class SpeedConfig(CommandConfig):
+class SpeedConfig(BenchConfig):
     """Everything a speed measurement depends on, typed and validated once (the command line
     builds it from its options; Python callers build it directly and call run).
 
@@ -561,13 +560,7 @@ class SpeedConfig(CommandConfig):
         >>> run(cfg)  # doctest: +SKIP
     """
 
-    root: Optional[str] = None
     out: str = field(default_factory=lambda: default_out("speed"))
-    cache: str = field(default_factory=lambda: str(default_cache()))
-    replay: Optional[str] = None
-    threads: int = 1
-    progress: bool = False
-    download: bool = True
     aug_datasets: tuple = ("NCI1", "REDDIT-BINARY")
     train_dataset: str = "NCI1"
     augs: tuple = ("dnodes", "pedges", "mask_nodes", "subgraph", "random4")

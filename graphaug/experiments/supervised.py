@@ -19,7 +19,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -27,9 +26,10 @@ from torch import nn
 
 
 import graphaug as ga
-from .options import CommandConfig, bench_parser, dataset_name, default_out, number, seed_type
+from .options import (BenchConfig, bench_parser, command_main, dataset_name, default_out, number,
+                      seed_type)
 from .report import markdown_table, run_header, wall_time_line, write_results
-from .runner import Runner as BaseRunner, TUDatasets, default_cache, field_check
+from .runner import Runner as BaseRunner, TUDatasets, field_check
 from graphaug.nn import GraphCLEncoder
 from graphaug.nn.pyg import encode_batch
 from graphaug.spec import parse_spec, spec_label
@@ -88,7 +88,7 @@ RUN_FIELDS = ("epochs", "hidden", "layers", "batch_size", "lr", "lr_step", "lr_g
 
 
 @dataclass(frozen=True)
-class SupervisedConfig(CommandConfig):
+class SupervisedConfig(BenchConfig):
     """Everything a supervised run depends on, typed and validated once (the command line
     builds it from its options; Python callers build it directly and call run).
 
@@ -112,13 +112,7 @@ class SupervisedConfig(CommandConfig):
     """
 
     datasets: tuple = ("MUTAG",)
-    root: Optional[str] = None
     out: str = field(default_factory=lambda: default_out("supervised"))
-    cache: str = field(default_factory=lambda: str(default_cache()))
-    replay: Optional[str] = None
-    threads: int = 1
-    progress: bool = False
-    download: bool = True
     seeds: tuple = (0, 1, 2)
     targets: tuple = (0, 1, 2, 3)
     p: float = 0.25
@@ -209,12 +203,7 @@ def parser(prog: str = "graphaug supervised") -> argparse.ArgumentParser:
 
 def main(argv=None, prog: str = "graphaug supervised") -> dict:
     """The graphaug supervised command: its options -> SupervisedConfig -> run."""
-    p = parser(prog)
-    try:
-        cfg = SupervisedConfig.from_namespace(p.parse_args(argv))
-    except ValueError as err:
-        p.error(str(err))
-    return run(cfg, prog, argv)
+    return command_main(parser(prog), SupervisedConfig, run, argv, prog, errors=())
 
 
 def run(args: SupervisedConfig, prog: str = "graphaug supervised", argv=None) -> dict:

@@ -38,11 +38,11 @@ from scipy.stats import spearmanr
 from torch import Tensor, nn
 
 import graphaug as ga
-from .options import (CommandConfig, check_sweep, command_main, default_out, modality_parser,
+from .options import (BenchConfig, check_sweep, command_main, default_out, modality_parser,
                       number, seed_type)
 from .report import (cka_section, markdown_table, run_header, select_best, sweep_report,
                      sweep_run)
-from .runner import default_cache, file_identity, protocol_cache
+from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.select import layer_similarity
@@ -219,7 +219,7 @@ def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequen
 
 
 @dataclass(frozen=True)
-class TextConfig(CommandConfig):
+class TextConfig(BenchConfig):
     """Everything a text sweep depends on, typed and validated once (the command line builds
     it from its options; Python callers build it directly and call run).
 
@@ -239,13 +239,7 @@ class TextConfig(CommandConfig):
         >>> result = run(cfg)  # doctest: +SKIP
     """
 
-    root: Optional[str] = None
     out: str = field(default_factory=lambda: default_out("text"))
-    cache: str = field(default_factory=lambda: str(default_cache()))
-    replay: Optional[str] = None
-    threads: int = 1
-    progress: bool = False
-    download: bool = True
     steps: int = 120
     batch_size: int = 64
     max_length: int = 32
