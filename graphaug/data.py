@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from ._checksums import KNOWN_RAW_FILES
-from .utils import cache_root
+from .utils import cache_root, file_sha256
 
 __all__ = ["DEFAULT_ROOT", "data_root", "cache_dir", "find_tu_root", "load_tu",
            "validate_tu_files", "find_ogb_root", "load_ogb", "GraphDataset", "SOCIAL_DATASETS",
@@ -131,18 +131,10 @@ def _writable_base(base: Path, name: str) -> Path:
     return _mirror(base)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fingerprint(raw_dir: Path) -> dict:
     """`{file name: [size, sha256]}` of the raw files: the identity of a processed cache (a
     file edited with its size and mtime kept still changes its hash)."""
-    return {f.name: [f.stat().st_size, _sha256(f)]
+    return {f.name: [f.stat().st_size, file_sha256(f)]
             for f in sorted(raw_dir.iterdir()) if f.is_file()} if raw_dir.is_dir() else {}
 
 
@@ -182,7 +174,7 @@ def _check_known(key: str, folder: Path, hashed: Optional[dict] = None,
         if record is None:
             if not path.is_file():
                 continue
-            record = [path.stat().st_size, _sha256(path)]
+            record = [path.stat().st_size, file_sha256(path)]
         if list(record) != list(expected):
             if validate is not None:
                 validate()

@@ -2,6 +2,7 @@
 `eigh`."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -21,7 +22,16 @@ import torch
 __all__ = ["seed_everything", "finite_hint", "all_finite", "atomic_write_text",
            "atomic_write_json", "atomic_torch_save", "rng_state", "set_rng_state", "move_aside",
            "CorruptFileWarning", "eigh_vectors", "safe_load", "UnreadableFileError",
-           "UnsafeFileError", "cache_root"]
+           "UnsafeFileError", "cache_root", "file_sha256"]
+
+
+def file_sha256(path: os.PathLike | str) -> str:
+    """The SHA-256 hex digest of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cache_root() -> Path:

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from ..utils import atomic_write_json, cache_root, move_aside
+from ..utils import atomic_write_json, cache_root, file_sha256, move_aside
 from .options import with_download
 
 __all__ = ["NUMERICS_VERSION", "default_cache", "file_identity", "tu_identity", "ogb_identity",
@@ -42,14 +42,6 @@ __all__ = ["NUMERICS_VERSION", "default_cache", "file_identity", "tu_identity", 
            "read_json"]
 
 # -- identities and keys ------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 #: Version of the numbers graphaug computes, part of every run-cache key. Bump it in the same
 #: change as anything that alters a result for the same configuration, data and seed (a loss,
 #: an initialisation, the order of random draws, an evaluation protocol): every cached run is
@@ -71,7 +63,7 @@ def default_cache() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    return _sha256(Path(path))[:16]
+    return file_sha256(Path(path))[:16]
 
 
 def file_identity(files: Iterable[os.PathLike | str], base: os.PathLike | str) -> dict[str, str]:
