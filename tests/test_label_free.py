@@ -343,3 +343,44 @@ def test_label_free_command_keeps_its_files_under_the_cache_root(tmp_path, monke
     text = " ".join(capsys.readouterr().out.split())
     assert f"{tmp_path / 'cache' / 'label-free' / 'sweeps.jsonl'}" in text
     assert f"{tmp_path / 'cache' / 'label-free' / 'runs'}" in text
+
+
+def test_label_free_run_and_report_take_the_committed_runs(tmp_path, capsys):
+    """A fresh machine resumes from the committed runs.jsonl: its runs are not redone, the
+    report merges them with the cache's, and runs scored otherwise are refused."""
+    import json
+    import types
+
+    from graphaug.experiments import label_free as lf
+
+    rows = [_row("MUTAG", seed, cand, 0.8, [0.7, 0.7], 5.0 + seed)
+            for seed in (0, 1) for cand in ("none", "dropout:0.25@2")]
+    records = tmp_path / "sweeps.jsonl"
+    records.write_text("".join(json.dumps({
+        "dataset": r["dataset"], "seed": r["seed"], "candidate": r["candidate"], "config": {},
+        "test": r["test"], "val": 0.7, "fold_val": r["fold_val"], "fold_test": r["fold_test"],
+        "loss": [1.0], "train_seconds": 2.0, "eval_seconds": 3.0}) + "\n" for r in rows))
+    scored = types.SimpleNamespace(sample=512, criteria_seed=0)
+    committed = tmp_path / "runs.jsonl"
+    committed.write_text("".join(json.dumps(lf.run_line(r, scored)) + "\n" for r in rows[:3]))
+    cache = tmp_path / "cache"
+    common = ["--records", str(records), "--cache", str(cache), "--runs", str(committed)]
+    # the last run is the only one to do: make it a cached run so nothing is pretrained here
+    fresh = {**rows[3], "loss_final": 1.0, "loss_recorded": 1.0, "criteria": {
+        **rows[3]["criteria"], "rankme": 42.0}}
+    lf.atomic_write_json(cache / "MUTAG" / "dropout:0.25@2" / "seed1.json", fresh)
+    lf.main(["run", *common, "--datasets", "MUTAG", "--seeds", "0", "1"])
+    assert "4 runs, 0 to do (3 done in" in capsys.readouterr().out
+    out = tmp_path / "report"
+    lf.main(["report", *common, "--out", str(out)])
+    reported = [json.loads(line)["metrics"] for line in open(out / "runs.jsonl")]
+    assert sorted((r["seed"], r["candidate"]) for r in reported) == [
+        (0, "dropout:0.25@2"), (0, "none"), (1, "dropout:0.25@2"), (1, "none")]
+    assert [r["criteria"]["rankme"] for r in reported
+            if (r["seed"], r["candidate"]) == (1, "dropout:0.25@2")] == [42.0]
+    # a committed run scored on another sample is refused, naming the file and the fix
+    with pytest.raises(ValueError, match=r"runs\.jsonl, line 1: .*--sample"):
+        lf.main(["run", *common, "--sample", "256"])
+    committed.write_text('{"label": "x"}\n')
+    with pytest.raises(ValueError, match="line 1: not a label-free run"):
+        lf.main(["report", *common, "--out", str(out)])

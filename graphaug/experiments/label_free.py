@@ -99,13 +99,45 @@ def work_order(records: dict, datasets, seeds, large=("DD", "REDDIT-BINARY")) ->
     return order
 
 
+def read_runs(path, sample: int, criteria_seed: int) -> list[dict]:
+    """The rows of a report's runs.jsonl (the committed one), checked to be scored like this
+    run (criteria on ``sample`` graphs drawn with ``criteria_seed``): a row scored otherwise
+    would mix two definitions of a criterion, so it is refused, not merged."""
+    rows = []
+    for number, line in enumerate(open(path), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            row, scored = entry["metrics"], entry["spec"]["criteria"]
+            key = (row["dataset"], row["seed"], row["candidate"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}, line {number}: not a label-free run ({error!r}); pass "
+                             "the runs.jsonl that `graphaug label-free report` wrote") from None
+        if scored != {"sample": sample, "seed": criteria_seed}:
+            raise ValueError(f"{path}, line {number}: {key} was scored with {scored}, this run "
+                             f"with sample={sample}, seed={criteria_seed}; pass the same "
+                             "--sample and --criteria-seed, or leave --runs out")
+        rows.append(row)
+    return rows
+
+
+def _key(row: dict) -> tuple:
+    return row["dataset"], row["seed"], row["candidate"]
+
+
 def run(args) -> None:
     records = read_records(args.records)
     cache = Path(args.cache)
     datasets: dict = {}
     order = work_order(records, args.datasets, args.seeds)
-    todo = [k for k in order if not (cache / k[0] / k[2] / f"seed{k[1]}.json").is_file()]
-    print(f"{len(order)} runs, {len(todo)} to do", flush=True)
+    # runs finished in a report's runs.jsonl (e.g. the committed one) are not redone
+    done = {_key(r) for r in read_runs(args.runs, args.sample, args.criteria_seed)} \
+        if args.runs else set()
+    todo = [k for k in order if k not in done
+            and not (cache / k[0] / k[2] / f"seed{k[1]}.json").is_file()]
+    print(f"{len(order)} runs, {len(todo)} to do"
+          + (f" ({len(done & set(order))} done in {args.runs})" if done else ""), flush=True)
     for name, seed, cand in todo:
         rec = records[(name, seed, cand)]
         if name not in datasets:
@@ -148,7 +180,10 @@ def collect(records: dict, cache) -> list[dict]:
     rows = []
     for path in sorted(Path(cache).glob("*/*/seed*.json")):
         r = json.load(open(path))
-        rec = records[(r["dataset"], r["seed"], r["candidate"])]
+        rec = records.get(_key(r))
+        if rec is None:
+            raise ValueError(f"{path}: {_key(r)} is not among the extracted sweep runs; run "
+                             "`graphaug label-free extract` first (or pass its --records)")
         acc = r.get("svm") or rec
         rows.append({"dataset": r["dataset"], "seed": r["seed"], "candidate": r["candidate"],
                      "test": acc["test"], "fold_val": acc["fold_val"],
@@ -424,10 +459,12 @@ def run_line(row: dict, args) -> dict:
 
 def report(args) -> None:
     records = read_records(args.records) if Path(args.records).is_file() else {}
-    if args.runs:
-        rows = [json.loads(line)["metrics"] for line in open(args.runs) if line.strip()]
-    else:
-        rows = collect(records, args.cache)
+    # the runs of --runs, then the cache's (a run in both: the cache's, the fresher)
+    merged = {_key(r): r for r in (read_runs(args.runs, args.sample, args.criteria_seed)
+                                   if args.runs else [])}
+    if Path(args.cache).is_dir():
+        merged.update({_key(r): r for r in collect(records, args.cache)})
+    rows = list(merged.values())
     if not rows:
         raise SystemExit("no runs to report: run the `run` step first or pass --runs")
     expected = collections.defaultdict(set)
@@ -478,8 +515,8 @@ def main(argv=None, prog: str = "graphaug label-free") -> None:
                         help="relative tolerance on the recorded final pretraining loss")
     parser.add_argument("--out", default="benchmarks/results/label_free")
     parser.add_argument("--runs", default=None,
-                        help="report from this runs.jsonl (the committed one) instead of the "
-                             "cache")
+                        help="a report's runs.jsonl (the committed one): its runs count as "
+                             "done (run) and are reported with the cache's (report)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.step == "extract":
