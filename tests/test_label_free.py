@@ -384,3 +384,33 @@ def test_label_free_run_and_report_take_the_committed_runs(tmp_path, capsys):
     committed.write_text('{"label": "x"}\n')
     with pytest.raises(ValueError, match="line 1: not a label-free run"):
         lf.main(["report", *common, "--out", str(out)])
+
+
+def test_one_pick_per_dataset_is_made_on_the_first_seed_and_judged_on_every_sweep_seed():
+    from graphaug.experiments import label_free as lf
+
+    # re-runs of seed 0 only: rankme prefers pca:-1@3 there; the sweep has seeds 0-3
+    rows = [_row("MUTAG", 0, "none", 0.80, [0.7, 0.7], 5.0),
+            _row("MUTAG", 0, "dropout:0.25@2", 0.85, [0.9, 0.9], 1.0),
+            _row("MUTAG", 0, "pca:-1@3", 0.70, [0.6, 0.6], 9.0)]
+    test = {"none": [0.80, 0.81, 0.79, 0.80], "dropout:0.25@2": [0.85, 0.86, 0.84, 0.85],
+            "pca:-1@3": [0.70, 0.72, 0.71, 0.69]}
+    records = {("MUTAG", s, c): {"test": t[s], "fold_val": [0.9 if c == "dropout:0.25@2"
+                                                            else 0.5] * 2,
+                                 "fold_test": [t[s]] * 2}
+               for c, t in test.items() for s in range(4)}
+    analysis = lf.analyse(rows)
+    once = lf.analyse_once(analysis, rows, records)["MUTAG"]
+    assert once["pick_seed"] == 0 and once["seeds"] == [0, 1, 2, 3]
+    assert once["picks"]["rankme"] == "pca:-1@3"
+    sel = once["selections"]
+    assert sel["rankme"]["test"] == test["pca:-1@3"]  # the seed-0 pick, on every sweep seed
+    assert sel["preset"]["test"] == test["none"]
+    assert sel["validation"]["test"] == test["dropout:0.25@2"]  # nested: fold_val, no test
+    assert sel["rankme"]["vs_preset"]["mean"] == pytest.approx(-0.095)
+    assert sel["rankme"]["regret"] == pytest.approx(0.85 - 0.705)
+    goal = lf.goals({"MUTAG": once})
+    assert goal["rankme"]["worse_than_preset"] == ["MUTAG"]
+    assert "validation-deep" not in sel and goal["validation-deep"]["judged"] == []
+    text = "\n".join(lf.once_markdown({"MUTAG": once}))
+    assert "| MUTAG | 4 | rankme | `pca:-1@3` | 70.50 |" in text

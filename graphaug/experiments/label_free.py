@@ -288,6 +288,42 @@ def analyse(rows: list[dict], preset: str = PRESET, expected: dict | None = None
     return out
 
 
+def analyse_once(analysis: dict, rows: list[dict], records: dict, preset: str = PRESET) -> dict:
+    """The cheaper protocol: each criterion picks one candidate per dataset from the re-runs
+    of its first complete seed (labels never read), and that pick is then evaluated on every
+    seed of the sweep (the sweep's own SVM results), against the preset and strict nested
+    validation (preset among its candidates) on the same seeds. Its cost is one pretraining
+    sweep per dataset instead of one per seed."""
+    by_rows = {_key(r): r for r in rows}
+    out = {}
+    for name, entry in analysis.items():
+        if not entry.get("seeds"):
+            continue
+        cands, first = entry["candidates"], entry["seeds"][0]
+        seeds = sorted({s for (d, s, _) in records if d == name})
+        seeds = [s for s in seeds if all((name, s, c) in records for c in cands)]
+        if len(seeds) < 2:
+            continue
+        criteria = {c: by_rows[(name, first, c)]["criteria"] for c in cands}
+        acc = {s: {c: records[(name, s, c)]["test"] for c in cands} for s in seeds}
+        tests = {"preset": [acc[s][preset] for s in seeds],
+                 "validation": [nested_select({c: records[(name, s, c)] for c in cands})["test"]
+                                for s in seeds]}
+        picks = {}
+        for crit in CRITERIA:
+            picks[crit] = select_config(criteria, crit)
+            tests[crit] = [acc[s][picks[crit]] for s in seeds]
+        best = [max(acc[s].values()) for s in seeds]
+        out[name] = {"pick_seed": first, "seeds": seeds, "picks": picks, "selections": {
+            sel: {"test": t, "mean": float(np.mean(t)),
+                  "regret": float(np.mean(np.subtract(best, t))),
+                  "vs_preset": _paired(t, tests["preset"]) if sel != "preset" else None,
+                  "vs_validation": _paired(t, tests["validation"])
+                  if sel != "validation" else None}
+            for sel, t in tests.items()}}
+    return out
+
+
 def goals(analysis: dict) -> dict:
     """Per selection: the sets where it is significantly worse than the preset, and the sets
     where it ties or beats validation (paired 95 % interval's upper end >= 0)."""
@@ -334,15 +370,22 @@ def table_estimate(rows: list[dict], records: dict, seeds: int = 10, cores: int 
         deep = (n - 1) * (train + (score or 0.0)) + svm  # every candidate, the pick's SVM
         out[name] = {"candidates": n, "pretrain_s": train, "criteria_s": score, "svm_s": svm,
                      "seconds_per_seed": methods * deep + train + svm,
-                     "nested_seconds_per_seed": methods * (n - 1) * (train + svm) + train + svm}
+                     "nested_seconds_per_seed": methods * (n - 1) * (train + svm) + train + svm,
+                     # one pick per dataset: one sweep of pretrainings, then a fixed table
+                     "once_seconds": methods * (n - 1) * (train + (score or 0.0))
+                     + seeds * (methods + 1) * (train + svm)}
     known = [v for v in out.values() if v]
     # one transform at every target (5 deep-aug candidates + the preset) instead of the grid
     small = sum(methods * (5 * (v["pretrain_s"] + (v["criteria_s"] or 0.0)) + v["svm_s"])
                 + v["pretrain_s"] + v["svm_s"] for v in known)
-    return {"five_target_minutes": small * seeds / cores / 60,"per_dataset": out, "seeds": seeds, "cores": cores, "methods": methods,
+    return {"five_target_minutes": small * seeds / cores / 60, "per_dataset": out,
+            "seeds": seeds, "cores": cores, "methods": methods,
             "minutes": sum(v["seconds_per_seed"] for v in known) * seeds / cores / 60,
             "nested_minutes": sum(v["nested_seconds_per_seed"] for v in known) * seeds / cores
-            / 60, "criteria_missing": [k for k, v in out.items() if v and v["criteria_s"] is None]}
+            / 60, "once_minutes": sum(v["once_seconds"] for v in known) / cores / 60,
+            "fixed_minutes": sum(seeds * (methods + 1) * (v["pretrain_s"] + v["svm_s"])
+                                 for v in known) / cores / 60,
+            "criteria_missing": [k for k, v in out.items() if v and v["criteria_s"] is None]}
 
 
 def _pts(x: float) -> str:
@@ -367,8 +410,39 @@ def smallest_rankme(rows: list[dict]) -> dict:
                                             if r["dataset"] == low["dataset"]]))}
 
 
+def _table(head: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |",
+            *("| " + " | ".join(r) + " |" for r in body)]
+
+
+def _goal_lines(goal: dict) -> list[str]:
+    return [f"- {sel}: significantly worse than the preset on {len(g['worse_than_preset'])} of "
+            f"{len(g['judged'])} sets ({', '.join(g['worse_than_preset']) or 'none'}); ties or "
+            f"beats validation on {len(g['ties_validation'])} of {len(g['judged'])}"
+            for sel, g in goal.items() if g["judged"]]
+
+
+def once_markdown(once: dict) -> list[str]:
+    """The section of the one-pick-per-dataset protocol (`analyse_once`)."""
+    lines = ["## One pick per dataset", "",
+             "Each criterion picks once per dataset, from the re-runs of the first complete "
+             "seed (no labels), and the pick is evaluated on every seed of the sweep (the "
+             "sweep's SVM results), paired with the preset and nested validation on the same "
+             "seeds. Cost: one sweep of pretrainings per dataset, then a fixed table.", ""]
+    body = []
+    for name, entry in once.items():
+        for sel, row in entry["selections"].items():
+            body.append([name, str(len(entry["seeds"])), sel,
+                         f"`{entry['picks'][sel]}`" if sel in entry["picks"] else "",
+                         f"{100 * row['mean']:.2f}", _cmp(row["vs_preset"]),
+                         _cmp(row["vs_validation"]), f"{100 * row['regret']:.2f}"])
+    lines += _table(["dataset", "seeds", "selection", "pick (seed 0 re-runs)", "test %",
+                     "vs preset", "vs validation", "regret"], body)
+    return lines + ["", "Goals of this protocol:", "", *_goal_lines(goals(once))]
+
+
 def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str],
-             low: dict | None = None) -> str:
+             low: dict | None = None, once: dict | None = None) -> str:
     lines = ["# Label-free selection validated on the TU sweeps", "", *header, ""]
     lines += ["Candidates per set: the sweep's deep-aug configurations (target 0-4 x dropout "
               "0.125/0.25/0.5, PCA k=1/-1; NCI1, REDDIT-BINARY: 23-25) and the preset `none` "
@@ -398,14 +472,10 @@ def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str],
             body.append([name, str(len(entry["seeds"])), sel, rho, f"{100 * row['mean']:.2f}",
                          _cmp(row["vs_preset"]), _cmp(row["vs_validation"]),
                          f"{100 * row['regret']:.2f}", f"{row['seconds_per_seed']:.0f}", picks])
-    lines += ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    lines += ["", "## Goals", ""]
-    for sel, g in goal.items():
-        lines.append(f"- {sel}: significantly worse than the preset on "
-                     f"{len(g['worse_than_preset'])} of {len(g['judged'])} sets "
-                     f"({', '.join(g['worse_than_preset']) or 'none'}); ties or beats "
-                     f"validation on {len(g['ties_validation'])} of {len(g['judged'])}")
+    lines += _table(head, body)
+    lines += ["", "## Goals", "", *_goal_lines(goal)]
+    if once:
+        lines += ["", *once_markdown(once)]
     lines += ["", "## Reproduction", ""]
     for name, entry in analysis.items():
         if "reproduced" in entry:
@@ -434,7 +504,9 @@ def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str],
                  + (f" (criteria not measured on {', '.join(missing)}: counted as 0 s)"
                     if missing else "") + f"; with one transform at the five targets (5 "
                  f"candidates + the preset per method): {estimate['five_target_minutes']:.0f} "
-                 "min.")
+                 f"min; one pick per dataset (one sweep of pretrainings, then the fixed "
+                 f"table): {estimate['once_minutes']:.0f} min, of which the fixed table "
+                 f"(no selection) is {estimate['fixed_minutes']:.0f} min.")
     lines += ["", "| dataset | candidates | pretrain s/run | criteria s/run | SVM s/run | "
               "label-free s/seed | nested s/seed |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, v in estimate["per_dataset"].items():
@@ -485,10 +557,12 @@ def report(args) -> None:
         json.dumps(run_line(r, args), sort_keys=True, separators=(",", ":")) + "\n"
         for r in rows))
     low = smallest_rankme(rows)
+    once = analyse_once(analysis, rows, records) if records else {}
     atomic_write_json(out / "results.json", {"header": header, "analysis": analysis,
                                              "goals": goal, "table_estimate": estimate,
-                                             "smallest_rankme": low})
-    atomic_write_text(out / "results.md", markdown(analysis, goal, estimate, header, low))
+                                             "smallest_rankme": low, "one_pick": once,
+                                             "one_pick_goals": goals(once)})
+    atomic_write_text(out / "results.md", markdown(analysis, goal, estimate, header, low, once))
     print((out / "results.md").read_text())
 
 
