@@ -323,6 +323,40 @@ def test_tu_label_free_selection_runs_the_svm_for_the_pick_only(data_dir, tmp_pa
     assert len(m["rankme_per_epoch"]) == 1 and (out / "rankme_per_epoch.png").is_file()
 
 
+def test_tu_label_free_pick_once_per_dataset_on_the_selection_seeds(data_dir, tmp_path):
+    """--selection seed --select loss: one pick per dataset from the mean criterion over the
+    selection seeds (the preset a candidate, no SVM for them), then only the pick on every
+    seed; graphcl+deepaug reuses it."""
+    from graphaug.contrastive import MethodConfig
+
+    out = tmp_path / "tu"
+    report = _tu(data_dir, out, "--selection", "seed", "--select", "loss", "--select-seeds",
+                 "0", "1", "--methods", "graphcl", "deepaug", "graphcl+deepaug")
+    entry = report["datasets"]["MUTAG"]
+    choice = entry["selection"]["deepaug"]
+    scored = _cached(out, "seed*_criteria.json")
+    assert {(r["label"], r["seed"]) for r in scored} == {
+        (c["label"], s) for c in choice["criteria_sweep"] for s in (0, 1)}
+    assert len(choice["criteria_sweep"]) == 3  # the preset and the two deep-aug configs
+    assert all(r["config"]["method"] in ("graphcl", "deepaug") for r in scored)
+    means = {c["label"]: {"loss": float(np.mean([r["criteria"]["loss"] for r in scored
+                                                  if r["label"] == c["label"]]))}
+             for c in choice["criteria_sweep"]}
+    assert choice["best"]["label"] == select_config(means, "loss")
+    picked = entry["methods"]["deepaug"]
+    assert picked["label"] == choice["best"]["label"]
+    svm = {(r["label"], r["seed"]) for r in _cached(out, "seed?.json")}
+    preset = MethodConfig("graphcl").label()
+    assert {(preset, 0), (preset, 1), (picked["label"], 0), (picked["label"], 1)} <= svm
+    assert all(label in (preset, picked["label"], entry["methods"]["graphcl+deepaug"]["label"])
+               for label, _ in svm)  # no SVM for the other candidates
+    shared = entry["methods"]["graphcl+deepaug"]["label"]
+    assert shared == preset if picked["label"] == preset else \
+        shared == picked["label"].replace("deepaug", "graphcl+deepaug", 1)
+    assert "one config per dataset chosen without labels by loss" in \
+        (out / "results.md").read_text()
+
+
 def test_tu_validation_selection_has_the_preset_among_its_candidates(data_dir, tmp_path):
     out = tmp_path / "tu"
     report = _tu(data_dir, out)

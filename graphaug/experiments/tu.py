@@ -20,7 +20,10 @@ Which candidate (--select, with --selection nested):
   rankme, alignment, uniformity, loss, cka
               label-free (graphaug.select.CRITERIA): every candidate is pretrained and scored
               on its un-augmented embeddings (no SVM, no label), the best score is picked per
-              seed, and the SVM protocol runs only for the pick and the preset.
+              seed, and the SVM protocol runs only for the pick and the preset. With
+              --selection seed the pick is made once per dataset (best mean score over the
+              --select-seeds) and only the pick runs on every seed: one sweep of
+              pretrainings per dataset instead of one per seed.
 The preset (graphcl: no activation transform) is a candidate of every selection but
 validation-deep, so a selection can decline Deep Augmentation. Every run logs the readout's RankMe, alignment and
 uniformity per epoch (graphaug.contrastive.CollapseMonitor) into its result.
@@ -363,9 +366,10 @@ def prefetch(runner: Runner, args) -> None:
     need_graphcl = "graphcl" in args.methods or args.targets == "recommended"
     run_planned(runner, args, [(n, graphcl, s) for n in args.datasets for s in args.seeds]
                 if need_graphcl else [])
-    deep = [m for m in args.methods if m != "graphcl"]
+    deep = selected_methods(args) if args.selection == "seed" else \
+        [m for m in args.methods if m != "graphcl"]
     seeds = args.select_seeds if args.selection == "seed" else args.seeds
-    label_free = args.selection == "nested" and args.select not in VALIDATION
+    label_free = args.select in CRITERIA
     run_planned(runner, args, [(n, cfg, s) for n in args.datasets for m in deep
                                for cfg in candidates(runner, args, n, m, preset=label_free)
                                for s in seeds], kind="criteria" if label_free else "run")
@@ -373,10 +377,8 @@ def prefetch(runner: Runner, args) -> None:
         chosen = []
         for name in args.datasets:
             for method, pick in select(runner, args, name).items():
-                best = pick["best"]
-                cfg = base_config(args, method=method, transform=best["transform"],
-                                  rate=best["rate"], target=best["target"])
-                chosen += [(name, cfg, s) for s in args.seeds]
+                chosen += [(name, chosen_config(args, method, pick["best"]), s)
+                           for s in args.seeds]
         run_planned(runner, args, chosen)
 
 
@@ -484,13 +486,49 @@ def label_free(runner: Runner, args, name: str, method: str) -> dict:
             "train_seconds": float(np.mean([v["train_seconds"] for v in scores.values()]))}
 
 
-def select(runner: Runner, args, name: str) -> dict:
-    """Validation-only choice of (transform, rate, target) for each deep-aug method."""
-    chosen = {}
+def selected_methods(args) -> list[str]:
+    """The deep-aug methods `--selection seed` chooses for (graphcl+deepaug reuses
+    deepaug's choice with --share-selection)."""
     methods = [m for m in ("deepaug", "graphcl+deepaug") if m in args.methods]
     if args.share_selection and "graphcl+deepaug" in methods and "deepaug" in methods:
-        methods = ["deepaug"]  # graphcl+deepaug then reuses deepaug's validation choice
-    for method in methods:
+        methods = ["deepaug"]
+    return methods
+
+
+def chosen_config(args, method: str, best: dict) -> MethodConfig:
+    """The configuration of a `select` choice (`best["method"]`: the preset's graphcl,
+    when a label-free choice declines Deep Augmentation)."""
+    preset = best.get("method") == "graphcl"
+    return base_config(args, method="graphcl" if preset else method,
+                       transform=best["transform"], rate=best["rate"], target=best["target"])
+
+
+def label_free_pick(runner: Runner, args, name: str, method: str) -> dict:
+    """One label-free choice for `method` on `name`: every candidate (the preset first) is
+    pretrained on each --select-seeds seed and scored without labels; the candidate with
+    the best mean `--select` criterion over those seeds is picked (no SVM, no label)."""
+    sweep = []
+    for cfg in candidates(runner, args, name, method, preset=True):
+        runs = [runner.criteria(name, cfg, s) for s in args.select_seeds]
+        sweep.append({"label": cfg.label(), "method": cfg.method, "transform": cfg.transform,
+                      "rate": cfg.rate, "target": cfg.target,
+                      "criteria": {k: float(np.mean([r["criteria"][k] for r in runs]))
+                                   for k in CRITERIA},
+                      "train_seconds": float(np.mean([r["train_seconds"] for r in runs]))})
+    label = select_config({c["label"]: c["criteria"] for c in sweep}, args.select)
+    return {"best": next(c for c in sweep if c["label"] == label), "criteria_sweep": sweep,
+            "select": args.select}
+
+
+def select(runner: Runner, args, name: str) -> dict:
+    """One choice of (transform, rate, target) per deep-aug method on the --select-seeds:
+    by validation accuracy over the deep-aug configs (--select validation), or, with a
+    label-free --select, by that criterion (`label_free_pick`, the preset a candidate)."""
+    chosen = {}
+    for method in selected_methods(args):
+        if args.select in CRITERIA:
+            chosen[method] = label_free_pick(runner, args, name, method)
+            continue
         scores = []
         for target in runner.targets(name):
             for kind, rate in args.transforms:
@@ -567,9 +605,13 @@ def parser(prog: str = "graphaug tu"):
     p.add_argument("--select", choices=SELECTS, default="validation",
                    help="with --selection nested: validation (strict nested selection, the "
                         "default) or a label-free criterion (every candidate pretrained and "
-                        "scored without labels; the SVM protocol only for the pick and the "
-                        "preset). The preset is a candidate of every selection but "
-                        "validation-deep (the deep-aug configs only, as before)")
+                        "scored without labels per seed; the SVM protocol only for the pick "
+                        "and the preset). The preset is a candidate of every selection but "
+                        "validation-deep (the deep-aug configs only, as before). With "
+                        "--selection seed: a label-free criterion picks one config per "
+                        "dataset from its mean over the --select-seeds (the preset a "
+                        "candidate), then only the pick runs on every seed; validation "
+                        "there chooses among the deep-aug configs on validation accuracy")
     p.add_argument("--bn-per-view", action="store_true",
                    help="official GraphCL: BatchNorm statistics per view")
     p.add_argument("--strip-self-loops", action="store_true",
@@ -642,9 +684,7 @@ def run(args: TUConfig, prog: str = "graphaug tu", argv=None) -> dict:
             if method == "graphcl":
                 cfg = base_config(args, method="graphcl")
             else:
-                best = entry["selection"][method]["best"]
-                cfg = base_config(args, method=method, transform=best["transform"],
-                                  rate=best["rate"], target=best["target"])
+                cfg = chosen_config(args, method, entry["selection"][method]["best"])
             runs = [runner.run(name, cfg, s) for s in args.seeds]
             mean, std = summarise([r["test"] for r in runs])
             rankme_curve = mean_monitor(runs)
@@ -723,6 +763,13 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
               "training part" if args.selection == "nested" else
               f"deep-aug config chosen on validation accuracy with seeds {args.select_seeds}"
               if args.selection == "seed" else f"deep-aug config chosen by {args.selection}")
+    if args.selection == "seed" and args.select in CRITERIA:
+        direction = "highest" if CRITERIA[args.select][0] == "max" else "lowest"
+        scheme = (f"one config per dataset chosen without labels by {args.select} "
+                  f"({direction} mean over seeds {args.select_seeds}; "
+                  f"{CRITERIA[args.select][1]}): every candidate, the preset included, is "
+                  "pretrained and scored on those seeds, and only the pick runs on every seed "
+                  "(one SVM per seed and method)")
     if args.selection == "nested" and args.select == "validation-deep":
         scheme = ("strict nested selection over the deep-aug configs only (the preset not a "
                   "candidate, as before the preset joined): in each outer fold the config is "
