@@ -426,7 +426,11 @@ def test_one_pick_per_dataset_is_made_on_the_first_seed_and_judged_on_every_swee
     # re-runs of seed 0 only: rankme prefers pca:-1@3 there; the sweep has seeds 0-3
     rows = [_row("MUTAG", 0, "none", 0.80, [0.7, 0.7], 5.0),
             _row("MUTAG", 0, "dropout:0.25@2", 0.85, [0.9, 0.9], 1.0),
-            _row("MUTAG", 0, "pca:-1@3", 0.70, [0.6, 0.6], 9.0)]
+            _row("MUTAG", 0, "pca:-1@3", 0.70, [0.6, 0.6], 9.0),
+            # seed 1's re-runs: rankme prefers the preset there (a second pick seed)
+            _row("MUTAG", 1, "none", 0.81, [0.7, 0.7], 9.0),
+            _row("MUTAG", 1, "dropout:0.25@2", 0.86, [0.9, 0.9], 1.0),
+            _row("MUTAG", 1, "pca:-1@3", 0.72, [0.6, 0.6], 5.0)]
     test = {"none": [0.80, 0.81, 0.79, 0.80], "dropout:0.25@2": [0.85, 0.86, 0.84, 0.85],
             "pca:-1@3": [0.70, 0.72, 0.71, 0.69]}
     records = {("MUTAG", s, c): {"test": t[s], "fold_val": [0.9 if c == "dropout:0.25@2"
@@ -448,3 +452,9 @@ def test_one_pick_per_dataset_is_made_on_the_first_seed_and_judged_on_every_swee
     assert "validation-deep" not in sel and goal["validation-deep"]["judged"] == []
     text = "\n".join(lf.once_markdown({"MUTAG": once}))
     assert "| MUTAG | 4 | rankme | `pca:-1@3` | 70.50 |" in text
+    # picked on each re-run seed: pca:-1@3 (worse than the preset, loses to validation),
+    # then the preset (not worse than itself, loses to validation)
+    assert once["stability"]["rankme"] == {
+        "pick_seeds": [0, 1], "picks": [("pca:-1@3", 1), ("none", 1)],
+        "worse_than_preset": 1, "ties_validation": 0}
+    assert "| 1 / 0 of 2 |" in text

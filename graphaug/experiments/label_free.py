@@ -304,23 +304,36 @@ def analyse_once(analysis: dict, rows: list[dict], records: dict, preset: str = 
         seeds = [s for s in seeds if all((name, s, c) in records for c in cands)]
         if len(seeds) < 2:
             continue
-        criteria = {c: by_rows[(name, first, c)]["criteria"] for c in cands}
         acc = {s: {c: records[(name, s, c)]["test"] for c in cands} for s in seeds}
         tests = {"preset": [acc[s][preset] for s in seeds],
                  "validation": [nested_select({c: records[(name, s, c)] for c in cands})["test"]
                                 for s in seeds]}
-        picks = {}
+
+        def pick(crit: str, seed: int) -> str:
+            return select_config({c: by_rows[(name, seed, c)]["criteria"] for c in cands}, crit)
+
+        picks = {crit: pick(crit, first) for crit in CRITERIA}
+        # how much the outcome depends on the seed the pick is made on: every re-run seed
+        stability = {}
         for crit in CRITERIA:
-            picks[crit] = select_config(criteria, crit)
+            chosen = [pick(crit, s) for s in entry["seeds"]]
+            judged = [(_paired([acc[s][c] for s in seeds], tests["preset"]),
+                       _paired([acc[s][c] for s in seeds], tests["validation"])) for c in chosen]
+            stability[crit] = {
+                "pick_seeds": entry["seeds"], "picks": collections.Counter(chosen).most_common(),
+                "worse_than_preset": sum(p["high"] < 0 for p, _ in judged),
+                "ties_validation": sum(v["high"] >= 0 for _, v in judged)}
             tests[crit] = [acc[s][picks[crit]] for s in seeds]
         best = [max(acc[s].values()) for s in seeds]
-        out[name] = {"pick_seed": first, "seeds": seeds, "picks": picks, "selections": {
-            sel: {"test": t, "mean": float(np.mean(t)),
-                  "regret": float(np.mean(np.subtract(best, t))),
-                  "vs_preset": _paired(t, tests["preset"]) if sel != "preset" else None,
-                  "vs_validation": _paired(t, tests["validation"])
-                  if sel != "validation" else None}
-            for sel, t in tests.items()}}
+        out[name] = {"pick_seed": first, "seeds": seeds, "picks": picks,
+                     "stability": stability, "selections": {
+                         sel: {"test": t, "mean": float(np.mean(t)),
+                               "regret": float(np.mean(np.subtract(best, t))),
+                               "vs_preset": _paired(t, tests["preset"])
+                               if sel != "preset" else None,
+                               "vs_validation": _paired(t, tests["validation"])
+                               if sel != "validation" else None}
+                         for sel, t in tests.items()}}
     return out
 
 
@@ -432,12 +445,17 @@ def once_markdown(once: dict) -> list[str]:
     body = []
     for name, entry in once.items():
         for sel, row in entry["selections"].items():
+            st = entry["stability"].get(sel)
             body.append([name, str(len(entry["seeds"])), sel,
                          f"`{entry['picks'][sel]}`" if sel in entry["picks"] else "",
                          f"{100 * row['mean']:.2f}", _cmp(row["vs_preset"]),
-                         _cmp(row["vs_validation"]), f"{100 * row['regret']:.2f}"])
-    lines += _table(["dataset", "seeds", "selection", "pick (seed 0 re-runs)", "test %",
-                     "vs preset", "vs validation", "regret"], body)
+                         _cmp(row["vs_validation"]), f"{100 * row['regret']:.2f}",
+                         "" if st is None else
+                         f"{st['worse_than_preset']} / {st['ties_validation']} of "
+                         f"{len(st['pick_seeds'])}"])
+    lines += _table(["dataset", "seeds", "selection", "pick (first seed's re-runs)", "test %",
+                     "vs preset", "vs validation", "regret",
+                     "picked on each re-run seed: worse than preset / ties validation"], body)
     return lines + ["", "Goals of this protocol:", "", *_goal_lines(goals(once))]
 
 
