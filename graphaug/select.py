@@ -11,8 +11,8 @@ measured, not assumed (`benchmarks/results/layer_selection.md` when it has been 
 Label-free criteria choose a whole configuration (target, transform, rate, or none) from the
 trained encoders alone, without labels: `rankme` (effective rank, Garrido et al., ICML
 2023), `alignment` and `uniformity` (Wang & Isola, ICML 2020), the contrastive loss
-on a fixed sample of graphs and the CKA co-adaptation; `graph_criteria` computes them all
-for a graph encoder and `select_config` picks the best candidate by one of them
+on a fixed sample and the CKA co-adaptation; `embedding_criteria` gathers them from the
+embeddings of any modality, `graph_criteria` computes them all for a graph encoder and `select_config` picks the best candidate by one of them
 (directions in `CRITERIA`).
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ from .hooks.layouts import find_layout, is_graph_model
 from .transforms import ActivationTransform
 
 __all__ = ["cka", "median_sigma", "layer_similarity", "coadaptation_scores", "recommend_layer",
-           "rankme", "alignment", "uniformity", "coadaptation", "graph_criteria", "CRITERIA",
-           "select_config"]
+           "rankme", "alignment", "uniformity", "coadaptation", "embedding_criteria",
+           "graph_criteria", "CRITERIA", "select_config"]
 
 _BLOCK = 2048  # rows per block: a 10k x 10k Gram matrix is never held in memory
 _GRAM_BUDGET = 256 * 2 ** 20  # bytes of Gram blocks held at once (all targets of one block)
@@ -408,6 +408,61 @@ def coadaptation(matrix: np.ndarray, targets: Sequence[int]) -> float:
     return float(np.mean(list(scores.values())))
 
 
+def embedding_criteria(z: Union[Tensor, np.ndarray], z_view: Union[Tensor, np.ndarray], *,
+                       loss: Optional[float] = None, coadaptation: Optional[float] = None,
+                       criteria: Optional[Sequence[str]] = None) -> dict[str, float]:
+    r"""The label-free criteria (`CRITERIA`) of one trained model from its embeddings of a
+    fixed sample, whatever the modality (graphs, sentences, images): `rankme` and
+    `uniformity` of `z`, `alignment` of `z` with `z_view`, and the held-out contrastive
+    `loss` and co-adaptation score `coadaptation` passed through when given (they depend on
+    the model's objective and layers, so the caller computes them).
+
+    Args:
+        z (Tensor or ndarray): `[n, d]` un-augmented embeddings of the sample (model in eval
+            mode).
+        z_view (Tensor or ndarray): `[n, d]` embeddings of one fixed augmented view of each
+            sample, in the same order.
+        loss (float, optional): the contrastive loss on the sample, stored as `"loss"`.
+        coadaptation (float, optional): the CKA co-adaptation score (`coadaptation` of the
+            layer similarity matrix), stored as `"cka"`.
+        criteria (list of str, optional): which to return (default: the three embedding
+            criteria, plus `loss` and `cka` when given); naming `loss` or `cka` without
+            its value is an error.
+
+    Returns:
+        `{criterion: value}`.
+
+    Example:
+        >>> z = torch.randn(100, 16)
+        >>> embedding_criteria(z, z, loss=1.5)["alignment"]
+        0.0
+    """
+    given = {"loss": loss, "cka": coadaptation}
+    if criteria is None:
+        names = ["rankme", "alignment", "uniformity", *(k for k, v in given.items()
+                                                        if v is not None)]
+    else:
+        names = list(criteria)
+    unknown = [c for c in names if c not in CRITERIA]
+    if unknown:
+        raise ValueError(f"unknown criteria {unknown}; choose from {list(CRITERIA)}")
+    missing = [c for c in names if c in given and given[c] is None]
+    if missing:
+        args = ", ".join("coadaptation=" if c == "cka" else "loss=" for c in missing)
+        raise ValueError(f"criteria {missing} requested but not given: pass {args}")
+    out: dict[str, float] = {}
+    for name in names:
+        if name == "rankme":
+            out[name] = rankme(z)
+        elif name == "alignment":
+            out[name] = alignment(z, z_view)
+        elif name == "uniformity":
+            out[name] = uniformity(z)
+        else:
+            out[name] = float(given[name])
+    return out
+
+
 def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, seed: int = 0,
                    input_aug: str = "random2", aug_ratio: float = 0.1,
                    temperature: float = 0.2, batch_size: int = 128,
@@ -483,20 +538,14 @@ def graph_criteria(encoder: nn.Module, graphs: Sequence, *, sample: int = 512, s
                     weights.append(n)
     finally:
         encoder.train(was_training)
-    h1, h2 = torch.cat(h1), torch.cat(h2)
-    out: dict[str, float] = {}
-    if "rankme" in names:
-        out["rankme"] = rankme(h1)
-    if "alignment" in names:
-        out["alignment"] = alignment(h1, h2)
-    if "uniformity" in names:
-        out["uniformity"] = uniformity(h1)
-    if "loss" in names:
-        out["loss"] = float(np.average(losses, weights=weights))
+    score = None
     if "cka" in names:
         with torch.random.fork_rng(devices=[]):
             matrix, targets = layer_similarity(encoder, DataLoader(subset, batch_size=256))
-        out["cka"] = coadaptation(matrix, targets)
+        score = coadaptation(matrix, targets)
+    loss = float(np.average(losses, weights=weights)) if "loss" in names else None
+    out = embedding_criteria(torch.cat(h1), torch.cat(h2), loss=loss, coadaptation=score,
+                             criteria=[c for c in CRITERIA if c in names])
     out["sample"] = len(subset)
     return out
 

@@ -9,15 +9,22 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
+from ..select import CRITERIA, select_config
 from ..spec import spec_label
 from ..utils import atomic_write_json, atomic_write_text
+from .runner import field_check
 
 if TYPE_CHECKING:
     from .runner import RunCache
 
 __all__ = ["machine", "run_header", "markdown_table", "header_lines", "wall_time_line",
            "write_results", "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table",
-           "cka_section", "sweep_report", "select_best", "sweep_run"]
+           "cka_section", "label_free_picks", "criteria_section", "sweep_report", "select_best", "sweep_run",
+           "CRITERIA_CHECK"]
+
+#: the run cache check of a modality sweep: a cached run without every label-free criterion
+#: (written before they were computed) is moved aside and recomputed, never reported without
+CRITERIA_CHECK = field_check(*(f"criteria.{name}" for name in CRITERIA))
 
 
 def machine(device: Optional[str] = None, detail: str = "") -> str:
@@ -192,15 +199,90 @@ def cka_section(out: os.PathLike | str, tag: str, model: str, untrained: Sequenc
             f"![CKA heatmaps]({tag}_cka.png)"]
 
 
+def label_free_picks(runs: Sequence[dict]) -> dict[str, str]:
+    """`{criterion: run name}`: the pick of each label-free criterion of
+    graphaug.select.CRITERIA among `runs` (each with "name" and "criteria"), by
+    graphaug.select.select_config in sweep order (ties: the first run, the preset)."""
+    candidates = {r["name"]: r["criteria"] for r in runs}
+    return {name: select_config(candidates, name) for name in CRITERIA}
+
+
+def criteria_section(runs: Sequence[dict], metric: str, test: Mapping[str, float],
+                     test_label: str, where: str, baseline: str = "none"
+                     ) -> tuple[dict, list[str]]:
+    """The label-free selection part of a sweep's report, from each run's `run["criteria"]`
+    (graphaug.select.embedding_criteria) and validation `run[metric]`.
+
+    Per criterion of graphaug.select.CRITERIA: its pick (graphaug.select.select_config, runs
+    in sweep order, the preset first), the pick's `metric` and test score (`test[name]`,
+    evaluated after every choice was made), and the Spearman correlation across the runs
+    between the criterion, oriented so that + means its better end goes with a higher
+    `metric`, and `metric`. Rows for the validation pick (best `metric`, ties: the first)
+    and the preset `baseline` come first.
+
+    Args:
+        runs (list of dict): the sweep's runs, each with "name", metric and "criteria".
+        metric (str): the validation score (higher is better).
+        test (mapping): test score of at least every picked run, by name.
+        test_label (str): the test column's header.
+        where (str): the samples the criteria were computed on.
+        baseline (str): the preset's run name. (default: "none")
+
+    Returns:
+        `(summary, lines)`: `{criterion: {"pick", metric, "test", "spearman"}}` (spearman
+        None where undefined; "validation" and baseline entries without it) and the markdown lines. Runs without criteria (an
+        older runs file) give `({}, [a line saying so])`.
+
+    Example:
+        >>> summary, lines = criteria_section(runs, "val", {r["name"]: r["test"] for r in runs},
+        ...                                   "test acc", "1,000 images")  # doctest: +SKIP
+    """
+    from scipy.stats import spearmanr
+
+    if not runs or any("criteria" not in r for r in runs):
+        return {}, ["Label-free criteria: not available (runs without them)."]
+    scores = {r["name"]: r[metric] for r in runs}
+    picks = label_free_picks(runs)
+    best = max(scores, key=lambda n: (scores[n], -list(scores).index(n)))
+    summary = {"validation": {"pick": best}, baseline: {"pick": baseline}}
+    for name, (direction, _) in CRITERIA.items():
+        sign = 1.0 if direction == "max" else -1.0
+        values = [sign * r["criteria"][name] for r in runs]
+        defined = len(runs) > 2 and len(set(values)) > 1 and len(set(scores.values())) > 1
+        rho = float(spearmanr(values, list(scores.values())).statistic) if defined else None
+        summary[name] = {"pick": picks[name], "spearman": rho}
+    for entry in summary.values():
+        entry.update({metric: scores[entry["pick"]], "test": test[entry["pick"]]})
+    shown = {"validation": f"validation ({metric}, labels)", baseline: f"preset {baseline}"}
+    rows = [(shown.get(name, name), CRITERIA[name][0] if name in CRITERIA else "-", e["pick"],
+             f"{e[metric]:.2f}", f"{e['test']:.2f}",
+             "-" if e.get("spearman") is None else f"{e['spearman']:+.2f}")
+            for name, e in summary.items()]
+    values = [(r["name"], *(f"{r['criteria'][c]:.5g}" for c in CRITERIA), f"{r[metric]:.2f}")
+              for r in runs]
+    lines = [f"Label-free selection over the {len(runs)} candidates (no labels; computed on "
+             f"{where}). Spearman: across the candidates, between "
+             f"the criterion oriented so that + means its better end goes with a higher "
+             f"{metric}, and {metric} (n/a: `-`, under 3 candidates or a constant column). "
+             f"{test_label} is evaluated after selection and never used for it:", "",
+             *markdown_table(("criterion", "better", "pick", metric, test_label, "Spearman"),
+                             rows, 3), "", "Criteria per candidate:", "",
+             *markdown_table(("run", *CRITERIA, metric), values)]
+    return summary, lines
+
+
 def sweep_report(out: os.PathLike | str, tag: str, result: dict, table: str,
                  cka: Sequence[str], cache: RunCache, metric: str, ylabel: str,
-                 title: str) -> None:
+                 title: str, criteria: Sequence[str] = ()) -> None:
     """Write a modality sweep's report: `<out>/<tag>.{json,md}` (`table`, the
-    `cka_section` lines `cka`, the wall-time line) and `<out>/<tag>_layers.png`
-    (`layer_plot` of `result["runs"]`' `metric`, the baseline run as a line)."""
+    `cka_section` lines `cka`, the `criteria_section` lines `criteria`, the wall-time
+    line) and `<out>/<tag>_layers.png` (`layer_plot` of `result["runs"]`' `metric`, the
+    baseline run as a line)."""
     runs = result["runs"]
+    extra = [*criteria, ""] if criteria else []
     write_results(out, tag, result, tag,
-                  [table, "", *cka, "", wall_time_line(result["total_seconds"], cache)], cache)
+                  [table, "", *cka, "", *extra, wall_time_line(result["total_seconds"], cache)],
+                  cache)
     layer_plot(Path(out) / f"{tag}_layers.png", runs, metric, ylabel, title,
                baseline=next(r[metric] for r in runs if r["kind"] is None))
 

