@@ -125,3 +125,24 @@ def test_tiny_vision_sweep_reports_label_free_picks_and_recomputes_stale_runs(tm
         again = vision.run(cfg)
     assert json.loads(stale.read_text())["criteria"] == criteria  # recomputed, same numbers
     assert [r["criteria"] for r in again["runs"]] == [r["criteria"] for r in runs]
+
+
+@pytest.mark.parametrize("name, option, field", [("text", "--pca-layers", "pca_layers"),
+                                                 ("vision", "--pca-stages", "pca_stages")])
+def test_pca_targets_can_be_restricted_or_dropped(name, option, field):
+    module = load_benchmark(name)
+    config = {"text": "TextConfig", "vision": "VisionConfig"}[name]
+    targets = "--layers" if name == "text" else "--stages"
+
+    def names(*argv):
+        cfg = getattr(module, config).from_namespace(module.parser().parse_args(
+            [targets, "1", "2", *argv]))
+        return [c["name"] for c in module.configurations(
+            getattr(cfg, targets[2:]), cfg.rates, cfg.pca_k, getattr(cfg, field))]
+
+    dropout = ["none", *(f"dropout:{0.125 if name == 'text' else 0.25}@{t}" for t in (1, 2))]
+    assert names() == [*dropout, "pca:1@1", "pca:1@2"]  # default: the same targets
+    assert names(option, "2") == [*dropout, "pca:1@2"]
+    assert names(option) == dropout  # none given: no PCA runs
+    with pytest.raises(ValueError, match=r"\[9\]"):
+        getattr(module, config)(**{field: (9,)})

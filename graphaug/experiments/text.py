@@ -243,14 +243,15 @@ def train_simcse(encoder: nn.Module, tokenizer, sentences: Sequence[str], *, kin
     return model.eval(), history
 
 
-def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int]
-                   ) -> list[dict]:
-    """No deep augmentation ("none") plus every (kind, target layer, rate/k) of the sweep."""
+def configurations(layers: Sequence[int], rates: Sequence[float], pca_ks: Sequence[int],
+                   pca_layers: Optional[Sequence[int]] = None) -> list[dict]:
+    """No deep augmentation ("none") plus every (kind, target layer, rate/k) of the sweep (PCA
+    at `pca_layers`, default `layers`; empty: no PCA runs)."""
     configs = [{"name": spec_label(None), "kind": None, "target": None}]
     configs += [{"name": spec_label("dropout", r, t), "kind": "dropout", "target": t, "rate": r}
                 for t in layers for r in rates]
     configs += [{"name": spec_label("pca", k, t), "kind": "pca", "target": t, "k": k}
-                for t in layers for k in pca_ks]
+                for t in (layers if pca_layers is None else pca_layers) for k in pca_ks]
     return configs
 
 
@@ -264,6 +265,8 @@ class TextConfig(BenchConfig):
         layers (tuple of int): deep-aug targets, 0 (embeddings) .. 6.
         rates (tuple of float): dropout rates, in [0, 1).
         pca_k (tuple of int): PCA components removed (K != 0; negative: keep -K).
+        pca_layers (tuple of int, optional): targets of the PCA runs (default: layers; empty:
+            no PCA runs).
         the others: as the command's options of the same name (graphaug text --help).
 
     Raises:
@@ -283,6 +286,7 @@ class TextConfig(BenchConfig):
     layers: tuple = (2, 4, 6)
     rates: tuple = (0.125,)
     pca_k: tuple = (1,)
+    pca_layers: Optional[tuple] = None
     seed: int = 0
     max_sentences: Optional[int] = None
     max_eval_pairs: Optional[int] = None
@@ -294,7 +298,10 @@ class TextConfig(BenchConfig):
                            ("max_length", 1)), ())
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        bad = [t for t in self.layers if not isinstance(t, int) or not 0 <= t <= 6]
+        if self.pca_layers is not None:
+            object.__setattr__(self, "pca_layers", tuple(self.pca_layers))
+        bad = [t for t in (*self.layers, *(self.pca_layers or ()))
+               if not isinstance(t, int) or not 0 <= t <= 6]
         if bad:
             raise ValueError(f"layers {bad}: MiniLM's targets are 0 (embeddings) .. 6")
         check_sweep(self)
@@ -317,6 +324,9 @@ def parser(prog: str = "graphaug text"):
     p.add_argument("--rates", type=number(float, 0, 1, high_open=True), nargs="+",
                    default=[0.125])
     p.add_argument("--pca-k", type=int, nargs="+", default=[1])
+    p.add_argument("--pca-layers", type=number(int, 0, 6), nargs="*", default=None,
+                   help="target indices of the PCA runs (default: --layers; none given: no PCA "
+                        "runs)")
     p.add_argument("--seed", type=seed_type, default=0)
     p.add_argument("--max-sentences", type=count, default=None)
     p.add_argument("--max-eval-pairs", type=count, default=None,
@@ -377,7 +387,7 @@ def run(args: TextConfig, prog: str = "graphaug text", argv=None) -> dict:
     # the weights of the runs trained in this invocation (the test sets of the picks are scored
     # after selection); a run read from the cache is retrained (seeded: the same weights)
     runs, states, configs = [], {}, {}
-    for config in configurations(args.layers, args.rates, args.pca_k):
+    for config in configurations(args.layers, args.rates, args.pca_k, args.pca_layers):
         models = {}
 
         def compute(checkpoint: Path, config=config) -> dict:

@@ -298,7 +298,8 @@ class VisionConfig(BenchConfig):
         stages (tuple of int): deep-aug targets, 0 (stem) .. 5 (head).
         rates (tuple of float): dropout rates, in [0, 1).
         pca_k (tuple of int): PCA components removed (K != 0; negative: keep -K).
-        pca_stages (tuple of int, optional): targets of the PCA runs (default: stages).
+        pca_stages (tuple of int, optional): targets of the PCA runs (default: stages; empty:
+            no PCA runs).
         the others: as the command's options of the same name (graphaug vision --help).
 
     Raises:
@@ -360,8 +361,9 @@ def parser(prog: str = "graphaug vision"):
     p.add_argument("--rates", type=number(float, 0, 1, high_open=True), nargs="+",
                    default=[0.25])
     p.add_argument("--pca-k", type=int, nargs="+", default=[1])
-    p.add_argument("--pca-stages", type=index, nargs="+", default=None,
-                   help="target indices of the PCA runs (default: --stages)")
+    p.add_argument("--pca-stages", type=index, nargs="*", default=None,
+                   help="target indices of the PCA runs (default: --stages; none given: no PCA "
+                        "runs)")
     p.add_argument("--seed", type=seed_type, default=0)
     p.add_argument("--max-images", type=count, default=None, help="smoke tests only")
     p.add_argument("--tag", default="vision")
