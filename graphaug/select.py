@@ -12,8 +12,8 @@ Label-free criteria choose a whole configuration (target, transform, rate, or no
 trained encoders alone, without labels: `rankme` (effective rank, Garrido et al., ICML
 2023), `alignment` and `uniformity` (Wang & Isola, ICML 2020), the contrastive loss
 on a fixed sample and the CKA co-adaptation; `embedding_criteria` gathers them from the
-embeddings of any modality, `graph_criteria` computes them all for a graph encoder and `select_config` picks the best candidate by one of them
-(directions in `CRITERIA`).
+embeddings of any modality, `graph_criteria` computes them all for a graph encoder and
+`select_config` picks the best candidate by one of them (directions in `CRITERIA`).
 """
 from __future__ import annotations
 

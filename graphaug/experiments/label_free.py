@@ -526,7 +526,8 @@ def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str],
                  f"table): {estimate['once_minutes']:.0f} min, of which the fixed table "
                  f"(no selection) is {estimate['fixed_minutes']:.0f} min.")
     lines += ["", "| dataset | candidates | pretrain s/run | criteria s/run | SVM s/run | "
-              "label-free s/seed | nested s/seed |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "label-free s/seed | nested s/seed |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, v in estimate["per_dataset"].items():
         if v:
             score = "–" if v["criteria_s"] is None else f"{v['criteria_s']:.2f}"

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["machine", "run_header", "markdown_table", "header_lines", "wall_time_line",
            "write_results", "line_plot", "layer_plot", "cka_heatmaps", "coadaptation_table",
-           "cka_section", "label_free_picks", "criteria_section", "sweep_report", "select_best", "sweep_run",
-           "CRITERIA_CHECK"]
+           "cka_section", "label_free_picks", "criteria_section", "sweep_report", "select_best",
+           "sweep_run", "CRITERIA_CHECK"]
 
 #: the run cache check of a modality sweep: a cached run without every label-free criterion
 #: (written before they were computed) is moved aside and recomputed, never reported without
@@ -230,8 +230,9 @@ def criteria_section(runs: Sequence[dict], metric: str, test: Mapping[str, float
 
     Returns:
         `(summary, lines)`: `{criterion: {"pick", metric, "test", "spearman"}}` (spearman
-        None where undefined; "validation" and baseline entries without it) and the markdown lines. Runs without criteria (an
-        older runs file) give `({}, [a line saying so])`.
+        None where undefined; "validation" and baseline entries without it) and the
+        markdown lines. Runs without criteria (an older runs file) give
+        `({}, [a line saying so])`.
 
     Example:
         >>> summary, lines = criteria_section(runs, "val", {r["name"]: r["test"] for r in runs},
