@@ -123,6 +123,17 @@ def _remove_stale_temporaries(path: Path) -> None:
                 pass
 
 
+def _plain_mode(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: the replaced file's, else
+    0o666 minus the umask (mkstemp's temporary file is 0o600: results would be private)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _atomic_replace(path: os.PathLike | str, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +146,7 @@ def _atomic_replace(path: os.PathLike | str, write) -> Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _plain_mode(path))
         os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file, never half
     except BaseException:
         if os.path.exists(tmp):
