@@ -25,7 +25,6 @@ import glob
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -564,11 +563,12 @@ def report(args) -> None:
     analysis = analyse(rows, expected=expected)
     goal = goals(analysis)
     estimate = table_estimate(rows, records)
-    argv = " ".join(sys.argv[1:]) if sys.argv[0].endswith("label_free.py") else "report"
-    header = [f"Command: `graphaug label-free {argv}` (after `extract` and `run`: "
-              "`OMP_NUM_THREADS=1 nice -n 10 graphaug label-free run --root DATA`)  ",
+    runs = f" --runs {args.runs}" if args.runs else ""
+    header = [f"Command: `graphaug label-free report{runs} --out {args.out}` (after `extract` "
+              f"and `run`: `OMP_NUM_THREADS=1 nice -n 10 graphaug label-free run --root DATA"
+              f"{runs}`)  ",
               f"Machine: CPU ({platform.machine()}, {os.cpu_count()} cores shared with other "
-              f"jobs), 1 process, 1 torch thread, torch {torch.__version__}  ",
+              f"jobs), up to 2 processes (one per core), 1 torch thread each, torch {torch.__version__}  ",
               f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
