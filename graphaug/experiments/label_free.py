@@ -568,7 +568,8 @@ def report(args) -> None:
               f"and `run`: `OMP_NUM_THREADS=1 nice -n 10 graphaug label-free run --root DATA"
               f"{runs}`)  ",
               f"Machine: CPU ({platform.machine()}, {os.cpu_count()} cores shared with other "
-              f"jobs), up to 2 processes (one per core), 1 torch thread each, torch {torch.__version__}  ",
+              f"jobs), up to 2 processes (one per core), 1 torch thread each, torch "
+              f"{torch.__version__}  ",
               f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
