@@ -357,6 +357,64 @@ def test_tu_label_free_pick_once_per_dataset_on_the_selection_seeds(data_dir, tm
         (out / "results.md").read_text()
 
 
+def test_tu_seed_selection_by_validation_has_the_preset_among_its_candidates(data_dir,
+                                                                             tmp_path):
+    """--selection seed --select validation: the preset competes on mean validation accuracy
+    over the selection seeds (validation-deep: the deep-aug configs only, as before)."""
+    from graphaug.contrastive import MethodConfig
+
+    preset = MethodConfig("graphcl").label()
+    for select in ("validation", "validation-deep"):
+        out = tmp_path / select
+        report = _tu(data_dir, out, "--selection", "seed", "--select", select,
+                     "--select-seeds", "0", "1")
+        val = {}
+        for r in _cached(out, "seed?.json"):
+            if r["seed"] in (0, 1):
+                val.setdefault(r["label"], []).append(r["val"])
+        pool = [preset, *sorted(k for k in val if k != preset)] if select == "validation" \
+            else sorted(k for k in val if k != preset)
+        mean = {k: np.mean(val[k]) for k in pool}
+        best = max(pool, key=lambda k: (mean[k], -pool.index(k)))
+        assert report["datasets"]["MUTAG"]["methods"]["deepaug"]["label"] == best
+        text = (out / "results.md").read_text()
+        assert ("the preset among the candidates" in text) == (select == "validation")
+
+
+def test_seed_selection_by_validation_can_keep_the_preset():
+    """The preset wins --selection seed --select validation when its mean validation
+    accuracy is the best (ties included); validation-deep never picks it."""
+    import types
+
+    from graphaug.experiments import tu
+
+    val = {"graphcl": [0.80, 0.84], "deepaug dropout:0.25@1": [0.82, 0.81],
+           "deepaug dropout:0.25@2": [0.79, 0.85]}  # means 0.82, 0.815, 0.82 (a tie)
+
+    class Runner:
+        def targets(self, name):
+            return [1, 2]
+
+        def dataset(self, name):
+            return types.SimpleNamespace(num_features=7)
+
+        def run(self, name, cfg, seed):
+            key = "graphcl" if cfg.method == "graphcl" else cfg.label()
+            return {"val": val[key][seed], "test": 0.5}
+
+    args = tu.TUConfig(datasets=("MUTAG",), methods=("graphcl", "deepaug", "graphcl+deepaug"),
+                       selection="seed", select_seeds=(0, 1), targets=(1, 2),
+                       transforms=("dropout:0.25",))
+    chosen = tu.select(Runner(), args, "MUTAG")
+    assert chosen["deepaug"]["best"]["method"] == "graphcl"  # ties: the preset, first
+    assert tu.chosen_config(args, "graphcl+deepaug", chosen["graphcl+deepaug"]["best"]) == \
+        tu.base_config(args, method="graphcl")
+    assert all("method" not in s for s in chosen["deepaug"]["sweep"])  # the layer table
+    deep = tu.select(Runner(), tu.TUConfig(**{**vars(args), "select": "validation-deep"}),
+                     "MUTAG")["deepaug"]["best"]
+    assert deep["target"] == 2 and deep["val"] == pytest.approx(0.82) and "method" not in deep
+
+
 def test_tu_validation_selection_has_the_preset_among_its_candidates(data_dir, tmp_path):
     out = tmp_path / "tu"
     report = _tu(data_dir, out)

@@ -522,8 +522,9 @@ def label_free_pick(runner: Runner, args, name: str, method: str) -> dict:
 
 def select(runner: Runner, args, name: str) -> dict:
     """One choice of (transform, rate, target) per deep-aug method on the --select-seeds:
-    by validation accuracy over the deep-aug configs (--select validation), or, with a
-    label-free --select, by that criterion (`label_free_pick`, the preset a candidate)."""
+    by mean validation accuracy (--select validation: the preset a candidate, first, so it
+    wins ties; validation-deep: the deep-aug configs only, as the older results were made),
+    or, with a label-free --select, by that criterion (`label_free_pick`)."""
     chosen = {}
     for method in selected_methods(args):
         if args.select in CRITERIA:
@@ -542,7 +543,15 @@ def select(runner: Runner, args, name: str) -> dict:
         if not scores:
             raise SystemExit(f"{name}: no deep-aug candidate applies (PCA at target 0 needs 6 "
                              "input features); add --targets or --transforms")
-        best = max(scores, key=lambda s: s["val"])  # validation only
+        pool = list(scores)
+        if args.select == "validation":  # the preset may win: Deep Augmentation declined
+            preset = base_config(args, method="graphcl")
+            runs = [runner.run(name, preset, s) for s in args.select_seeds]
+            pool.insert(0, {"method": "graphcl", "transform": preset.transform,
+                            "rate": preset.rate, "target": preset.target,
+                            "val": float(np.mean([r["val"] for r in runs])),
+                            "test": float(np.mean([r["test"] for r in runs]))})
+        best = max(enumerate(pool), key=lambda t: (t[1]["val"], -t[0]))[1]  # ties: the first
         chosen[method] = {"best": best, "sweep": scores}
     if "deepaug" in chosen and "graphcl+deepaug" in args.methods and args.share_selection:
         chosen["graphcl+deepaug"] = {"best": chosen["deepaug"]["best"], "sweep": [],
@@ -611,7 +620,8 @@ def parser(prog: str = "graphaug tu"):
                         "--selection seed: a label-free criterion picks one config per "
                         "dataset from its mean over the --select-seeds (the preset a "
                         "candidate), then only the pick runs on every seed; validation "
-                        "there chooses among the deep-aug configs on validation accuracy")
+                        "there chooses on mean validation accuracy, the preset a candidate "
+                        "(validation-deep: the deep-aug configs only)")
     p.add_argument("--bn-per-view", action="store_true",
                    help="official GraphCL: BatchNorm statistics per view")
     p.add_argument("--strip-self-loops", action="store_true",
@@ -761,7 +771,9 @@ def markdown(report: dict, args, cache: RunCache) -> list[str]:
     scheme = ("strict nested selection: in each outer fold the config (the preset among the "
               "candidates) is chosen on the inner-CV validation accuracy of that fold's "
               "training part" if args.selection == "nested" else
-              f"deep-aug config chosen on validation accuracy with seeds {args.select_seeds}"
+              f"config chosen on validation accuracy with seeds {args.select_seeds} ("
+              + ("the deep-aug configs only" if args.select == "validation-deep" else
+                 "the preset among the candidates") + ")"
               if args.selection == "seed" else f"deep-aug config chosen by {args.selection}")
     if args.selection == "seed" and args.select in CRITERIA:
         direction = "highest" if CRITERIA[args.select][0] == "max" else "lowest"
