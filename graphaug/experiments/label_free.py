@@ -39,6 +39,7 @@ from graphaug.select import CRITERIA, graph_criteria, select_config
 from graphaug.stats import paired_comparison
 from graphaug.utils import atomic_write_json, atomic_write_text
 from .options import HelpFormatter
+from .report import markdown_table
 from .runner import folder_runs
 
 SWEEPS = {"MUTAG": "tu_sweep_mutag", "PROTEINS": "tu_sweep_proteins",
@@ -422,11 +423,6 @@ def smallest_rankme(rows: list[dict]) -> dict:
                                             if r["dataset"] == low["dataset"]]))}
 
 
-def _table(head: list[str], body: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |",
-            *("| " + " | ".join(r) + " |" for r in body)]
-
-
 def _goal_lines(goal: dict) -> list[str]:
     return [f"- {sel}: significantly worse than the preset on {len(g['worse_than_preset'])} of "
             f"{len(g['judged'])} sets ({', '.join(g['worse_than_preset']) or 'none'}); ties or "
@@ -452,9 +448,10 @@ def once_markdown(once: dict) -> list[str]:
                          "" if st is None else
                          f"{st['worse_than_preset']} / {st['ties_validation']} of "
                          f"{len(st['pick_seeds'])}"])
-    lines += _table(["dataset", "seeds", "selection", "pick (first seed's re-runs)", "test %",
-                     "vs preset", "vs validation", "regret",
-                     "picked on each re-run seed: worse than preset / ties validation"], body)
+    head = ["dataset", "seeds", "selection", "pick (first seed's re-runs)", "test %",
+            "vs preset", "vs validation", "regret",
+            "picked on each re-run seed: worse than preset / ties validation"]
+    lines += markdown_table(head, body, numeric_from=len(head))  # every column left-aligned
     return lines + ["", "Goals of this protocol:", "", *_goal_lines(goals(once))]
 
 
@@ -489,7 +486,7 @@ def markdown(analysis: dict, goal: dict, estimate: dict, header: list[str],
             body.append([name, str(len(entry["seeds"])), sel, rho, f"{100 * row['mean']:.2f}",
                          _cmp(row["vs_preset"]), _cmp(row["vs_validation"]),
                          f"{100 * row['regret']:.2f}", f"{row['seconds_per_seed']:.0f}", picks])
-    lines += _table(head, body)
+    lines += markdown_table(head, body, numeric_from=len(head))
     lines += ["", "## Goals", "", *_goal_lines(goal)]
     if once:
         lines += ["", *once_markdown(once)]
