@@ -123,15 +123,24 @@ def _remove_stale_temporaries(path: Path) -> None:
                 pass
 
 
+def _read_umask() -> int:
+    umask = os.umask(0)  # the only way to read it sets it: done once, at import
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
 def _plain_mode(path: Path) -> int:
     """The permission bits `open(path, "w")` would leave: the replaced file's, else
-    0o666 minus the umask (mkstemp's temporary file is 0o600: results would be private)."""
+    0o666 minus the umask (mkstemp's temporary file is 0o600: results would be private).
+    The umask is read once at import: setting it per write would open a window in which
+    another thread's new files get umask 0."""
     try:
         return path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~_UMASK
 
 
 def _atomic_replace(path: os.PathLike | str, write) -> Path:

@@ -218,19 +218,17 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_atomic_write_leaves_the_permissions_of_a_plain_write(tmp_path):
-    import os
+def test_atomic_write_leaves_the_permissions_of_a_plain_write(tmp_path, monkeypatch):
     import stat
 
-    old = os.umask(0o022)
-    try:
-        fresh = atomic_write_json(tmp_path / "new.json", {"a": 1})
-        kept = tmp_path / "kept.json"
-        kept.write_text("{}")
-        kept.chmod(0o640)
-        atomic_write_json(kept, {"a": 2})
-    finally:
-        os.umask(old)
+    import graphaug.utils
+
+    monkeypatch.setattr(graphaug.utils, "_UMASK", 0o022)  # read once at import
+    fresh = atomic_write_json(tmp_path / "new.json", {"a": 1})
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}")
+    kept.chmod(0o640)
+    atomic_write_json(kept, {"a": 2})
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644  # not mkstemp's private 0o600
     assert stat.S_IMODE(kept.stat().st_mode) == 0o640  # a replaced file keeps its mode
 
